@@ -1,0 +1,66 @@
+import { type Action, actionLevel, Level, type Principal } from '../domain/access.ts';
+
+/** Facts about a repository that a decision may use. */
+export interface RepoFacts {
+  visibility: 'public' | 'private';
+  ownerId: string;
+  /** the asking identity's own grant on this repository, if any */
+  identityAccess: 'read' | 'write' | null;
+}
+
+/** Facts about an identity that a decision may use. */
+export interface IdentityFacts {
+  accountId: string;
+}
+
+/**
+ * The effective level a principal holds on a repository. Pure: every rule of
+ * who may read, write or administer a repository is here and nowhere else.
+ * - inactive users hold nothing; admins and the owner hold admin;
+ * - an identity holds its grant (`write` implies `read`);
+ * - everyone, anonymous included, reads a public repository.
+ */
+export function repoLevel(p: Principal, f: RepoFacts | undefined): Level {
+  if (!f) return Level.None;
+  const floor = f.visibility === 'public' ? Level.Read : Level.None;
+  switch (p.kind) {
+    case 'anonymous':
+      return floor;
+    case 'user':
+      if (!p.active) return Level.None;
+      if (p.admin || p.userId === f.ownerId) return Level.Admin;
+      return floor;
+    case 'identity': {
+      const granted = f.identityAccess === 'write' ? Level.Write : f.identityAccess === 'read' ? Level.Read : Level.None;
+      return Math.max(granted, floor);
+    }
+  }
+}
+
+/** The outcome of a decision: whether it is allowed, and whether the resource may be shown to exist. */
+export interface Decision {
+  allowed: boolean;
+  /** false: answer as if the resource did not exist */
+  visible: boolean;
+  level: Level;
+}
+
+/** Decides `action` on a repository given its facts (undefined: no such repository). */
+export function decideRepo(p: Principal, action: Action, f: RepoFacts | undefined): Decision {
+  const level = repoLevel(p, f);
+  const need = actionLevel[action as keyof typeof actionLevel];
+  if (need === undefined) return { allowed: false, visible: level >= Level.Read, level };
+  return { allowed: level >= need, visible: level >= Level.Read, level };
+}
+
+/** Decides `identity:manage`: the owning account and admins manage an identity. */
+export function decideIdentity(p: Principal, f: IdentityFacts | undefined): Decision {
+  const ok = !!f && p.kind === 'user' && p.active && (p.admin || p.userId === f.accountId);
+  return { allowed: ok, visible: ok, level: ok ? Level.Admin : Level.None };
+}
+
+/** Decides `server:admin` (creating users, server-wide listings). */
+export function decideServer(p: Principal): Decision {
+  const ok = p.kind === 'user' && p.active && p.admin;
+  return { allowed: ok, visible: true, level: ok ? Level.Admin : Level.None };
+}

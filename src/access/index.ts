@@ -1,0 +1,48 @@
+import type { Action, Principal, Resource } from '../domain/access.ts';
+import { forbidden, notFound, unauthenticated } from '../domain/errors.ts';
+import type { Conn, Store } from '../store/index.ts';
+import { type Decision, decideIdentity, decideRepo, decideServer } from './decide.ts';
+
+export { repoLevel, decideRepo, decideIdentity, decideServer } from './decide.ts';
+export type { Decision } from './decide.ts';
+
+/**
+ * The single decision point: "may this principal do this action on this
+ * resource". One query for the facts, then a pure decision. Every surface
+ * (REST, JSON-RPC, smart HTTP) calls this; none compares levels itself.
+ */
+export class Access {
+  constructor(private readonly store: Store) {}
+
+  async authorize(p: Principal, action: Action, r: Resource, c: Conn = this.store.db): Promise<Decision> {
+    switch (r.kind) {
+      case 'repo': {
+        const facts = await this.store.repoAccessFacts(c, r.repoId, p.kind === 'identity' ? p.identityId : null);
+        return decideRepo(p, action, facts);
+      }
+      case 'identity': {
+        const row = await this.store.findIdentity(c, r.identityId);
+        return decideIdentity(p, row && { accountId: row.account_id });
+      }
+      case 'server':
+        return decideServer(p);
+    }
+  }
+
+  /**
+   * Like authorize, but throws: `notFound` (with `notFoundCode`) when the
+   * resource must not be revealed, `unauthenticated` when an anonymous caller
+   * might get further with credentials, `forbidden` when it is visible but the
+   * action is not allowed.
+   */
+  async require(p: Principal, action: Action, r: Resource, notFoundMessage: string, notFoundCode: string, c?: Conn): Promise<Decision> {
+    const d = await this.authorize(p, action, r, c);
+    if (d.allowed) return d;
+    if (!d.visible) {
+      if (p.kind === 'anonymous') throw unauthenticated();
+      throw notFound(notFoundMessage, notFoundCode);
+    }
+    if (p.kind === 'anonymous') throw unauthenticated();
+    throw forbidden(`Permission denied: ${action} needed`, action.startsWith('repo:') ? 'GIT_REPOSITORY_ACCESS_DENIED' : 'FORBIDDEN');
+  }
+}

@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Access } from './access/index.ts';
+import type { Config } from './config/index.ts';
+import type { GitEnv } from './git/runner.ts';
+import { gitRestRoutes } from './http/gitrest/routes.ts';
+import { identityRoutes } from './http/identity/routes.ts';
+import { smartHttpRoutes } from './http/smarthttp/routes.ts';
+import { Identities } from './services/identities.ts';
+import { Repos } from './services/repos.ts';
+import { Users } from './services/users.ts';
+import { Store } from './store/index.ts';
+
+export interface Services {
+  store: Store;
+  access: Access;
+  users: Users;
+  repos: Repos;
+  identities: Identities;
+  git: GitEnv;
+}
+
+/** Opens the store and wires the services (no HTTP); the CLI's admin commands use this alone. */
+export async function openServices(config: Config): Promise<Services> {
+  const store = await Store.open(config.dataDir, config.databaseUrl);
+  const home = path.join(config.dataDir, 'git-home');
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const access = new Access(store);
+  const users = new Users(store);
+  const repos = new Repos(store, access, config.dataDir);
+  const identities = new Identities(store, access, repos);
+  return { store, access, users, repos, identities, git: { home } };
+}
+
+/**
+ * The composition root: builds the Fastify app with one plugin per surface.
+ * It never listens; `cli/serve` does.
+ */
+export async function buildApp(config: Config, services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxJsonBytes,
+    requestTimeout: 0, // pushes and clones may run long; the git child has its own limit
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  const { users, repos, identities, access, git } = services;
+
+  app.get('/healthz', async () => {
+    await services.store.db.selectFrom('users').select('id').limit(1).execute();
+    return { status: 'ok' };
+  });
+  await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos });
+  await app.register(smartHttpRoutes, {
+    users,
+    repos,
+    access,
+    git,
+    dataDir: config.dataDir,
+    maxPackBytes: config.maxPackBytes,
+    gitTimeoutMs: config.gitTimeoutMs,
+  });
+  app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
+  return app;
+}

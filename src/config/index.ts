@@ -1,0 +1,74 @@
+import path from 'node:path';
+
+/** Everything the server reads from its environment and flags, frozen once at start. */
+export interface Config {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly adminApiKey: string | undefined;
+  readonly databaseUrl: string | undefined;
+  readonly sshPort: number | undefined;
+  readonly logLevel: string;
+  /** Largest smart-HTTP request body (after gunzip) in bytes. */
+  readonly maxPackBytes: number;
+  /** Longest a git child process may run, in milliseconds. */
+  readonly gitTimeoutMs: number;
+  /** Longest shutdown waits for in-flight requests, in milliseconds. */
+  readonly shutdownTimeoutMs: number;
+  /** Largest JSON body on the REST APIs, in bytes. */
+  readonly maxJsonBytes: number;
+}
+
+/** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
+export const ENV_DOC: ReadonlyArray<[string, string]> = [
+  ['PALISADE_DATA_DIR', 'data folder: SQLite database and bare repositories (default ./data)'],
+  ['PALISADE_HOST', 'HTTP listen address (default 127.0.0.1)'],
+  ['PALISADE_PORT', 'HTTP port (default 8080; 0 picks a free port)'],
+  ['PALISADE_ADMIN_API_KEY', 'API key of the admin user created on first start (default: generated, printed once, written to DATA/admin-api-key)'],
+  ['DATABASE_URL', 'postgres://… selects PostgreSQL (not supported yet: the server refuses to start)'],
+  ['PALISADE_SSH_PORT', 'SSH listener (not implemented yet: ignored with a warning)'],
+  ['PALISADE_LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug (default info)'],
+  ['PALISADE_MAX_PACK_BYTES', 'largest git request body in bytes, after gunzip (default 2147483648)'],
+  ['PALISADE_GIT_TIMEOUT_SECONDS', 'longest run of one git process serving a request (default 3600)'],
+  ['PALISADE_SHUTDOWN_TIMEOUT_SECONDS', 'how long SIGTERM waits for in-flight requests (default 30)'],
+  ['PALISADE_MAX_JSON_BYTES', 'largest JSON request body on the REST APIs (default 1048576)'],
+];
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Flags given on the command line; they win over the environment. */
+export interface Flags {
+  port?: string;
+  host?: string;
+  data?: string;
+}
+
+/** Builds the frozen Config from environment and flags; throws ConfigError with a clear message. */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
+  const merged = { ...env };
+  if (flags.port !== undefined) merged.PALISADE_PORT = flags.port;
+  if (flags.host !== undefined) merged.PALISADE_HOST = flags.host;
+  if (flags.data !== undefined) merged.PALISADE_DATA_DIR = flags.data;
+  const sshRaw = merged.PALISADE_SSH_PORT;
+  return Object.freeze({
+    dataDir: path.resolve(merged.PALISADE_DATA_DIR || './data'),
+    host: merged.PALISADE_HOST || '127.0.0.1',
+    port: int(merged, 'PALISADE_PORT', 8080, 0, 65535),
+    adminApiKey: merged.PALISADE_ADMIN_API_KEY || undefined,
+    databaseUrl: merged.DATABASE_URL || undefined,
+    sshPort: sshRaw ? int(merged, 'PALISADE_SSH_PORT', 0, 0, 65535) : undefined,
+    logLevel: merged.PALISADE_LOG_LEVEL || 'info',
+    maxPackBytes: int(merged, 'PALISADE_MAX_PACK_BYTES', 2 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
+    gitTimeoutMs: int(merged, 'PALISADE_GIT_TIMEOUT_SECONDS', 3600, 1, 86400) * 1000,
+    shutdownTimeoutMs: int(merged, 'PALISADE_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
+    maxJsonBytes: int(merged, 'PALISADE_MAX_JSON_BYTES', 1024 * 1024, 1024, 1024 ** 3),
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * One ordered access level for every principal. The seed-specific spellings
+ * (`read|write` for identities, `repository.*` for users and groups) are codecs
+ * at the edges, never compared directly.
+ */
+export enum Level {
+  None = 0,
+  Read = 1,
+  Write = 2,
+  Admin = 3,
+}
+
+export type IdentityAccess = 'read' | 'write';
+
+export const identityAccessToLevel = (a: IdentityAccess): Level => (a === 'write' ? Level.Write : Level.Read);
+
+/** Parses the Identity API spelling; undefined when it is not one. */
+export function parseIdentityAccess(v: unknown): IdentityAccess | undefined {
+  return v === 'read' || v === 'write' ? v : undefined;
+}
+
+/** Actions a principal may ask to perform. */
+export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:manage' | 'server:admin';
+
+export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Level> = {
+  'repo:read': Level.Read,
+  'repo:write': Level.Write,
+  'repo:admin': Level.Admin,
+};
+
+/** Who is asking. Surfaces build one from credentials; services never see credentials. */
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'user'; userId: string; username: string; admin: boolean; active: boolean; identityId: string }
+  | { kind: 'identity'; identityId: string; accountId: string };
+
+export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
+
+/** What the action is about. */
+export type Resource =
+  | { kind: 'repo'; repoId: string }
+  | { kind: 'identity'; identityId: string }
+  | { kind: 'server' };

@@ -1,0 +1,94 @@
+import { invalid } from './errors.ts';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True for a lowercase canonical UUID, the form every Palisade id takes. */
+export const isUuid = (v: string): boolean => UUID_RE.test(v);
+
+/** Validates an id taken from input; throws `invalid` naming the field. */
+export function requireUuid(v: unknown, what: string): string {
+  if (typeof v !== 'string' || !isUuid(v.toLowerCase())) throw invalid(`Invalid ${what}: expected a UUID`);
+  return v.toLowerCase();
+}
+
+const SEGMENT_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+/** First path segments that belong to Palisade's own URLs. */
+const RESERVED_FIRST = new Set(['identity', 'git', '_admin', 'api', 'auth', 'healthz', 'openapi.json', 'docs', '.well-known']);
+
+/**
+ * Checks a repository's full name (`group/sub/name`). Each segment is letters,
+ * digits, `._-`, not starting with `.` or `-`, not `..`, not ending in `.git`
+ * or `.lock`; at most 10 segments and 255 characters; never a UUID (ids and
+ * names share the URL space) and never one of Palisade's own first segments.
+ * Returns undefined when valid, else the reason.
+ */
+export function repoNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'name must not be empty';
+  if (name.length > 255) return 'name is longer than 255 characters';
+  const segments = name.split('/');
+  if (segments.length > 10) return 'name has more than 10 segments';
+  for (const s of segments) {
+    if (!SEGMENT_RE.test(s)) return `segment "${s.slice(0, 40)}" must be 1-100 of A-Z a-z 0-9 . _ - and not start with . or -`;
+    if (s.includes('..')) return 'name must not contain ".."';
+    if (/\.(git|lock)$/i.test(s)) return 'segments must not end in .git or .lock';
+  }
+  if (RESERVED_FIRST.has(segments[0]!.toLowerCase())) return `"${segments[0]}" is reserved`;
+  if (isUuid(name.toLowerCase())) return 'name must not be a UUID';
+  return undefined;
+}
+
+/**
+ * Checks a branch name the way `git check-ref-format --branch` would, minus
+ * the rarely-used corners: no control characters, spaces, `~^:?*[\`, `..`,
+ * `@{`, no leading `-` or `/`, no trailing `/`, `.` or `.lock`, no `//`.
+ */
+export function branchNameProblem(name: string): string | undefined {
+  if (name.length === 0 || name.length > 200) return 'branch name must be 1-200 characters';
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return 'branch name contains a forbidden character';
+  if (name.includes('..') || name.includes('@{') || name.includes('//')) return 'branch name contains "..", "@{" or "//"';
+  if (name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.') || name.endsWith('.lock'))
+    return 'branch name has a forbidden start or end';
+  if (name === '@' || name.split('/').some((p) => p.startsWith('.'))) return 'branch name has a component starting with "."';
+  return undefined;
+}
+
+const VM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** VM ids are opaque to Palisade until the SSH gateway comes; only their shape is checked. */
+export function requireVmId(v: unknown): string {
+  if (typeof v !== 'string' || !VM_ID_RE.test(v)) throw invalid('Invalid VM id: expected 1-128 of A-Z a-z 0-9 . _ - ');
+  return v;
+}
+
+const LINUX_USER_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+/** Validates a list of Linux user names (null: any user). */
+export function requireAllowedUsers(v: unknown): string[] | null {
+  if (v === undefined || v === null) return null;
+  if (!Array.isArray(v) || v.length > 256) throw invalid('allowedUsers must be null or an array of at most 256 user names');
+  const out: string[] = [];
+  for (const u of v) {
+    if (typeof u !== 'string' || !LINUX_USER_RE.test(u)) throw invalid(`Invalid Linux user name in allowedUsers: ${JSON.stringify(String(u).slice(0, 40))}`);
+    if (!out.includes(u)) out.push(u);
+  }
+  return out;
+}
+
+const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Usernames: 1-64 of letters, digits, `._-`, starting with a letter or digit; `x-access-token` is reserved for git. */
+export function usernameProblem(v: string): string | undefined {
+  if (!USERNAME_RE.test(v)) return 'username must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit';
+  if (v.toLowerCase() === 'x-access-token') return 'username "x-access-token" is reserved';
+  return undefined;
+}
+
+/** Parses `limit`/`offset` query values with bounds; throws `invalid`. */
+export function pageParams(q: { limit?: unknown; offset?: unknown }, defLimit = 100, maxLimit = 1000): { limit: number; offset: number } {
+  const num = (v: unknown, name: string, def: number): number => {
+    if (v === undefined || v === null || v === '') return def;
+    const n = typeof v === 'number' ? v : Number(v);
+    if (!Number.isInteger(n) || n < 0) throw invalid(`${name} must be a non-negative integer`);
+    return n;
+  };
+  const limit = num(q.limit, 'limit', defLimit);
+  if (limit > maxLimit) throw invalid(`limit must be at most ${maxLimit}`);
+  return { limit, offset: num(q.offset, 'offset', 0) };
+}

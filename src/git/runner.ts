@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+
+/**
+ * The one way Palisade starts git. Flags are literals written here or by the
+ * caller; no user value may start with `-` (checked); the environment is
+ * pinned so that no system or user config, prompt or locale leaks in.
+ */
+export interface GitEnv {
+  /** a folder git may use as HOME; never a user's home */
+  home: string;
+}
+
+export function gitEnv(g: GitEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: g.home,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '',
+    LC_ALL: 'C',
+    ...extra,
+  };
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** kill the child after this many milliseconds */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+function checkArgs(args: readonly string[], userArgs: readonly string[]): void {
+  for (const a of userArgs) {
+    if (a.startsWith('-')) throw new Error('git argument from input must not start with "-"');
+    if (!args.includes(a)) throw new Error('user argument not in argument list');
+  }
+}
+
+/**
+ * Spawns `git <args>`. `userArgs` lists which of `args` came from input; they
+ * are checked not to look like options. The child is killed (SIGKILL) on
+ * timeout or abort.
+ */
+export function spawnGit(g: GitEnv, args: readonly string[], opts: SpawnOptions, userArgs: readonly string[] = []): ChildProcess {
+  checkArgs(args, userArgs);
+  const child = spawn('git', args, { cwd: opts.cwd, env: gitEnv(g, opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const timer = setTimeout(kill, opts.timeoutMs);
+  timer.unref();
+  const onAbort = () => kill();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  child.once('close', () => {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  });
+  return child;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs git to completion, collecting output (bounded by `maxOutput` bytes). */
+export function runGit(g: GitEnv, args: readonly string[], opts: SpawnOptions & { input?: Buffer | string; maxOutput?: number }, userArgs: readonly string[] = []): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnGit(g, args, opts, userArgs);
+    const max = opts.maxOutput ?? 64 * 1024 * 1024;
+    const out: Buffer[] = [];
+    let size = 0;
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > max) child.kill('SIGKILL');
+      else out.push(d);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      if (err.length < 16384) err += d.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(opts.input ?? '');
+  });
+}

@@ -1,0 +1,61 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { repoDir, scratchDir } from './repo-path.ts';
+
+const CONFIG = `[core]
+\trepositoryformatversion = 0
+\tfilemode = true
+\tbare = true
+\tlogallrefupdates = false
+[uploadpack]
+\tallowFilter = true
+[receive]
+\tdenyNonFastForwards = false
+`;
+
+/**
+ * Creates an empty bare repository by writing the few files `git init --bare`
+ * would (HEAD, config, objects/, refs/), without starting a process. It is
+ * assembled in a scratch folder and renamed into place, so a crash never
+ * leaves a half-made repository at the final path.
+ */
+export async function createBareRepo(dataDir: string, repoId: string, defaultBranch: string): Promise<string> {
+  const final = repoDir(dataDir, repoId);
+  const tmp = path.join(scratchDir(dataDir), `${repoId}.${crypto.randomBytes(4).toString('hex')}`);
+  await fs.mkdir(path.join(tmp, 'objects', 'pack'), { recursive: true });
+  await Promise.all([
+    fs.mkdir(path.join(tmp, 'objects', 'info')),
+    fs.mkdir(path.join(tmp, 'refs', 'heads'), { recursive: true }),
+    fs.mkdir(path.join(tmp, 'refs', 'tags'), { recursive: true }),
+    fs.mkdir(path.join(tmp, 'info')),
+    fs.writeFile(path.join(tmp, 'HEAD'), `ref: refs/heads/${defaultBranch}\n`),
+    fs.writeFile(path.join(tmp, 'config'), CONFIG),
+    fs.writeFile(path.join(tmp, 'description'), 'Palisade repository\n'),
+  ]);
+  await fs.mkdir(path.dirname(final), { recursive: true });
+  await fs.rename(tmp, final);
+  return final;
+}
+
+/** Points HEAD at another branch. */
+export async function setHead(dataDir: string, repoId: string, branch: string): Promise<void> {
+  const dir = repoDir(dataDir, repoId);
+  const tmp = path.join(dir, `HEAD.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  await fs.writeFile(tmp, `ref: refs/heads/${branch}\n`);
+  await fs.rename(tmp, path.join(dir, 'HEAD'));
+}
+
+/** Removes a repository's folder: renamed away first (instant), then deleted. */
+export async function removeRepo(dataDir: string, repoId: string): Promise<void> {
+  const dir = repoDir(dataDir, repoId);
+  const trash = path.join(scratchDir(dataDir), `deleted-${repoId}.${crypto.randomBytes(4).toString('hex')}`);
+  await fs.mkdir(scratchDir(dataDir), { recursive: true });
+  try {
+    await fs.rename(dir, trash);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await fs.rm(trash, { recursive: true, force: true });
+}

@@ -1,0 +1,72 @@
+import type { Readable, Writable } from 'node:stream';
+import { type GitEnv, spawnGit } from './runner.ts';
+
+export type GitService = 'git-upload-pack' | 'git-receive-pack';
+
+export const isGitService = (s: unknown): s is GitService => s === 'git-upload-pack' || s === 'git-receive-pack';
+
+const PROTOCOL_RE = /^[A-Za-z0-9-]+=[A-Za-z0-9.-]+(:[A-Za-z0-9-]+=[A-Za-z0-9.-]+)*$/;
+
+/** Returns the `Git-Protocol` header value if it is a plain key=value list, else undefined (dropped). */
+export function safeGitProtocol(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length <= 256 && PROTOCOL_RE.test(v) ? v : undefined;
+}
+
+/** pkt-line encoding of one line. */
+export function pktLine(s: string): Buffer {
+  const body = Buffer.from(s, 'utf8');
+  return Buffer.concat([Buffer.from((body.length + 4).toString(16).padStart(4, '0')), body]);
+}
+
+export interface ServeOptions {
+  git: GitEnv;
+  dir: string;
+  service: GitService;
+  /** the validated `Git-Protocol` header, passed to git as GIT_PROTOCOL */
+  protocol: string | undefined;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+export interface ServeResult {
+  code: number | null;
+  stderr: string;
+}
+
+/** The preamble of an info/refs answer: present for protocol v0/v1, absent for v2 (as git http-backend does). */
+export function advertisementPreamble(service: GitService, protocol: string | undefined): Buffer {
+  if (protocol && /(^|:)version=2(:|$)/.test(protocol)) return Buffer.alloc(0);
+  return Buffer.concat([pktLine(`# service=${service}\n`), Buffer.from('0000')]);
+}
+
+function run(o: ServeOptions, args: string[], input: Readable | undefined, output: Writable): Promise<ServeResult> {
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string> = {};
+    if (o.protocol) env.GIT_PROTOCOL = o.protocol;
+    const child = spawnGit(o.git, args, { env, timeoutMs: o.timeoutMs, signal: o.signal });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      if (stderr.length < 8192) stderr += d.toString('utf8');
+    });
+    child.stdin!.on('error', () => undefined);
+    if (input) {
+      input.on('error', () => child.kill('SIGKILL'));
+      input.pipe(child.stdin!);
+    } else child.stdin!.end();
+    child.stdout!.pipe(output, { end: false });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+/** Streams the ref advertisement (`--advertise-refs`) of `service` into `output`. */
+export function advertiseRefs(o: ServeOptions, output: Writable): Promise<ServeResult> {
+  const cmd = o.service === 'git-upload-pack' ? 'upload-pack' : 'receive-pack';
+  return run(o, [cmd, '--stateless-rpc', '--advertise-refs', o.dir], undefined, output);
+}
+
+/** Runs one stateless RPC round of `service`: `input` (already gunzipped) to its stdin, its stdout to `output`. */
+export function serviceRpc(o: ServeOptions, input: Readable, output: Writable): Promise<ServeResult> {
+  const cmd = o.service === 'git-upload-pack' ? 'upload-pack' : 'receive-pack';
+  return run(o, [cmd, '--stateless-rpc', o.dir], input, output);
+}

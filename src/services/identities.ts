@@ -1,0 +1,207 @@
+import type { Access } from '../access/index.ts';
+import { type IdentityAccess, type Principal } from '../domain/access.ts';
+import { conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
+import { pageParams, requireAllowedUsers, requireUuid, requireVmId } from '../domain/validate.ts';
+import { type IdentityRow, isUniqueViolation, type Store, type VmGrantRow } from '../store/index.ts';
+import type { Repos } from './repos.ts';
+import { newId, newToken, now } from './secrets.ts';
+
+export interface VmPermission {
+  id: string;
+  vmId: string;
+  identityId: string;
+  allowedUsers: string[] | null;
+  grantedAt: string;
+  grantedBy: string;
+}
+
+const vmPermission = (r: VmGrantRow): VmPermission => ({
+  id: r.id,
+  vmId: r.vm_id,
+  identityId: r.identity_id,
+  allowedUsers: r.allowed_users === null ? null : (JSON.parse(r.allowed_users) as string[]),
+  grantedAt: r.granted_at,
+  grantedBy: r.granted_by,
+});
+
+type UserPrincipal = Extract<Principal, { kind: 'user' }>;
+
+function requireAccount(p: Principal): UserPrincipal {
+  if (p.kind === 'user' && p.active) return p;
+  if (p.kind === 'user') throw forbidden('User is inactive', 'IDENTITY_ACCESS_DENIED');
+  if (p.kind === 'identity') throw forbidden('An identity access token cannot manage identities; use an API key', 'IDENTITY_ACCESS_DENIED');
+  throw forbidden('An API key is required', 'IDENTITY_ACCESS_DENIED');
+}
+
+/** The Identity API's use cases (seed 000): identities, their tokens, git and VM grants. */
+export class Identities {
+  constructor(
+    private readonly store: Store,
+    private readonly access: Access,
+    private readonly repos: Repos,
+  ) {}
+
+  /** Loads an identity the caller manages; 404 IDENTITY_NOT_FOUND for a missing or foreign one. */
+  private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
+    requireAccount(p);
+    const id = requireUuid(rawId, 'identity id');
+    const d = await this.access.authorize(p, 'identity:manage', { kind: 'identity', identityId: id });
+    const row = d.allowed ? await this.store.findIdentity(this.store.db, id) : undefined;
+    if (!row) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
+    return row;
+  }
+
+  private async modifiable(p: Principal, rawId: string): Promise<IdentityRow> {
+    const row = await this.manageable(p, rawId);
+    if (row.managed) throw forbidden('Cannot modify managed identities', 'CANNOT_MODIFY_MANAGED_IDENTITY');
+    return row;
+  }
+
+  async create(p: Principal): Promise<{ id: string; managed: boolean }> {
+    const u = requireAccount(p);
+    const id = newId();
+    await this.store.insertIdentity(this.store.db, { id, account_id: u.userId, managed: 0, created_at: now() });
+    return { id, managed: false };
+  }
+
+  async list(p: Principal, q: { limit?: unknown; offset?: unknown; includeManaged?: boolean }): Promise<{ identities: { id: string; managed: boolean }[]; offset: number; total: number }> {
+    const u = requireAccount(p);
+    const { limit, offset } = pageParams(q, 100, 1000);
+    const { rows, total } = await this.store.listIdentities(this.store.db, { accountId: u.admin ? undefined : u.userId, includeManaged: !!q.includeManaged, limit, offset });
+    return { identities: rows.map((r) => ({ id: r.id, managed: r.managed === 1 })), offset, total };
+  }
+
+  /** Deletes an identity; its tokens and grants go with it (foreign keys cascade). */
+  async delete(p: Principal, rawId: string): Promise<void> {
+    const row = await this.manageable(p, rawId);
+    if (row.managed) throw forbidden('Cannot delete managed identities', 'CANNOT_DELETE_MANAGED_IDENTITY');
+    await this.store.deleteIdentity(this.store.db, row.id);
+  }
+
+  /** Issues an access token, returned once; only its hash is kept. */
+  async createToken(p: Principal, rawId: string): Promise<{ id: string; token: string }> {
+    const row = await this.modifiable(p, rawId);
+    const { token, tokenHash } = newToken();
+    const id = newId();
+    await this.store.insertToken(this.store.db, { id, identity_id: row.id, token_hash: tokenHash, created_at: now() });
+    return { id, token };
+  }
+
+  async listTokens(p: Principal, rawId: string): Promise<{ tokens: { id: string }[] }> {
+    const row = await this.manageable(p, rawId);
+    const rows = await this.store.listTokens(this.store.db, row.id);
+    return { tokens: rows.map((r) => ({ id: r.id })) };
+  }
+
+  /** Revokes a token: its next use fails, git included (tokens are looked up on every request). */
+  async revokeToken(p: Principal, rawId: string, rawTokenId: string): Promise<void> {
+    const row = await this.modifiable(p, rawId);
+    const tokenId = requireUuid(rawTokenId, 'token id');
+    if (!(await this.store.deleteToken(this.store.db, row.id, tokenId))) throw notFound(`Token not found: ${tokenId}`, 'NOT_FOUND');
+  }
+
+  // ---- git permissions -------------------------------------------------------
+
+  /** Resolves the repository of a grant: the caller needs admin on it to change grants, read to look. */
+  private async grantRepo(p: Principal, rawRepo: string, action: 'repo:read' | 'repo:admin') {
+    if (typeof rawRepo !== 'string' || rawRepo.length === 0 || rawRepo.length > 255) throw invalid('Invalid repository id');
+    return this.repos.get(p, rawRepo, action);
+  }
+
+  async listGitPermissions(p: Principal, rawId: string, q: { limit?: unknown; offset?: unknown }) {
+    const row = await this.manageable(p, rawId);
+    const { limit, offset } = pageParams(q, 100, 1000);
+    const { rows, total } = await this.store.listIdentityGrants(this.store.db, row.id, limit, offset);
+    return {
+      repositories: rows.map((r) => ({ id: r.id, name: r.name, accountId: r.owner_id, permissions: r.access, visibility: r.visibility })),
+      offset,
+      total,
+    };
+  }
+
+  async describeGitPermission(p: Principal, rawId: string, rawRepo: string): Promise<{ identity: string; repo: string; accessLevel: IdentityAccess | null }> {
+    const row = await this.manageable(p, rawId);
+    const repo = await this.grantRepo(p, rawRepo, 'repo:read');
+    const g = await this.store.findIdentityGrant(this.store.db, row.id, repo.id);
+    return { identity: row.id, repo: repo.id, accessLevel: g?.access ?? null };
+  }
+
+  /** Grants `access`; conflict PERMISSION_ALREADY_EXISTS if a grant exists (PUT updates). */
+  async grantGit(p: Principal, rawId: string, rawRepo: string, access: IdentityAccess): Promise<void> {
+    const row = await this.modifiable(p, rawId);
+    const repo = await this.grantRepo(p, rawRepo, 'repo:admin');
+    try {
+      await this.store.insertIdentityGrant(this.store.db, { identity_id: row.id, repo_id: repo.id, access, created_at: now() });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw conflict('Permission already exists', 'PERMISSION_ALREADY_EXISTS');
+      throw e;
+    }
+  }
+
+  async updateGit(p: Principal, rawId: string, rawRepo: string, access: IdentityAccess): Promise<void> {
+    const row = await this.modifiable(p, rawId);
+    const repo = await this.grantRepo(p, rawRepo, 'repo:admin');
+    if (!(await this.store.updateIdentityGrant(this.store.db, row.id, repo.id, access))) throw notFound('Permission not found', 'PERMISSION_NOT_FOUND');
+  }
+
+  async revokeGit(p: Principal, rawId: string, rawRepo: string): Promise<void> {
+    const row = await this.modifiable(p, rawId);
+    const repo = await this.grantRepo(p, rawRepo, 'repo:admin');
+    if (!(await this.store.deleteIdentityGrant(this.store.db, row.id, repo.id))) throw notFound('Permission not found', 'PERMISSION_NOT_FOUND');
+  }
+
+  // ---- VM permissions ----------------------------------------------------------
+
+  async listVmPermissions(p: Principal, rawId: string, q: { limit?: unknown; offset?: unknown }): Promise<{ permissions: VmPermission[]; offset: number; total: number }> {
+    const row = await this.manageable(p, rawId);
+    const { limit, offset } = pageParams(q, 100, 1000);
+    const { rows, total } = await this.store.listVmGrants(this.store.db, row.id, limit, offset);
+    return { permissions: rows.map(vmPermission), offset, total };
+  }
+
+  async describeVmPermission(p: Principal, rawId: string, rawVm: string): Promise<VmPermission> {
+    const row = await this.manageable(p, rawId);
+    const g = await this.store.findVmGrant(this.store.db, row.id, requireVmId(rawVm));
+    if (!g) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
+    return vmPermission(g);
+  }
+
+  async grantVm(p: Principal, rawId: string, rawVm: string, allowedUsers: unknown): Promise<VmPermission> {
+    const row = await this.modifiable(p, rawId);
+    const vmId = requireVmId(rawVm);
+    const users = requireAllowedUsers(allowedUsers);
+    const g: VmGrantRow = {
+      id: newId(),
+      identity_id: row.id,
+      vm_id: vmId,
+      allowed_users: users === null ? null : JSON.stringify(users),
+      granted_at: now(),
+      granted_by: (p as UserPrincipal).userId,
+    };
+    try {
+      await this.store.insertVmGrant(this.store.db, g);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw conflict('Permission already exists', 'PERMISSION_ALREADY_EXISTS');
+      throw e;
+    }
+    return vmPermission(g);
+  }
+
+  async updateVm(p: Principal, rawId: string, rawVm: string, allowedUsers: unknown): Promise<VmPermission> {
+    const row = await this.modifiable(p, rawId);
+    const vmId = requireVmId(rawVm);
+    const users = requireAllowedUsers(allowedUsers);
+    return this.store.transaction(async (tx) => {
+      const g = await this.store.findVmGrant(tx, row.id, vmId);
+      if (!g) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
+      const encoded = users === null ? null : JSON.stringify(users);
+      await this.store.updateVmGrant(tx, row.id, vmId, encoded);
+      return vmPermission({ ...g, allowed_users: encoded });
+    });
+  }
+
+  async revokeVm(p: Principal, rawId: string, rawVm: string): Promise<void> {
+    const row = await this.modifiable(p, rawId);
+    if (!(await this.store.deleteVmGrant(this.store.db, row.id, requireVmId(rawVm)))) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
+  }
+}

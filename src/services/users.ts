@@ -1,0 +1,124 @@
+import { ANONYMOUS, type Principal } from '../domain/access.ts';
+import { conflict, invalid, notFound, unauthenticated } from '../domain/errors.ts';
+import { usernameProblem } from '../domain/validate.ts';
+import { isUniqueViolation, type Store, type UserRow } from '../store/index.ts';
+import { hashPassword, hashToken, newId, newToken, now, verifyPassword } from './secrets.ts';
+
+export interface NewUser {
+  username: string;
+  email?: string | null;
+  firstname?: string | null;
+  lastname?: string | null;
+  admin?: boolean;
+  active?: boolean;
+  password?: string | null;
+  /** use this API key instead of generating one (the admin bootstrap from the environment) */
+  apiKey?: string;
+}
+
+/**
+ * Users (accounts) and credentials. Each user is backed by a managed identity;
+ * its API keys are that identity's tokens, so one token table and one lookup
+ * serve API keys and identity access tokens alike.
+ */
+export class Users {
+  constructor(private readonly store: Store) {}
+
+  /** Creates a user and its first API key, returned once. Throws conflict if the name is taken. */
+  async create(u: NewUser): Promise<{ user: UserRow; apiKey: string }> {
+    const problem = usernameProblem(u.username);
+    if (problem) throw invalid(problem);
+    const passwordHash = u.password ? await hashPassword(u.password) : null;
+    const key = u.apiKey ? { token: u.apiKey, tokenHash: hashToken(u.apiKey) } : newToken();
+    const userId = newId();
+    const identityId = newId();
+    const at = now();
+    const user: UserRow = {
+      id: userId,
+      username: u.username,
+      username_key: u.username.toLowerCase(),
+      email: u.email ?? null,
+      firstname: u.firstname ?? null,
+      lastname: u.lastname ?? null,
+      active: u.active === false ? 0 : 1,
+      admin: u.admin ? 1 : 0,
+      password_hash: passwordHash,
+      identity_id: identityId,
+      created_at: at,
+    };
+    try {
+      await this.store.transaction(async (tx) => {
+        await this.store.insertIdentity(tx, { id: identityId, account_id: userId, managed: 1, created_at: at });
+        await this.store.insertUser(tx, user);
+        await this.store.insertToken(tx, { id: newId(), identity_id: identityId, token_hash: key.tokenHash, created_at: at });
+      });
+    } catch (e) {
+      if (isUniqueViolation(e)) throw conflict(`User ${u.username} already exists`, 'USER_ALREADY_EXISTS');
+      throw e;
+    }
+    return { user, apiKey: key.token };
+  }
+
+  /** Replaces every API key of a user with one new key, returned once. */
+  async rotateApiKey(username: string): Promise<string> {
+    const user = await this.store.findUserByName(this.store.db, username);
+    if (!user) throw notFound(`User ${username} not found`, 'USER_NOT_FOUND');
+    const key = newToken();
+    await this.store.transaction(async (tx) => {
+      await this.store.deleteTokensOf(tx, user.identity_id);
+      await this.store.insertToken(tx, { id: newId(), identity_id: user.identity_id, token_hash: key.tokenHash, created_at: now() });
+    });
+    return key.token;
+  }
+
+  /**
+   * Ensures the `admin` user exists. Returns the API key when one was created
+   * (from `apiKey` if given, else generated), undefined when admin existed.
+   */
+  async bootstrapAdmin(apiKey: string | undefined): Promise<{ apiKey: string; generated: boolean } | undefined> {
+    if (await this.store.findUserByName(this.store.db, 'admin')) return undefined;
+    try {
+      const { apiKey: key } = await this.create({ username: 'admin', admin: true, apiKey });
+      return { apiKey: key, generated: !apiKey };
+    } catch (e) {
+      // Another process created it between our look-up and insert: that one wins.
+      if (e instanceof Error && 'kind' in e && (e as { kind: string }).kind === 'conflict') return undefined;
+      throw e;
+    }
+  }
+
+  /** Resolves a presented token (API key or identity access token); undefined when unknown or revoked. */
+  async principalForToken(token: string): Promise<Principal | undefined> {
+    if (token.length === 0 || token.length > 512) return undefined;
+    const o = await this.store.findTokenOwner(this.store.db, hashToken(token));
+    if (!o) return undefined;
+    if (o.userId !== null) {
+      return { kind: 'user', userId: o.userId, username: o.username!, admin: o.admin === 1, active: o.active === 1, identityId: o.identityId };
+    }
+    return { kind: 'identity', identityId: o.identityId, accountId: o.accountId };
+  }
+
+  /**
+   * Resolves HTTP Basic credentials for git: user `x-access-token` with any
+   * token, or a username with its password or one of its API keys. Throws
+   * `unauthenticated` on anything else, without saying which part was wrong.
+   */
+  async principalForBasic(username: string, password: string): Promise<Principal> {
+    if (username.toLowerCase() === 'x-access-token') {
+      const p = await this.principalForToken(password);
+      if (p) return p;
+      throw unauthenticated('Invalid credentials');
+    }
+    const user = await this.store.findUserByName(this.store.db, username);
+    if (user) {
+      const asToken = await this.principalForToken(password);
+      if (asToken?.kind === 'user' && asToken.userId === user.id) return asToken;
+      if (user.password_hash && (await verifyPassword(password, user.password_hash))) {
+        return { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
+      }
+    }
+    throw unauthenticated('Invalid credentials');
+  }
+}
+
+export { ANONYMOUS };

@@ -1,0 +1,71 @@
+import type { Generated } from 'kysely';
+
+/** Row types of the metadata database. Booleans are 0/1 integers (portable to PostgreSQL). */
+export interface UsersTable {
+  id: string;
+  username: string;
+  /** lower-cased username: the unique key, so `Alice` and `alice` cannot both exist */
+  username_key: string;
+  email: string | null;
+  firstname: string | null;
+  lastname: string | null;
+  active: number;
+  admin: number;
+  password_hash: string | null;
+  /** the managed identity that backs this user; its tokens are the user's API keys */
+  identity_id: string;
+  created_at: string;
+}
+
+export interface IdentitiesTable {
+  id: string;
+  /** the user (account) that owns this identity */
+  account_id: string;
+  managed: number;
+  created_at: string;
+}
+
+export interface TokensTable {
+  id: string;
+  identity_id: string;
+  token_hash: string;
+  created_at: string;
+}
+
+export interface RepositoriesTable {
+  id: string;
+  name: string | null;
+  owner_id: string;
+  visibility: 'public' | 'private';
+  default_branch: string;
+  description: string | null;
+  upstream_url: string | null;
+  created_at: string;
+}
+
+export interface IdentityRepoGrantsTable {
+  identity_id: string;
+  repo_id: string;
+  access: 'read' | 'write';
+  created_at: string;
+}
+
+export interface VmGrantsTable {
+  id: string;
+  identity_id: string;
+  vm_id: string;
+  /** JSON array of Linux user names, or null for any user */
+  allowed_users: string | null;
+  granted_at: string;
+  granted_by: string;
+  seq: Generated<number>;
+}
+
+export interface DB {
+  users: UsersTable;
+  identities: IdentitiesTable;
+  tokens: TokensTable;
+  repositories: RepositoriesTable;
+  identity_repo_grants: IdentityRepoGrantsTable;
+  vm_grants: VmGrantsTable;
+}
