@@ -1,6 +1,6 @@
 import type { Access } from '../access/index.ts';
 import { type IdentityAccess, type Principal } from '../domain/access.ts';
-import { conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
+import { conflict, forbidden, invalid, notFound, unauthenticated } from '../domain/errors.ts';
 import { pageParams, requireAllowedUsers, requireUuid, requireVmId } from '../domain/validate.ts';
 import { type IdentityRow, isUniqueViolation, type Store, type VmGrantRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
@@ -30,7 +30,7 @@ function requireAccount(p: Principal): UserPrincipal {
   if (p.kind === 'user' && p.active) return p;
   if (p.kind === 'user') throw forbidden('User is inactive', 'IDENTITY_ACCESS_DENIED');
   if (p.kind === 'identity') throw forbidden('An identity access token cannot manage identities; use an API key', 'IDENTITY_ACCESS_DENIED');
-  throw forbidden('An API key is required', 'IDENTITY_ACCESS_DENIED');
+  throw unauthenticated('An API key is required');
 }
 
 /** The Identity API's use cases (seed 000): identities, their tokens, git and VM grants. */

@@ -1,0 +1,112 @@
+import { type ChildProcess, spawn, execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin', 'palisade.js');
+const execFileP = promisify(execFile);
+
+export interface TestServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  adminKey: string;
+  proc: ChildProcess;
+  /** Runs the real `palisade` CLI against this server's data folder. */
+  cli(...args: string[]): Promise<string>;
+  /** Creates a user through the CLI and returns its API key. */
+  createUser(username: string, admin?: boolean): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real server (`palisade serve --port 0`) on a temp data folder
+ * and waits for its `listening on` line.
+ */
+export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
+  const adminKey = `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
+  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...env };
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}\n${stderr}`)), 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${out}\n${stderr}`));
+    });
+  });
+  const cli = async (...args: string[]) => {
+    const { stdout } = await execFileP(process.execPath, [BIN, ...args, '--data', dataDir], { env: procEnv });
+    return stdout;
+  };
+  return {
+    url,
+    port: Number(new URL(url).port),
+    dataDir,
+    adminKey,
+    proc,
+    cli,
+    async createUser(username: string, admin = false) {
+      const out = await cli('user', 'create', username, ...(admin ? ['--admin'] : []));
+      const key = out.trim().split('\n').pop()!;
+      if (!key.startsWith('pal_')) throw new Error(`unexpected CLI output: ${out}`);
+      return key;
+    },
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ApiResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** A raw HTTP call with an optional Bearer key and JSON body. */
+export async function api<T = any>(
+  server: { url: string },
+  method: string,
+  urlPath: string,
+  opts: { key?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+  let body: string | undefined;
+  if (opts.rawBody !== undefined) body = opts.rawBody;
+  else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(server.url + urlPath, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* plain text */
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
