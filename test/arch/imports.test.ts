@@ -1,0 +1,41 @@
+// Keeps the layering of STYLE.md: dependencies point down the list, nothing imports http/,
+// store/ and git/ never import each other, domain/ and config/ import nothing of ours.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+const SRC = path.resolve(import.meta.dirname, '../../src');
+const allowed: Record<string, string[]> = {
+  cli: ['app', 'config', 'domain'],
+  app: ['access', 'config', 'git', 'http', 'services', 'store', 'domain'],
+  http: ['access', 'services', 'git', 'domain', 'config'],
+  services: ['access', 'store', 'git', 'domain'],
+  access: ['store', 'domain'],
+  store: ['domain'],
+  git: ['domain'],
+  config: [],
+  domain: [],
+  main: ['cli'],
+};
+
+function files(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+const layerOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.ts$/, '');
+
+test('imports follow the layer order', () => {
+  const violations: string[] = [];
+  let seen = 0;
+  for (const f of files(SRC)) {
+    const from = layerOf(f);
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+      seen++;
+      const target = layerOf(path.resolve(path.dirname(f), m[1]!));
+      if (target === from) continue;
+      if (!(allowed[from] ?? []).includes(target)) violations.push(`${path.relative(SRC, f)} imports ${m[1]}`);
+    }
+  }
+  assert.ok(seen > 30, `scanned only ${seen} imports`);
+  assert.deepEqual(violations, []);
+});
