@@ -26,7 +26,7 @@ async function newRepo(key = admin, body: object = {}): Promise<string> {
 
 describe('Identity API over raw HTTP', () => {
   test('401 without or with a bad API key, with a JSON error body', async () => {
-    for (const headers of [{}, { authorization: 'Bearer pal_nope' }, { authorization: 'Token abc' }]) {
+    for (const headers of [{}, { authorization: 'Bearer pal_nope' }, { authorization: 'Token abc' }] as Record<string, string>[]) {
       const r = await api(s, 'GET', '/identity/v1/identities', { headers });
       assert.equal(r.status, 401, JSON.stringify(r.body));
       assert.equal(r.body.code, 'UNAUTHORIZED');
