@@ -1,0 +1,316 @@
+// Benchmark: Palisade's smart HTTP against git http-backend behind nginx + fcgiwrap and
+// against `git clone file://`, on a generated repository of more than 50 MB packed; then
+// 16 concurrent clones with the server's RSS, and API latency for repositories and identities.
+// Usage: npm run bench [-- --runs N]. Writes bench/.work/results.md.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { repoDir } from '../src/git/repo-path.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const WORK = path.join(ROOT, 'bench', '.work');
+const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
+const COMMITS = 2600;
+const BLOB_BYTES = 21 * 1024;
+
+const env = {
+  PATH: process.env.PATH,
+  HOME: WORK,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_TERMINAL_PROMPT: '0',
+  LC_ALL: 'C',
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+};
+
+function run(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = execFile(cmd, args, { cwd: opts.cwd, env, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`));
+      else resolve(String(stdout));
+    });
+    if (opts.input !== undefined) c.stdin!.end(opts.input);
+  });
+}
+async function timed(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<number> {
+  const t = performance.now();
+  await run(cmd, args, opts);
+  return performance.now() - t;
+}
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+
+/** A repository with a long history: COMMITS commits, each editing a text file and adding an incompressible blob. */
+async function generateRepo(dir: string): Promise<void> {
+  await run('git', ['init', '-q', '--bare', '-b', 'main', dir]);
+  await new Promise<void>((resolve, reject) => {
+    const fi = spawn('git', ['fast-import', '--quiet'], { cwd: dir, env, stdio: ['pipe', 'ignore', 'inherit'] });
+    fi.on('error', reject);
+    fi.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fast-import exited ${code}`))));
+    const rng = crypto.createHash('sha256');
+    let seed = rng.update('palisade-bench').digest();
+    const bytes = (n: number) => {
+      const out = Buffer.alloc(n);
+      for (let o = 0; o < n; o += 32) {
+        seed = crypto.createHash('sha256').update(seed).digest();
+        seed.copy(out, o);
+      }
+      return out;
+    };
+    let i = 0;
+    const write = () => {
+      while (i < COMMITS) {
+        const text = Buffer.from(Array.from({ length: 40 }, (_, l) => `line ${l} of file ${i % 200}, revision ${i}`).join('\n') + '\n');
+        const blob = bytes(BLOB_BYTES);
+        const msg = Buffer.from(`commit ${i}\n`);
+        const parts = [
+          `commit refs/heads/main\nmark :${i + 1}\ncommitter Bench <bench@example.com> ${1_700_000_000 + i * 60} +0000\ndata ${msg.length}\n`,
+          msg,
+          `M 644 inline src/file${i % 200}.txt\ndata ${text.length}\n`,
+          text,
+          `\nM 644 inline assets/${Math.floor(i / 100)}/blob${i}.bin\ndata ${blob.length}\n`,
+          blob,
+          '\n',
+        ];
+        i++;
+        const ok = fi.stdin.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
+        if (!ok) return void fi.stdin.once('drain', write);
+      }
+      fi.stdin.end();
+    };
+    write();
+  });
+  await run('git', ['repack', '-adq'], { cwd: dir });
+}
+
+function packedSize(dir: string): number {
+  const packs = path.join(dir, 'objects', 'pack');
+  return fs.readdirSync(packs).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(path.join(packs, f)).size, 0);
+}
+
+async function startPalisade(dataDir: string, adminKey: string): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'palisade.js'), 'serve', '--port', '0', '--data', dataDir], {
+    env: { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    proc.once('exit', (c) => reject(new Error(`palisade exited ${c}`)));
+  });
+  return { url, proc };
+}
+
+async function startHttpBackend(root: string, port: number): Promise<ChildProcess[]> {
+  const prefix = path.join(WORK, 'nginx');
+  fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
+  const sock = path.join(prefix, 'fcgiwrap.sock');
+  fs.rmSync(sock, { force: true });
+  const fcgi = spawn('fcgiwrap', ['-c', '16', '-s', `unix:${sock}`], { stdio: 'inherit', env: { PATH: process.env.PATH } });
+  const conf = `
+user root;
+worker_processes 2;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_max_body_size 0;
+  client_body_temp_path ${prefix}/tmp/body;
+  fastcgi_temp_path ${prefix}/tmp/fastcgi;
+  proxy_temp_path ${prefix}/tmp/proxy;
+  uwsgi_temp_path ${prefix}/tmp/uwsgi;
+  scgi_temp_path ${prefix}/tmp/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      fastcgi_pass unix:${sock};
+      fastcgi_buffering off;
+      fastcgi_request_buffering off;
+      fastcgi_read_timeout 600s;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT ${root};
+      fastcgi_param GIT_HTTP_EXPORT_ALL "";
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param GIT_PROTOCOL $http_git_protocol;
+      fastcgi_param REMOTE_USER bench;
+    }
+  }
+}`;
+  fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+  const nginx = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/bench.git/info/refs?service=git-upload-pack`);
+      if (r.status === 200) return [nginx, fcgi];
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('nginx + fcgiwrap did not come up');
+}
+
+const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+
+async function api(url: string, key: string, method: string, p: string, body?: unknown): Promise<any> {
+  const res = await fetch(url + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function main(): Promise<void> {
+  fs.rmSync(WORK, { recursive: true, force: true });
+  fs.mkdirSync(WORK, { recursive: true });
+  const lines: string[] = [];
+  const say = (s: string) => {
+    lines.push(s);
+    console.log(s);
+  };
+
+  const source = path.join(WORK, 'source.git');
+  let t = performance.now();
+  await generateRepo(source);
+  const size = packedSize(source);
+  console.error(`generated ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+  // Palisade, with the repository pushed through it and repacked like the baseline.
+  const adminKey = `pal_bench_${crypto.randomBytes(16).toString('hex')}`;
+  const data = path.join(WORK, 'palisade-data');
+  const pal = await startPalisade(data, adminKey);
+  const { repoId } = await api(pal.url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/repo' });
+  const ident = await api(pal.url, adminKey, 'POST', '/identity/v1/identities');
+  await api(pal.url, adminKey, 'POST', `/identity/v1/identities/${ident.id}/permissions/git/${repoId}`, { permission: 'write' });
+  const { token } = await api(pal.url, adminKey, 'POST', `/identity/v1/identities/${ident.id}/tokens`);
+  const palUrl = `${pal.url.replace('http://', `http://x-access-token:${token}@`)}/bench/repo.git`;
+  await run('git', ['push', '-q', palUrl, 'main'], { cwd: source });
+  await run('git', ['repack', '-adq'], { cwd: repoDir(data, repoId) });
+
+  // git http-backend behind nginx + fcgiwrap, on a copy of the same repository.
+  const httpRoot = path.join(WORK, 'http-root');
+  fs.mkdirSync(httpRoot);
+  await run('git', ['clone', '-q', '--bare', '--no-local', source, path.join(httpRoot, 'bench.git')]);
+  await run('git', ['config', 'http.receivepack', 'true'], { cwd: path.join(httpRoot, 'bench.git') });
+  await run('git', ['repack', '-adq'], { cwd: path.join(httpRoot, 'bench.git') });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const backend = await startHttpBackend(httpRoot, port);
+  const backendUrl = `http://127.0.0.1:${port}/bench.git`;
+  const fileUrl = `file://${source}`;
+
+  try {
+    const targets: [string, string][] = [
+      ['palisade', palUrl],
+      ['http-backend', backendUrl],
+      ['file://', fileUrl],
+    ];
+    // 1. full clone (bare: the checkout would cost the same for all three)
+    const clone: Record<string, number[]> = {};
+    for (let r = 0; r < RUNS; r++)
+      for (const [name, url] of targets) {
+        const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-${r}`);
+        (clone[name] ??= []).push(await timed('git', ['clone', '-q', '--bare', url, dest]));
+        if (r > 0) fs.rmSync(dest, { recursive: true, force: true });
+      }
+    // 2. no-op fetch in an up-to-date clone
+    const fetchT: Record<string, number[]> = {};
+    for (let r = 0; r < RUNS * 2; r++)
+      for (const [name] of targets) {
+        const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
+        (fetchT[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: dest }));
+      }
+    // 3. push of 100 new commits (each run makes its own, so nothing is already there)
+    const pushT: Record<string, number[]> = {};
+    const wc = path.join(WORK, 'push-wc');
+    await run('git', ['clone', '-q', '--no-checkout', source, wc]);
+    for (let r = 0; r < RUNS; r++)
+      for (const [name, url] of targets.slice(0, 2)) {
+        await run('git', ['checkout', '-q', '-B', `push-${name.replace(/\W/g, '')}-${r}`, 'origin/main'], { cwd: wc });
+        for (let c = 0; c < 100; c++) {
+          fs.writeFileSync(path.join(wc, 'pushed.txt'), `${name} run ${r} commit ${c} ${crypto.randomUUID()}\n`);
+          await run('git', ['add', 'pushed.txt'], { cwd: wc });
+          await run('git', ['commit', '-q', '-m', `push ${c}`], { cwd: wc });
+        }
+        (pushT[name] ??= []).push(await timed('git', ['push', '-q', url, `HEAD:refs/heads/run-${r}`], { cwd: wc }));
+      }
+
+    say(`Repository: ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed. Runs: ${RUNS} (no-op fetch: ${RUNS * 2}), interleaved; medians in ms.`);
+    say('');
+    say('| operation | Palisade | git http-backend (nginx + fcgiwrap) | file:// | Palisade / http-backend | target |');
+    say('| --- | --- | --- | --- | --- | --- |');
+    const row = (op: string, m: Record<string, number[]>, target: string) => {
+      const p = median(m.palisade!);
+      const b = median(m['http-backend']!);
+      const f = m['file://'] ? fmt(median(m['file://'])) : 'n/a';
+      say(`| ${op} | ${fmt(p)} | ${fmt(b)} | ${f} | ${(p / b).toFixed(2)}× | ${target} |`);
+    };
+    row('full clone (--bare)', clone, '≤ 1.10×');
+    row('no-op fetch', fetchT, '≤ 1.5×');
+    row('push of 100 commits', pushT, '');
+
+    // 4. 16 concurrent clones against Palisade: failures and server RSS growth.
+    const base = rssKb(pal.proc.pid!);
+    let peak = base;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssKb(pal.proc.pid!));
+    }, 10);
+    t = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', palUrl, path.join(WORK, `conc-${i}`)])));
+    const concMs = performance.now() - t;
+    clearInterval(sampler);
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    for (let i = 0; i < 16; i++) fs.rmSync(path.join(WORK, `conc-${i}`), { recursive: true, force: true });
+    t = performance.now();
+    const bres = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', backendUrl, path.join(WORK, `concb-${i}`)])));
+    const concB = performance.now() - t;
+    for (let i = 0; i < 16; i++) fs.rmSync(path.join(WORK, `concb-${i}`), { recursive: true, force: true });
+    say('');
+    say(`16 concurrent clones: Palisade ${failed} failed, ${fmt(concMs)} ms wall, server RSS ${(base / 1024).toFixed(0)} MB → peak ${(peak / 1024).toFixed(0)} MB (growth ${((peak - base) / 1024).toFixed(0)} MB; target < 200 MB); http-backend ${bres.filter((r) => r.status === 'rejected').length} failed, ${fmt(concB)} ms wall.`);
+
+    // 5. API latency: 1,000 repositories; 1,000 identities each with a token and a grant.
+    const lat: Record<string, number[]> = { 'create repository': [], 'create identity': [], 'create token': [], 'grant permission': [] };
+    const time = async (k: string, f: () => Promise<any>) => {
+      const s = performance.now();
+      const out = await f();
+      lat[k]!.push(performance.now() - s);
+      return out;
+    };
+    const repoIds: string[] = [];
+    for (let i = 0; i < 1000; i++) repoIds.push((await time('create repository', () => api(pal.url, adminKey, 'POST', '/git/v1/repo', { name: `api/r${i}` }))).repoId);
+    for (let i = 0; i < 1000; i++) {
+      const id = (await time('create identity', () => api(pal.url, adminKey, 'POST', '/identity/v1/identities'))).id;
+      await time('create token', () => api(pal.url, adminKey, 'POST', `/identity/v1/identities/${id}/tokens`));
+      await time('grant permission', () => api(pal.url, adminKey, 'POST', `/identity/v1/identities/${id}/permissions/git/${repoIds[i]}`, { permission: 'write' }));
+    }
+    say('');
+    say('| API operation (1,000 each, sequential, keep-alive) | median ms | p99 ms | target |');
+    say('| --- | --- | --- | --- |');
+    for (const [k, v] of Object.entries(lat)) say(`| ${k} | ${median(v).toFixed(2)} | ${pct(v, 99).toFixed(2)} | median < 5 ms |`);
+    say('');
+    say(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${(await run('git', ['--version'])).trim()}.`);
+    fs.writeFileSync(path.join(WORK, 'results.md'), lines.join('\n') + '\n');
+  } finally {
+    pal.proc.kill('SIGTERM');
+    for (const p of backend) p.kill('SIGTERM');
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
