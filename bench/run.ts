@@ -291,7 +291,7 @@ async function main(): Promise<void> {
       return out;
     };
     const repoIds: string[] = [];
-    for (let i = 0; i < 1000; i++) repoIds.push((await time('create repository', () => api(pal.url, adminKey, 'POST', '/git/v1/repo', { name: `api/r${i}` }))).repoId);
+    for (let i = 0; i < 1000; i++) repoIds.push((await time('create repository', () => api(pal.url, adminKey, 'POST', '/git/v1/repo', { name: `latency/r${i}` }))).repoId);
     for (let i = 0; i < 1000; i++) {
       const id = (await time('create identity', () => api(pal.url, adminKey, 'POST', '/identity/v1/identities'))).id;
       await time('create token', () => api(pal.url, adminKey, 'POST', `/identity/v1/identities/${id}/tokens`));

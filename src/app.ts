@@ -6,7 +6,10 @@ import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
+import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
+import { Grants } from './services/grants.ts';
+import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
@@ -18,6 +21,8 @@ export interface Services {
   users: Users;
   repos: Repos;
   identities: Identities;
+  groups: Groups;
+  grants: Grants;
   git: GitEnv;
 }
 
@@ -28,9 +33,11 @@ export async function openServices(config: Config): Promise<Services> {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const access = new Access(store);
   const users = new Users(store);
-  const repos = new Repos(store, access, config.dataDir);
+  const repos = new Repos(store, access, config.dataDir, { git: { home }, allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
-  return { store, access, users, repos, identities, git: { home } };
+  const groups = new Groups(store);
+  const grants = new Grants(store, repos, users, groups);
+  return { store, access, users, repos, identities, groups, grants, git: { home } };
 }
 
 /**
@@ -47,7 +54,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
-  const { users, repos, identities, access, git } = services;
+  const { users, repos, identities, access, git, groups, grants } = services;
 
   app.get('/healthz', async () => {
     await services.store.db.selectFrom('users').select('id').limit(1).execute();
@@ -55,6 +62,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos });
+  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {
     users,
     repos,

@@ -6,6 +6,10 @@ export interface RepoFacts {
   ownerId: string;
   /** the asking identity's own grant on this repository, if any */
   identityAccess: 'read' | 'write' | null;
+  /** the asking user's own `repository.*` grant (0-3), if any */
+  userLevel?: number | null;
+  /** the strongest grant among the asking user's active groups (0-3), if any */
+  groupLevel?: number | null;
 }
 
 /** Facts about an identity that a decision may use. */
@@ -17,6 +21,9 @@ export interface IdentityFacts {
  * The effective level a principal holds on a repository. Pure: every rule of
  * who may read, write or administer a repository is here and nowhere else.
  * - inactive users hold nothing; admins and the owner hold admin;
+ * - a user's own grant decides if it has one (an explicit `none` denies even
+ *   where a group grants or the repository is public); else the strongest of
+ *   its groups' grants; else the default for the visibility;
  * - an identity holds its grant (`write` implies `read`);
  * - everyone, anonymous included, reads a public repository.
  */
@@ -29,6 +36,8 @@ export function repoLevel(p: Principal, f: RepoFacts | undefined): Level {
     case 'user':
       if (!p.active) return Level.None;
       if (p.admin || p.userId === f.ownerId) return Level.Admin;
+      if (f.userLevel !== null && f.userLevel !== undefined) return clamp(f.userLevel);
+      if (f.groupLevel !== null && f.groupLevel !== undefined) return clamp(f.groupLevel);
       return floor;
     case 'identity': {
       const granted = f.identityAccess === 'write' ? Level.Write : f.identityAccess === 'read' ? Level.Read : Level.None;
@@ -36,6 +45,8 @@ export function repoLevel(p: Principal, f: RepoFacts | undefined): Level {
     }
   }
 }
+
+const clamp = (n: number): Level => (n >= Level.Admin ? Level.Admin : n <= Level.None ? Level.None : (Math.trunc(n) as Level));
 
 /** The outcome of a decision: whether it is allowed, and whether the resource may be shown to exist. */
 export interface Decision {

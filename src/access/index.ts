@@ -17,7 +17,7 @@ export class Access {
   async authorize(p: Principal, action: Action, r: Resource, c: Conn = this.store.db): Promise<Decision> {
     switch (r.kind) {
       case 'repo': {
-        const facts = await this.store.repoAccessFacts(c, r.repoId, p.kind === 'identity' ? p.identityId : null);
+        const facts = await this.store.repoAccessFacts(c, r.repoId, p.kind === 'identity' ? { identityId: p.identityId } : p.kind === 'user' ? { userId: p.userId } : {});
         return decideRepo(p, action, facts);
       }
       case 'identity': {

@@ -17,6 +17,10 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Largest JSON body on the REST APIs, in bytes. */
   readonly maxJsonBytes: number;
+  /** Let outbound fetches (clone_uri, sources) reach private addresses and file:// (tests, closed networks). */
+  readonly allowPrivateUrls: boolean;
+  /** Longest an outbound fetch (pull, clone from a source) may run, in milliseconds. */
+  readonly fetchTimeoutMs: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -32,6 +36,8 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_GIT_TIMEOUT_SECONDS', 'longest run of one git process serving a request (default 3600)'],
   ['PALISADE_SHUTDOWN_TIMEOUT_SECONDS', 'how long SIGTERM waits for in-flight requests (default 30)'],
   ['PALISADE_MAX_JSON_BYTES', 'largest JSON request body on the REST APIs (default 1048576)'],
+  ['PALISADE_ALLOW_PRIVATE_URLS', '1: let pull/clone_uri reach loopback, private addresses and file:// (default 0: refused)'],
+  ['PALISADE_FETCH_TIMEOUT_SECONDS', 'longest run of one outbound fetch, e.g. RPC pull (default 600)'],
 ];
 
 export class ConfigError extends Error {}
@@ -70,5 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     gitTimeoutMs: int(merged, 'PALISADE_GIT_TIMEOUT_SECONDS', 3600, 1, 86400) * 1000,
     shutdownTimeoutMs: int(merged, 'PALISADE_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
     maxJsonBytes: int(merged, 'PALISADE_MAX_JSON_BYTES', 1024 * 1024, 1024, 1024 ** 3),
+    allowPrivateUrls: merged.PALISADE_ALLOW_PRIVATE_URLS === '1' || merged.PALISADE_ALLOW_PRIVATE_URLS === 'true',
+    fetchTimeoutMs: int(merged, 'PALISADE_FETCH_TIMEOUT_SECONDS', 600, 1, 86400) * 1000,
   });
 }

@@ -41,3 +41,15 @@ export type Resource =
   | { kind: 'repo'; repoId: string }
   | { kind: 'identity'; identityId: string }
   | { kind: 'server' };
+
+const REPO_PERMS = ['repository.none', 'repository.read', 'repository.write', 'repository.admin'] as const;
+export type RepoPerm = (typeof REPO_PERMS)[number];
+
+/** Parses seed 002's `repository.*` spelling into the one level; undefined when it is not one. */
+export function parseRepoPerm(v: unknown): Level | undefined {
+  const i = REPO_PERMS.indexOf(v as RepoPerm);
+  return i < 0 ? undefined : (i as Level);
+}
+
+/** The `repository.*` spelling of a level. */
+export const repoPermOf = (l: Level): RepoPerm => REPO_PERMS[Math.max(0, Math.min(3, l))]!;

@@ -14,6 +14,7 @@ export interface NewUser {
   password?: string | null;
   /** use this API key instead of generating one (the admin bootstrap from the environment) */
   apiKey?: string;
+  ldapDn?: string | null;
 }
 
 /**
@@ -45,6 +46,7 @@ export class Users {
       password_hash: passwordHash,
       identity_id: identityId,
       created_at: at,
+      ldap_dn: u.ldapDn ?? null,
     };
     try {
       await this.store.transaction(async (tx) => {
@@ -57,6 +59,48 @@ export class Users {
       throw e;
     }
     return { user, apiKey: key.token };
+  }
+
+  find(username: string): Promise<UserRow | undefined> {
+    return this.store.findUserByName(this.store.db, username);
+  }
+
+  async get(username: string): Promise<UserRow> {
+    const u = await this.find(username);
+    if (!u) throw notFound(`user ${username} does not exist`, 'USER_NOT_FOUND');
+    return u;
+  }
+
+  list(): Promise<UserRow[]> {
+    return this.store.listUsers(this.store.db);
+  }
+
+  /**
+   * Creates the user, or updates the fields given of an existing user of that
+   * name (seed 002's create_user). A new user's API key is returned once; an
+   * update issues no key.
+   */
+  async createOrUpdate(u: NewUser): Promise<{ user: UserRow; created: boolean; apiKey?: string }> {
+    const existing = await this.find(u.username);
+    if (!existing) {
+      try {
+        const { user, apiKey } = await this.create(u);
+        return { user, created: true, apiKey };
+      } catch (e) {
+        if (!(e instanceof Error && (e as { kind?: string }).kind === 'conflict')) throw e;
+      }
+    }
+    const current = existing ?? (await this.get(u.username));
+    const patch: Partial<UserRow> = {};
+    if (u.email !== undefined) patch.email = u.email;
+    if (u.firstname !== undefined) patch.firstname = u.firstname;
+    if (u.lastname !== undefined) patch.lastname = u.lastname;
+    if (u.active !== undefined) patch.active = u.active ? 1 : 0;
+    if (u.admin !== undefined) patch.admin = u.admin ? 1 : 0;
+    if (u.ldapDn !== undefined) patch.ldap_dn = u.ldapDn;
+    if (u.password) patch.password_hash = await hashPassword(u.password);
+    if (Object.keys(patch).length) await this.store.updateUser(this.store.db, current.id, patch);
+    return { user: { ...current, ...patch }, created: false };
   }
 
   /** Replaces every API key of a user with one new key, returned once. */

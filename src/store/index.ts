@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Kysely, Migrator, type Transaction } from 'kysely';
-import type { DB, IdentitiesTable, RepositoriesTable, UsersTable, VmGrantsTable } from './schema.ts';
+import type { DB, IdentitiesTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openSqlite } from './dialect/sqlite.ts';
 
@@ -15,6 +15,8 @@ export type UserRow = UsersTable;
 export type IdentityRow = IdentitiesTable;
 export type RepoRow = RepositoriesTable;
 export type VmGrantRow = Omit<VmGrantsTable, 'seq'>;
+export type UsersGroupRow = UsersGroupsTable;
+export type RepoGroupRow = RepoGroupsTable;
 
 /** What a presented token resolves to: the identity, and the user it backs if it is managed. */
 export interface TokenOwner {
@@ -33,6 +35,8 @@ export interface RepoAccessFacts {
   visibility: 'public' | 'private';
   ownerId: string;
   identityAccess: 'read' | 'write' | null;
+  userLevel: number | null;
+  groupLevel: number | null;
 }
 
 /**
@@ -169,14 +173,34 @@ export class Store {
 
   // ---- grants --------------------------------------------------------------
 
-  /** The facts `authorize` needs for a repository, for one identity (or none), in one query. */
-  repoAccessFacts(c: Conn, repoId: string, identityId: string | null): Promise<RepoAccessFacts | undefined> {
+  /**
+   * The facts `authorize` needs for a repository, in one query: the row, the
+   * identity's grant, the user's own grant and the strongest grant of the
+   * user's active groups.
+   */
+  repoAccessFacts(c: Conn, repoId: string, who: { identityId?: string; userId?: string }): Promise<RepoAccessFacts | undefined> {
+    const identityId = who.identityId ?? '';
+    const userId = who.userId ?? '';
     return c
       .selectFrom('repositories as r')
-      .leftJoin('identity_repo_grants as g', (j) => j.onRef('g.repo_id', '=', 'r.id').on('g.identity_id', '=', identityId ?? ''))
-      .select(['r.id as repoId', 'r.visibility as visibility', 'r.owner_id as ownerId', 'g.access as identityAccess'])
+      .select((eb) => [
+        'r.id as repoId',
+        'r.visibility as visibility',
+        'r.owner_id as ownerId',
+        eb.selectFrom('identity_repo_grants as g').select('g.access').where('g.identity_id', '=', identityId).whereRef('g.repo_id', '=', 'r.id').as('identityAccess'),
+        eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').as('userLevel'),
+        eb
+          .selectFrom('users_group_members as m')
+          .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
+          .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
+          .select((e) => e.fn.max('gg.level').as('lvl'))
+          .where('m.user_id', '=', userId)
+          .whereRef('gg.repo_id', '=', 'r.id')
+          .where('grp.active', '=', 1)
+          .as('groupLevel'),
+      ])
       .where('r.id', '=', repoId)
-      .executeTakeFirst();
+      .executeTakeFirst() as Promise<RepoAccessFacts | undefined>;
   }
 
   findIdentityGrant(c: Conn, identityId: string, repoId: string): Promise<{ access: 'read' | 'write' } | undefined> {
@@ -224,6 +248,129 @@ export class Store {
   async listVmGrants(c: Conn, identityId: string, limit: number, offset: number): Promise<{ rows: VmGrantRow[]; total: number }> {
     const base = c.selectFrom('vm_grants').where('identity_id', '=', identityId);
     const rows = await base.select(['id', 'identity_id', 'vm_id', 'allowed_users', 'granted_at', 'granted_by']).orderBy('seq').limit(limit).offset(offset).execute();
+    const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return { rows, total: Number(n) };
+  }
+
+  // ---- users listing, users groups and members (seed 002) ---------------------
+
+  listUsers(c: Conn): Promise<UserRow[]> {
+    return c.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').execute();
+  }
+
+  async insertUsersGroup(c: Conn, row: UsersGroupRow): Promise<void> {
+    await c.insertInto('users_groups').values(row).execute();
+  }
+
+  findUsersGroupByName(c: Conn, name: string): Promise<UsersGroupRow | undefined> {
+    return c.selectFrom('users_groups').selectAll().where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  }
+
+  listUsersGroups(c: Conn): Promise<UsersGroupRow[]> {
+    return c.selectFrom('users_groups').selectAll().orderBy('created_at').orderBy('id').execute();
+  }
+
+  /** Members of the given groups, each with its group id. */
+  listGroupMembers(c: Conn, groupIds: string[]): Promise<(UserRow & { group_id: string })[]> {
+    if (groupIds.length === 0) return Promise.resolve([]);
+    return c
+      .selectFrom('users_group_members as m')
+      .innerJoin('users as u', 'u.id', 'm.user_id')
+      .selectAll('u')
+      .select('m.group_id')
+      .where('m.group_id', 'in', groupIds)
+      .orderBy('m.created_at')
+      .orderBy('u.id')
+      .execute();
+  }
+
+  findMembership(c: Conn, groupId: string, userId: string): Promise<{ id: string } | undefined> {
+    return c.selectFrom('users_group_members').select('id').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
+  }
+
+  async insertMembership(c: Conn, row: { id: string; group_id: string; user_id: string; created_at: string }): Promise<void> {
+    await c.insertInto('users_group_members').values(row).execute();
+  }
+
+  async deleteMembership(c: Conn, groupId: string, userId: string): Promise<boolean> {
+    const r = await c.deleteFrom('users_group_members').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // ---- repository groups ---------------------------------------------------------
+
+  findRepoGroup(c: Conn, name: string): Promise<RepoGroupRow | undefined> {
+    return c.selectFrom('repo_groups').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async insertRepoGroup(c: Conn, row: RepoGroupRow): Promise<void> {
+    await c.insertInto('repo_groups').values(row).execute();
+  }
+
+  // ---- user and group grants -------------------------------------------------------
+
+  /** Sets a user's `repository.*` level on a repository (insert or update). */
+  async upsertUserGrant(c: Conn, userId: string, repoId: string, level: number, at: string): Promise<void> {
+    await c
+      .insertInto('user_repo_grants')
+      .values({ user_id: userId, repo_id: repoId, level, created_at: at })
+      .onConflict((oc) => oc.columns(['user_id', 'repo_id']).doUpdateSet({ level }))
+      .execute();
+  }
+
+  async deleteUserGrant(c: Conn, userId: string, repoId: string): Promise<boolean> {
+    const r = await c.deleteFrom('user_repo_grants').where('user_id', '=', userId).where('repo_id', '=', repoId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async upsertGroupGrant(c: Conn, groupId: string, repoId: string, level: number, at: string): Promise<void> {
+    await c
+      .insertInto('group_repo_grants')
+      .values({ group_id: groupId, repo_id: repoId, level, created_at: at })
+      .onConflict((oc) => oc.columns(['group_id', 'repo_id']).doUpdateSet({ level }))
+      .execute();
+  }
+
+  async deleteGroupGrant(c: Conn, groupId: string, repoId: string): Promise<boolean> {
+    const r = await c.deleteFrom('group_repo_grants').where('group_id', '=', groupId).where('repo_id', '=', repoId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  listUserGrantsOnRepo(c: Conn, repoId: string): Promise<(UserRow & { level: number })[]> {
+    return c.selectFrom('user_repo_grants as g').innerJoin('users as u', 'u.id', 'g.user_id').selectAll('u').select('g.level').where('g.repo_id', '=', repoId).orderBy('g.created_at').execute();
+  }
+
+  listGroupGrantsOnRepo(c: Conn, repoId: string): Promise<(UsersGroupRow & { level: number })[]> {
+    return c.selectFrom('group_repo_grants as g').innerJoin('users_groups as ug', 'ug.id', 'g.group_id').selectAll('ug').select('g.level').where('g.repo_id', '=', repoId).orderBy('g.created_at').execute();
+  }
+
+  /**
+   * Repositories a non-admin user may see in a listing: owned, or granted at
+   * least read directly, or (without a direct grant) through an active group.
+   * Public repositories are not listed unless owned or granted.
+   */
+  async listReposVisibleTo(c: Conn, userId: string, limit: number, offset: number): Promise<{ rows: RepoRow[]; total: number }> {
+    const base = c.selectFrom('repositories as r').where((eb) =>
+      eb.or([
+        eb('r.owner_id', '=', userId),
+        eb.exists(eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').where('ug.level', '>=', 1)),
+        eb.and([
+          eb.not(eb.exists(eb.selectFrom('user_repo_grants as ug2').select('ug2.level').where('ug2.user_id', '=', userId).whereRef('ug2.repo_id', '=', 'r.id'))),
+          eb.exists(
+            eb
+              .selectFrom('users_group_members as m')
+              .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
+              .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
+              .select('gg.level')
+              .where('m.user_id', '=', userId)
+              .whereRef('gg.repo_id', '=', 'r.id')
+              .where('gg.level', '>=', 1)
+              .where('grp.active', '=', 1),
+          ),
+        ]),
+      ]),
+    );
+    const rows = await base.selectAll('r').orderBy('r.created_at').orderBy('r.id').limit(limit).offset(offset).execute();
     const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return { rows, total: Number(n) };
   }

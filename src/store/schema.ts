@@ -15,6 +15,7 @@ export interface UsersTable {
   /** the managed identity that backs this user; its tokens are the user's API keys */
   identity_id: string;
   created_at: string;
+  ldap_dn: string | null;
 }
 
 export interface IdentitiesTable {
@@ -41,6 +42,7 @@ export interface RepositoriesTable {
   description: string | null;
   upstream_url: string | null;
   created_at: string;
+  group_id: string | null;
 }
 
 export interface IdentityRepoGrantsTable {
@@ -61,6 +63,44 @@ export interface VmGrantsTable {
   seq: Generated<number>;
 }
 
+export interface UsersGroupsTable {
+  id: string;
+  name: string;
+  /** lower-cased name: the unique key */
+  name_key: string;
+  active: number;
+  created_at: string;
+}
+
+export interface UsersGroupMembersTable {
+  id: string;
+  group_id: string;
+  user_id: string;
+  created_at: string;
+}
+
+export interface RepoGroupsTable {
+  id: string;
+  name: string;
+  parent_id: string | null;
+  created_at: string;
+}
+
+/** `repository.*` grants as the ordered level: 0 none, 1 read, 2 write, 3 admin. */
+export interface UserRepoGrantsTable {
+  user_id: string;
+  repo_id: string;
+  level: number;
+  created_at: string;
+}
+
+export interface GroupRepoGrantsTable {
+  group_id: string;
+  repo_id: string;
+  level: number;
+  created_at: string;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -68,4 +108,9 @@ export interface DB {
   repositories: RepositoriesTable;
   identity_repo_grants: IdentityRepoGrantsTable;
   vm_grants: VmGrantsTable;
+  users_groups: UsersGroupsTable;
+  users_group_members: UsersGroupMembersTable;
+  repo_groups: RepoGroupsTable;
+  user_repo_grants: UserRepoGrantsTable;
+  group_repo_grants: GroupRepoGrantsTable;
 }

@@ -1,0 +1,66 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDomainError } from '../../domain/errors.ts';
+import { parseArgs } from './args.ts';
+import { METHOD_ALIASES, METHODS, type RpcDeps } from './methods.ts';
+
+/** A request that failed before its id was known answers with `id: null`. */
+class RpcFailure extends Error {}
+
+/**
+ * The JSON-RPC surface's one error mapper: always HTTP 200, `result: null`,
+ * `error` a clear string. Unknown failures are logged with the request id and
+ * answered generically.
+ */
+function answerError(req: FastifyRequest, reply: FastifyReply, id: unknown, err: unknown): void {
+  let message: string;
+  if (isDomainError(err) || err instanceof RpcFailure) message = err.message;
+  else if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is too large';
+  else {
+    req.log.error({ err }, 'unhandled JSON-RPC error');
+    message = `internal error (request ${req.id})`;
+  }
+  void reply.status(200).send({ id: id ?? null, result: null, error: message });
+}
+
+/**
+ * `POST /_admin/api`: seed 002's protocol. The body is JSON whatever the
+ * Content-Type (the seed's curl sends text/plain); `id` is echoed as sent.
+ */
+export async function rpcRoutes(app: FastifyInstance, deps: RpcDeps): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err, req, reply) => answerError(req, reply, null, err));
+
+  app.post('/', async (req, reply) => {
+    const text = typeof req.body === 'string' ? req.body : '';
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return answerError(req, reply, null, new RpcFailure('JSON parse error: the request body must be a JSON object {id, api_key, method, args}'));
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return answerError(req, reply, null, new RpcFailure('the request body must be a JSON object {id, api_key, method, args}'));
+    const b = body as Record<string, unknown>;
+    const id = b.id ?? null;
+    try {
+      const extra = Object.keys(b).filter((k) => !['id', 'api_key', 'method', 'args'].includes(k));
+      if (extra.length) throw new RpcFailure(`unexpected key(s) in request: ${extra.map((k) => `"${k.slice(0, 50)}"`).join(', ')}`);
+      if (typeof b.api_key !== 'string' || b.api_key === '') throw new RpcFailure('Missing api_key');
+      if (typeof b.method !== 'string' || b.method === '') throw new RpcFailure('Missing method name');
+      const principal = await deps.users.principalForToken(b.api_key);
+      if (!principal || principal.kind !== 'user' || !principal.active) throw new RpcFailure('Invalid API KEY');
+      const name = METHOD_ALIASES[b.method] ?? b.method;
+      const method = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined;
+      if (!method) throw new RpcFailure(`Unknown method: ${b.method.slice(0, 100)}`);
+      if (method.admin) {
+        const d = await deps.access.authorize(principal, 'server:admin', { kind: 'server' });
+        if (!d.allowed) throw new RpcFailure(`method ${name} requires admin rights`);
+      }
+      const args = parseArgs(method.args, b.args);
+      const result = await method.run(deps, principal, args);
+      return reply.send({ id, result: result ?? null, error: null });
+    } catch (err) {
+      return answerError(req, reply, id, err);
+    }
+  });
+}

@@ -1,0 +1,58 @@
+import { Level, type Principal } from '../domain/access.ts';
+import type { RepoRow, Store, UserRow, UsersGroupRow } from '../store/index.ts';
+import type { Groups } from './groups.ts';
+import type { Repos } from './repos.ts';
+import { now } from './secrets.ts';
+import type { Users } from './users.ts';
+
+/**
+ * `repository.*` grants for users and users groups (seed 002). Changing a
+ * grant needs admin on the repository, decided by the one decision point
+ * through `Repos.get`.
+ */
+export class Grants {
+  constructor(
+    private readonly store: Store,
+    private readonly repos: Repos,
+    private readonly users: Users,
+    private readonly groups: Groups,
+  ) {}
+
+  async grantUser(p: Principal, repoName: string, username: string, level: Level): Promise<{ repo: RepoRow; user: UserRow }> {
+    const repo = await this.repos.get(p, repoName, 'repo:admin');
+    const user = await this.users.get(username);
+    await this.store.upsertUserGrant(this.store.db, user.id, repo.id, level, now());
+    return { repo, user };
+  }
+
+  async revokeUser(p: Principal, repoName: string, username: string): Promise<{ repo: RepoRow; user: UserRow; removed: boolean }> {
+    const repo = await this.repos.get(p, repoName, 'repo:admin');
+    const user = await this.users.get(username);
+    const removed = await this.store.deleteUserGrant(this.store.db, user.id, repo.id);
+    return { repo, user, removed };
+  }
+
+  async grantGroup(p: Principal, repoName: string, groupName: string, level: Level): Promise<{ repo: RepoRow; group: UsersGroupRow }> {
+    const repo = await this.repos.get(p, repoName, 'repo:admin');
+    const group = await this.groups.get(groupName);
+    await this.store.upsertGroupGrant(this.store.db, group.id, repo.id, level, now());
+    return { repo, group };
+  }
+
+  async revokeGroup(p: Principal, repoName: string, groupName: string): Promise<{ repo: RepoRow; group: UsersGroupRow; removed: boolean }> {
+    const repo = await this.repos.get(p, repoName, 'repo:admin');
+    const group = await this.groups.get(groupName);
+    const removed = await this.store.deleteGroupGrant(this.store.db, group.id, repo.id);
+    return { repo, group, removed };
+  }
+
+  /** Explicit grants on a repository, users then groups; the owner is listed as admin. */
+  async members(repo: RepoRow): Promise<{ users: (UserRow & { level: number })[]; groups: (UsersGroupRow & { level: number })[] }> {
+    const [users, groups] = await Promise.all([this.store.listUserGrantsOnRepo(this.store.db, repo.id), this.store.listGroupGrantsOnRepo(this.store.db, repo.id)]);
+    if (!users.some((u) => u.id === repo.owner_id)) {
+      const owner = await this.store.findUserById(this.store.db, repo.owner_id);
+      if (owner) users.unshift({ ...owner, level: Level.Admin });
+    }
+    return { users, groups };
+  }
+}
