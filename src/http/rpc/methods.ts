@@ -5,7 +5,7 @@ import type { Grants } from '../../services/grants.ts';
 import type { Groups } from '../../services/groups.ts';
 import type { Repos } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
-import type { RepoRow, UserRow, UsersGroupRow } from '../../store/index.ts';
+import type { RepoRow, UserRow, UsersGroupRow } from '../../services/types.ts';
 import type { ArgSpec, ArgValues } from './args.ts';
 
 export interface RpcDeps {
