@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gitOk, makeWorkTree, repoUrl } from '../helpers/git.ts';
+import { gitOk, makeWorkTree, repoUrl, tmpDir } from '../helpers/git.ts';
 import { api, startServer, type TestServer } from '../helpers/server.ts';
 
 let s: TestServer;
@@ -239,7 +239,7 @@ describe('JSON-RPC methods', () => {
     assert.match(await gitOk(['ls-remote', mUrl]), new RegExp(`^${head2}\\trefs/heads/main$`, 'm'));
 
     // file:// (allowed here because the test server sets PALISADE_ALLOW_PRIVATE_URLS=1)
-    const bare = path.join(path.dirname(wc), 'upstream-bare.git');
+    const bare = path.join(tmpDir('palisade-up-'), 'upstream-bare.git');
     await gitOk(['clone', '-q', '--bare', wc, bare]);
     const fromFile = await ok('create_repo', { repo_name: 'down/from-file', owner_name: 'admin', clone_uri: `file://${bare}` });
     assert.match(await gitOk(['ls-remote', repoUrl(s.url, fromFile.id, 'x-access-token', s.adminKey)]), new RegExp(`^${head2}\\trefs/heads/main$`, 'm'));
