@@ -8,7 +8,11 @@ import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
+import { CatFilePool, GitReader } from './git/read.ts';
+import { Commits } from './services/commits.ts';
+import { NO_EVENTS } from './services/events.ts';
 import { Grants } from './services/grants.ts';
+import { RepoContent } from './services/repo-content.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Repos } from './services/repos.ts';
@@ -23,6 +27,9 @@ export interface Services {
   identities: Identities;
   groups: Groups;
   grants: Grants;
+  content: RepoContent;
+  commits: Commits;
+  pool: CatFilePool;
   git: GitEnv;
 }
 
@@ -37,7 +44,11 @@ export async function openServices(config: Config): Promise<Services> {
   const identities = new Identities(store, access, repos);
   const groups = new Groups(store);
   const grants = new Grants(store, repos, users, groups);
-  return { store, access, users, repos, identities, groups, grants, git: { home } };
+  const pool = new CatFilePool({ home });
+  const reader = new GitReader({ home }, pool);
+  const content = new RepoContent(repos, reader, config.dataDir);
+  const commits = new Commits(repos, reader, config.dataDir, NO_EVENTS);
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, git: { home } };
 }
 
 /**
@@ -61,7 +72,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
-  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits });
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {
     users,
@@ -72,6 +83,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     maxPackBytes: config.maxPackBytes,
     gitTimeoutMs: config.gitTimeoutMs,
   });
+  app.addHook('onClose', async () => services.pool.close());
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   return app;
 }

@@ -219,6 +219,28 @@ export class Repos {
     return { branches, tags };
   }
 
+  /** Sets the default branch (write needed): metadata and HEAD. */
+  async setDefaultBranch(p: Principal, idOrName: string, branch: unknown): Promise<string> {
+    if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid default branch: ${typeof branch === 'string' ? branchNameProblem(branch) : 'must be a string'}`);
+    const row = await this.get(p, idOrName, 'repo:write');
+    await this.setDefaultBranchInternal(row.id, branch);
+    return branch;
+  }
+
+  /** Points HEAD and the row at `branch`, without an access check (callers have decided). */
+  async setDefaultBranchInternal(repoId: string, branch: string): Promise<void> {
+    await setHead(this.dataDir, repoId, branch);
+    await this.store.updateRepo(this.store.db, repoId, { default_branch: branch });
+  }
+
+  /** Sets the visibility (admin needed): one fact shared with the RPC's `private`. */
+  async setVisibility(p: Principal, idOrName: string, visibility: unknown): Promise<'public' | 'private'> {
+    if (visibility !== 'public' && visibility !== 'private') throw invalid('visibility must be "public" or "private"');
+    const row = await this.get(p, idOrName, 'repo:admin');
+    await this.store.updateRepo(this.store.db, row.id, { visibility });
+    return visibility;
+  }
+
   /** Deletes a repository (admin on it needed): the row, its grants, then its folder. */
   async delete(p: Principal, idOrName: string): Promise<void> {
     const row = await this.get(p, idOrName, 'repo:admin');

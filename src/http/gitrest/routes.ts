@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../../domain/errors.ts';
+import type { Commits } from '../../services/commits.ts';
+import type { RepoContent } from '../../services/repo-content.ts';
 import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import { restPrincipal } from '../credentials.ts';
@@ -8,7 +10,11 @@ import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 export interface GitRestDeps {
   users: Users;
   repos: Repos;
+  content: RepoContent;
+  commits: Commits;
 }
+
+type RepoParams = { repo: string; repo_id: string; hash: string; '*': string };
 
 function body(req: FastifyRequest): Record<string, unknown> {
   const b = req.body;
@@ -56,5 +62,48 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
   app.delete('/repo/:repo', async (req) => {
     await repos.delete(await who(req), (req.params as { repo: string }).repo);
     return {};
+  });
+
+  const { content, commits } = deps;
+  const P = (req: FastifyRequest) => req.params as RepoParams;
+  const Q = (req: FastifyRequest) => req.query as Record<string, string | undefined>;
+
+  // default branch and visibility (the SDK names the parameter repo_id here)
+  app.get('/repo/:repo_id/default-branch', async (req) => ({ defaultBranch: (await repos.get(await who(req), P(req).repo_id)).default_branch }));
+  app.put('/repo/:repo_id/default-branch', async (req) => ({ defaultBranch: await repos.setDefaultBranch(await who(req), P(req).repo_id, body(req).defaultBranch) }));
+  app.get('/repo/:repo_id/visibility', async (req) => ({ visibility: (await repos.get(await who(req), P(req).repo_id)).visibility }));
+  app.put('/repo/:repo_id/visibility', async (req) => ({ visibility: await repos.setVisibility(await who(req), P(req).repo_id, body(req).visibility) }));
+
+  // refs
+  app.get('/repo/:repo/git/refs/heads/', async (req) => content.branches(await who(req), P(req).repo));
+  app.get('/repo/:repo/git/refs/heads/*', async (req) => content.branch(await who(req), P(req).repo, P(req)['*']));
+  app.post('/repo/:repo/git/refs/heads/*', async (req) => commits.createBranch(await who(req), P(req).repo, P(req)['*'], body(req).sha));
+  app.get('/repo/:repo/git/refs/tags/', async (req) => content.tags(await who(req), P(req).repo));
+  app.get('/repo/:repo/git/refs/tags/*', async (req) => content.tagByName(await who(req), P(req).repo, P(req)['*']));
+  app.get('/repo/:repo/git/tags/:hash', async (req) => content.tagByHash(await who(req), P(req).repo, P(req).hash));
+
+  // objects
+  app.get('/repo/:repo/git/blobs/:hash', async (req) => content.blob(await who(req), P(req).repo, P(req).hash));
+  app.get('/repo/:repo/git/trees/:hash', async (req) => content.tree(await who(req), P(req).repo, P(req).hash));
+  app.get('/repo/:repo/git/commits/:hash', async (req) => content.commit(await who(req), P(req).repo, P(req).hash));
+  app.get('/repo/:repo/git/commits', async (req) => content.commits(await who(req), P(req).repo, Q(req)));
+  app.get('/repo/:repo/contents/*', async (req) => content.contents(await who(req), P(req).repo, P(req)['*'] ?? '', Q(req).rev ?? Q(req).ref));
+  app.get('/repo/:repo/compare', async (req) => content.compare(await who(req), P(req).repo, Q(req).base, Q(req).head));
+  for (const [route, format, type] of [
+    ['/repo/:repo/tarball', 'tar.gz', 'application/gzip'],
+    ['/repo/:repo/zip', 'zip', 'application/zip'],
+  ] as const) {
+    app.get(route, async (req, reply) => {
+      const ac = new AbortController();
+      reply.raw.on('close', () => ac.abort());
+      const { stream, filename } = await content.archive(await who(req), P(req).repo, format, Q(req).rev ?? Q(req).ref, ac.signal);
+      return reply.header('Content-Type', type).header('Content-Disposition', `attachment; filename="${filename}"`).send(stream);
+    });
+  }
+
+  // writing
+  app.post('/repo/:repo/commits', async (req) => {
+    const b = body(req);
+    return commits.create(await who(req), P(req).repo, { message: b.message, files: b.files, branch: b.branch, author: b.author, expectedSha: b.expectedSha });
   });
 }

@@ -1,0 +1,217 @@
+import type { Principal } from '../domain/access.ts';
+import { conflict, invalid, notFound } from '../domain/errors.ts';
+import { branchNameProblem } from '../domain/validate.ts';
+import { EMPTY_TREE, formatCommit, formatTree, isOid, parseCommit, type TreeEntry, writeObject, ZERO_OID } from '../git/objects.ts';
+import type { GitReader } from '../git/read.ts';
+import { repoDir } from '../git/repo-path.ts';
+import { normaliseRepoPath } from '../git/tree.ts';
+import { casRef } from '../git/update-ref.ts';
+import type { RefEvents } from './events.ts';
+import { commitOut } from './repo-content.ts';
+import type { Repos } from './repos.ts';
+import type { RepoRow } from './types.ts';
+
+export interface FileChange {
+  path: string;
+  content?: string | null;
+  encoding?: 'utf8' | 'base64' | null;
+  deleted?: boolean | null;
+}
+
+export interface CreateCommitInput {
+  message: unknown;
+  files: unknown;
+  branch?: unknown;
+  author?: unknown;
+  expectedSha?: unknown;
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const MAX_FILES = 2000;
+
+function sigPart(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 200 || /[<>\n\r\0]/.test(v)) throw invalid(`${what} must be 1-200 characters without <, > or line breaks`);
+  return v;
+}
+
+/** Validated changes: path -> new content, or null to delete. */
+function parseChanges(files: unknown): Map<string, Buffer | null> {
+  if (!Array.isArray(files) || files.length === 0) throw invalid('files must be a non-empty array');
+  if (files.length > MAX_FILES) throw invalid(`at most ${MAX_FILES} files per commit`);
+  const out = new Map<string, Buffer | null>();
+  for (const f of files as FileChange[]) {
+    if (typeof f !== 'object' || f === null || typeof f.path !== 'string') throw invalid('each file needs a path');
+    const path = normaliseRepoPath(f.path);
+    if (!path || path.split('/').some((s) => s.toLowerCase() === '.git') || f.path.includes('\\')) throw invalid(`Invalid file path: ${String(f.path).slice(0, 200)}`, 'INVALID_FILE_PATH');
+    const hasContent = f.content !== undefined && f.content !== null;
+    if (hasContent === !!f.deleted) throw invalid(`File change must have either content or deleted flag, not both: ${path}`, 'INVALID_FILE_CHANGE');
+    if (out.has(path)) throw invalid(`File listed twice: ${path}`, 'INVALID_FILE_PATH');
+    if (f.deleted) {
+      out.set(path, null);
+      continue;
+    }
+    if (typeof f.content !== 'string') throw invalid(`content must be a string: ${path}`);
+    const enc = f.encoding ?? 'utf8';
+    if (enc === 'base64') {
+      const clean = f.content.replace(/\s+/g, '');
+      if (!BASE64_RE.test(clean)) throw invalid(`Invalid base64 content for file: ${path}`, 'INVALID_BASE64_CONTENT');
+      out.set(path, Buffer.from(clean, 'base64'));
+    } else if (enc === 'utf8') out.set(path, Buffer.from(f.content, 'utf8'));
+    else throw invalid(`encoding must be utf8 or base64: ${path}`);
+  }
+  // a path that is both a file and a folder of another change is contradictory
+  for (const p of out.keys()) {
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) if (out.get(parts.slice(0, i).join('/'))) throw invalid(`Path is both a file and a folder: ${parts.slice(0, i).join('/')}`, 'INVALID_FILE_PATH');
+  }
+  return out;
+}
+
+/**
+ * Writing commits without a checkout: blobs, trees and the commit are written
+ * as loose objects (what `hash-object -w`/`mktree`/`commit-tree` write), and
+ * the branch moves with `git update-ref <ref> <new> <old>`. With
+ * `expectedSha` a moved branch is a 409; without it the change is re-applied
+ * on the new tip, so two concurrent writers never lose a commit.
+ */
+export class Commits {
+  /** Writers queue per repository in this process; update-ref's CAS covers other processes and nodes. */
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return run;
+  }
+
+  constructor(
+    private readonly repos: Repos,
+    private readonly reader: GitReader,
+    private readonly dataDir: string,
+    private readonly events: RefEvents,
+  ) {}
+
+  async create(p: Principal, repo: string, body: CreateCommitInput) {
+    const row = await this.repos.get(p, repo, 'repo:write');
+    const dir = repoDir(this.dataDir, row.id);
+    if (typeof body.message !== 'string' || body.message.trim() === '') throw invalid('message must be a non-empty string');
+    if (body.message.length > 1_000_000) throw invalid('message is too long');
+    const changes = parseChanges(body.files);
+    const branch = body.branch === undefined || body.branch === null ? row.default_branch : body.branch;
+    if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid branch name: ${String(branch).slice(0, 100)}`);
+    let expected: string | null | undefined;
+    if (body.expectedSha !== undefined && body.expectedSha !== null) {
+      if (typeof body.expectedSha !== 'string' || !isOid(body.expectedSha.toLowerCase())) throw invalid('expectedSha must be a 40-hex commit id');
+      expected = body.expectedSha.toLowerCase();
+    }
+    let author = { name: p.kind === 'user' ? p.username : 'Palisade', email: p.kind === 'user' ? `${p.username}@users.palisade.invalid` : 'identity@users.palisade.invalid' };
+    if (body.author !== undefined && body.author !== null) {
+      const a = body.author as { name?: unknown; email?: unknown };
+      author = { name: sigPart(a.name, 'author.name'), email: sigPart(a.email, 'author.email') };
+    }
+    // Blobs first: they do not depend on the tip.
+    const blobs = new Map<string, string | null>();
+    for (const [path, content] of changes) blobs.set(path, content === null ? null : await writeObject(dir, 'blob', content));
+
+    const ref = `refs/heads/${branch}`;
+    return this.serial(row.id, () => this.commitLoop(row, dir, ref, branch, blobs, author, body.message as string, expected));
+  }
+
+  private async commitLoop(row: RepoRow, dir: string, ref: string, branch: string, blobs: Map<string, string | null>, author: { name: string; email: string }, message: string, expected: string | null | undefined) {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      const heads = await this.reader.heads(dir);
+      const current = heads.get(ref) ?? null;
+      if (expected !== undefined && expected !== current) {
+        throw conflict(`Conflict: expected parent SHA ${expected} but current is ${current ?? 'none'}`, 'CONFLICTING_PARENT');
+      }
+      const parent = current ?? (branch !== row.default_branch ? (heads.get(`refs/heads/${row.default_branch}`) ?? null) : null);
+      const parentTree = parent ? parseCommit(parent, (await this.reader.object(dir, parent))!.content).tree : null;
+      const tree = (await this.applyTree(dir, parentTree, blobs, '')) ?? (await writeObject(dir, 'tree', Buffer.alloc(0)));
+      const commitBuf = formatCommit({ tree, parents: parent ? [parent] : [], author, committer: author, message, date: new Date() });
+      const oid = await writeObject(dir, 'commit', commitBuf);
+      if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID, 'palisade: commit via API')) {
+        if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
+        this.events.refsChanged(row.id, [{ ref, before: current, after: oid }]);
+        return { commit: commitOut(parseCommit(oid, commitBuf)) };
+      }
+      if (expected !== undefined) {
+        const now = (await this.reader.heads(dir)).get(ref) ?? 'none';
+        throw conflict(`Conflict: expected parent SHA ${expected} but current is ${now}`, 'CONFLICTING_PARENT');
+      }
+    }
+    throw conflict('The branch kept moving; try again', 'CONFLICTING_PARENT');
+  }
+
+  /** Applies changes under `prefix` to the tree `treeOid`; returns the new tree id, or null when it ends up empty. */
+  private async applyTree(dir: string, treeOid: string | null, changes: Map<string, string | null>, prefix: string): Promise<string | null> {
+    const entries = new Map<string, TreeEntry>();
+    if (treeOid && treeOid !== EMPTY_TREE) {
+      const t = await this.reader.tree(dir, treeOid);
+      for (const e of t?.entries ?? []) entries.set(e.name, e);
+    }
+    const direct = new Map<string, string | null>();
+    const nested = new Map<string, Map<string, string | null>>();
+    for (const [path, oid] of changes) {
+      const slash = path.indexOf('/');
+      if (slash < 0) direct.set(path, oid);
+      else {
+        const head = path.slice(0, slash);
+        if (!nested.has(head)) nested.set(head, new Map());
+        nested.get(head)!.set(path.slice(slash + 1), oid);
+      }
+    }
+    for (const [name, oid] of direct) {
+      if (oid === null) {
+        const e = entries.get(name);
+        if (!e || e.mode === '40000') throw notFound(`Path not found: ${prefix}${name}`, 'PATH_NOT_FOUND');
+        entries.delete(name);
+      } else {
+        const e = entries.get(name);
+        entries.set(name, { mode: e && (e.mode === '100755' || e.mode === '120000') ? e.mode : '100644', name, oid });
+      }
+    }
+    for (const [name, sub] of nested) {
+      const e = entries.get(name);
+      const subOid = await this.applyTree(dir, e && e.mode === '40000' ? e.oid : null, sub, `${prefix}${name}/`);
+      if (subOid === null) entries.delete(name);
+      else entries.set(name, { mode: '40000', name, oid: subOid });
+    }
+    if (entries.size === 0) return null;
+    return writeObject(dir, 'tree', formatTree([...entries.values()]));
+  }
+
+  /**
+   * Creates a branch at `sha` (default: the tip of the default branch);
+   * 409 BRANCH_ALREADY_EXISTS if it exists.
+   */
+  async createBranch(p: Principal, repo: string, name: string, sha: unknown) {
+    if (name === '{*branch}' || name === '*branch' || name === '{branch}') {
+      throw invalid('The branch name is missing from the URL: the path ended in the literal "{*branch}" (freestyle-sandboxes 0.1.46 sends this by mistake); POST /git/v1/repo/{repo}/git/refs/heads/<name> instead', 'BRANCH_NAME_EMPTY');
+    }
+    const bp = branchNameProblem(name);
+    if (bp) throw invalid(`Invalid branch name: ${bp}`);
+    const row = await this.repos.get(p, repo, 'repo:write');
+    const dir = repoDir(this.dataDir, row.id);
+    const heads = await this.reader.heads(dir);
+    let target: string | undefined;
+    if (sha === undefined || sha === null || sha === '') {
+      target = heads.get(`refs/heads/${row.default_branch}`);
+      if (!target) throw notFound('Repository has no default branch configured', 'NO_DEFAULT_BRANCH');
+    } else {
+      if (typeof sha !== 'string' || !isOid(sha.toLowerCase())) throw invalid('sha must be a 40-hex commit id', 'INVALID_OBJECT_ID');
+      target = await this.reader.resolveCommit(dir, sha.toLowerCase());
+      if (!target) throw notFound(`Commit not found: ${sha}`, 'COMMIT_NOT_FOUND');
+    }
+    const ref = `refs/heads/${name}`;
+    if (heads.has(ref) || !(await casRef(this.reader.g, dir, ref, target, ZERO_OID, 'palisade: branch via API'))) throw conflict(`Branch already exists: ${name}`, 'BRANCH_ALREADY_EXISTS');
+    this.events.refsChanged(row.id, [{ ref, before: null, after: target }]);
+    return { name, sha: target };
+  }
+}
+
