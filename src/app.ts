@@ -10,13 +10,13 @@ import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { Commits } from './services/commits.ts';
-import { NO_EVENTS } from './services/events.ts';
 import { Grants } from './services/grants.ts';
 import { RepoContent } from './services/repo-content.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
+import { WebhookSigner, Webhooks } from './services/webhooks.ts';
 import { Store } from './store/index.ts';
 
 export interface Services {
@@ -30,6 +30,7 @@ export interface Services {
   content: RepoContent;
   commits: Commits;
   pool: CatFilePool;
+  webhooks: Webhooks;
   git: GitEnv;
 }
 
@@ -47,8 +48,14 @@ export async function openServices(config: Config): Promise<Services> {
   const pool = new CatFilePool({ home });
   const reader = new GitReader({ home }, pool);
   const content = new RepoContent(repos, reader, config.dataDir);
-  const commits = new Commits(repos, reader, config.dataDir, NO_EVENTS);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, git: { home } };
+  const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), {
+    allowPrivateUrls: config.allowPrivateUrls,
+    backoffMs: config.webhookBackoffMs,
+    maxAttempts: config.webhookMaxAttempts,
+    timeoutMs: 10_000,
+  });
+  const commits = new Commits(repos, reader, config.dataDir, webhooks);
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, git: { home } };
 }
 
 /**
@@ -72,7 +79,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
-  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks });
+  app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {
     users,
@@ -82,8 +90,13 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     dataDir: config.dataDir,
     maxPackBytes: config.maxPackBytes,
     gitTimeoutMs: config.gitTimeoutMs,
+    events: services.webhooks,
   });
-  app.addHook('onClose', async () => services.pool.close());
+  app.addHook('onReady', async () => services.webhooks.start());
+  app.addHook('onClose', async () => {
+    await services.webhooks.stop();
+    services.pool.close();
+  });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   return app;
 }

@@ -21,6 +21,10 @@ export interface Config {
   readonly allowPrivateUrls: boolean;
   /** Longest an outbound fetch (pull, clone from a source) may run, in milliseconds. */
   readonly fetchTimeoutMs: number;
+  /** First webhook retry delay in milliseconds; it doubles per attempt, up to ten minutes. */
+  readonly webhookBackoffMs: number;
+  /** Attempts before a webhook delivery is marked failed. */
+  readonly webhookMaxAttempts: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -38,6 +42,8 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_MAX_JSON_BYTES', 'largest JSON request body on the REST APIs (default 1048576)'],
   ['PALISADE_ALLOW_PRIVATE_URLS', '1: let pull/clone_uri reach loopback, private addresses and file:// (default 0: refused)'],
   ['PALISADE_FETCH_TIMEOUT_SECONDS', 'longest run of one outbound fetch, e.g. RPC pull (default 600)'],
+  ['PALISADE_WEBHOOK_BACKOFF_MS', 'first webhook retry delay; doubles per attempt up to 10 minutes (default 1000)'],
+  ['PALISADE_WEBHOOK_MAX_ATTEMPTS', 'attempts before a webhook delivery is marked failed (default 15)'],
 ];
 
 export class ConfigError extends Error {}
@@ -78,5 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxJsonBytes: int(merged, 'PALISADE_MAX_JSON_BYTES', 1024 * 1024, 1024, 1024 ** 3),
     allowPrivateUrls: merged.PALISADE_ALLOW_PRIVATE_URLS === '1' || merged.PALISADE_ALLOW_PRIVATE_URLS === 'true',
     fetchTimeoutMs: int(merged, 'PALISADE_FETCH_TIMEOUT_SECONDS', 600, 1, 86400) * 1000,
+    webhookBackoffMs: int(merged, 'PALISADE_WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000),
+    webhookMaxAttempts: int(merged, 'PALISADE_WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
   });
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Kysely, Migrator, type Transaction } from 'kysely';
-import type { DB, IdentitiesTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
+import type { DB, DeliveriesTable, IdentitiesTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openSqlite } from './dialect/sqlite.ts';
 
@@ -17,6 +17,8 @@ export type RepoRow = RepositoriesTable;
 export type VmGrantRow = Omit<VmGrantsTable, 'seq'>;
 export type UsersGroupRow = UsersGroupsTable;
 export type RepoGroupRow = RepoGroupsTable;
+export type TriggerRow = TriggersTable;
+export type DeliveryRow = DeliveriesTable;
 
 /** What a presented token resolves to: the identity, and the user it backs if it is managed. */
 export interface TokenOwner {
@@ -373,5 +375,54 @@ export class Store {
     const rows = await base.selectAll('r').orderBy('r.created_at').orderBy('r.id').limit(limit).offset(offset).execute();
     const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return { rows, total: Number(n) };
+  }
+
+  // ---- triggers and deliveries ---------------------------------------------------
+
+  async insertTrigger(c: Conn, row: TriggerRow): Promise<void> {
+    await c.insertInto('triggers').values(row).execute();
+  }
+
+  listTriggers(c: Conn, repoId: string): Promise<TriggerRow[]> {
+    return c.selectFrom('triggers').selectAll().where('repo_id', '=', repoId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  findTrigger(c: Conn, repoId: string, id: string): Promise<TriggerRow | undefined> {
+    return c.selectFrom('triggers').selectAll().where('repo_id', '=', repoId).where('id', '=', id).executeTakeFirst();
+  }
+
+  async deleteTrigger(c: Conn, repoId: string, id: string): Promise<boolean> {
+    const r = await c.deleteFrom('triggers').where('repo_id', '=', repoId).where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async insertDelivery(c: Conn, row: DeliveryRow): Promise<void> {
+    await c.insertInto('deliveries').values(row).execute();
+  }
+
+  /** Deliveries whose next attempt is due, oldest first, with their trigger's endpoint. */
+  dueDeliveries(c: Conn, now: string, limit: number): Promise<(DeliveryRow & { endpoint: string })[]> {
+    return c
+      .selectFrom('deliveries as d')
+      .innerJoin('triggers as t', 't.id', 'd.trigger_id')
+      .selectAll('d')
+      .select('t.endpoint')
+      .where('d.status', '=', 'pending')
+      .where('d.next_attempt_at', '<=', now)
+      .orderBy('d.next_attempt_at')
+      .limit(limit)
+      .execute();
+  }
+
+  async updateDelivery(c: Conn, id: string, patch: Partial<Omit<DeliveryRow, 'id'>>): Promise<void> {
+    await c.updateTable('deliveries').set(patch).where('id', '=', id).execute();
+  }
+
+  listDeliveries(c: Conn, triggerId: string, limit: number): Promise<DeliveryRow[]> {
+    return c.selectFrom('deliveries').selectAll().where('trigger_id', '=', triggerId).orderBy('created_at', 'desc').orderBy('id').limit(limit).execute();
+  }
+
+  findDelivery(c: Conn, triggerId: string, id: string): Promise<DeliveryRow | undefined> {
+    return c.selectFrom('deliveries').selectAll().where('trigger_id', '=', triggerId).where('id', '=', id).executeTakeFirst();
   }
 }

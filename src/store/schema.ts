@@ -101,6 +101,33 @@ export interface GroupRepoGrantsTable {
   created_at: string;
 }
 
+export interface TriggersTable {
+  id: string;
+  repo_id: string;
+  event: string;
+  /** JSON array or null */
+  branches: string | null;
+  /** JSON array or null */
+  globs: string | null;
+  endpoint: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface DeliveriesTable {
+  id: string;
+  trigger_id: string;
+  payload: string;
+  /** pending | delivered | failed */
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  last_status_code: number | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -113,4 +140,6 @@ export interface DB {
   repo_groups: RepoGroupsTable;
   user_repo_grants: UserRepoGrantsTable;
   group_repo_grants: GroupRepoGrantsTable;
+  triggers: TriggersTable;
+  deliveries: DeliveriesTable;
 }

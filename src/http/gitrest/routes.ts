@@ -4,6 +4,7 @@ import type { Commits } from '../../services/commits.ts';
 import type { RepoContent } from '../../services/repo-content.ts';
 import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
+import type { Webhooks } from '../../services/webhooks.ts';
 import { restPrincipal } from '../credentials.ts';
 import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 
@@ -12,9 +13,10 @@ export interface GitRestDeps {
   repos: Repos;
   content: RepoContent;
   commits: Commits;
+  webhooks: Webhooks;
 }
 
-type RepoParams = { repo: string; repo_id: string; hash: string; '*': string };
+type RepoParams = { repo: string; repo_id: string; hash: string; trigger: string; delivery: string; '*': string };
 
 function body(req: FastifyRequest): Record<string, unknown> {
   const b = req.body;
@@ -100,6 +102,17 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
       return reply.header('Content-Type', type).header('Content-Disposition', `attachment; filename="${filename}"`).send(stream);
     });
   }
+
+  // push triggers (webhooks) and their delivery log
+  const { webhooks } = deps;
+  app.get('/repo/:repo/trigger', async (req) => webhooks.list(await who(req), P(req).repo));
+  app.post('/repo/:repo/trigger', async (req) => webhooks.create(await who(req), P(req).repo, body(req)));
+  app.delete('/repo/:repo/trigger/:trigger', async (req) => {
+    await webhooks.delete(await who(req), P(req).repo, P(req).trigger);
+    return {};
+  });
+  app.get('/repo/:repo/trigger/:trigger/deliveries', async (req) => webhooks.deliveries(await who(req), P(req).repo, P(req).trigger));
+  app.post('/repo/:repo/trigger/:trigger/deliveries/:delivery/redeliver', async (req) => webhooks.redeliver(await who(req), P(req).repo, P(req).trigger, P(req).delivery));
 
   // writing
   app.post('/repo/:repo/commits', async (req) => {

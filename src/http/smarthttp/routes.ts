@@ -5,8 +5,10 @@ import type { Access } from '../../access/index.ts';
 import { ANONYMOUS, type Principal } from '../../domain/access.ts';
 import { isDomainError } from '../../domain/errors.ts';
 import type { GitEnv } from '../../git/runner.ts';
+import { readRefs } from '../../git/refs.ts';
 import { repoDir } from '../../git/repo-path.ts';
 import { advertisementPreamble, advertiseRefs, type GitService, isGitService, safeGitProtocol, serviceRpc } from '../../git/smart-http.ts';
+import type { RefChange, RefEvents } from '../../services/events.ts';
 import type { Repos } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import { gitPrincipal } from '../credentials.ts';
@@ -19,6 +21,20 @@ export interface SmartHttpDeps {
   dataDir: string;
   maxPackBytes: number;
   gitTimeoutMs: number;
+  /** told which refs a successful push moved (webhooks) */
+  events: RefEvents;
+}
+
+async function allRefs(dir: string): Promise<Map<string, string>> {
+  const [h, t] = await Promise.all([readRefs(dir, 'refs/heads/'), readRefs(dir, 'refs/tags/')]);
+  return new Map([...h, ...t]);
+}
+
+function diffRefs(before: Map<string, string>, after: Map<string, string>): RefChange[] {
+  const out: RefChange[] = [];
+  for (const [ref, oid] of after) if (before.get(ref) !== oid) out.push({ ref, before: before.get(ref) ?? null, after: oid });
+  for (const [ref, oid] of before) if (!after.has(ref)) out.push({ ref, before: oid, after: null });
+  return out;
 }
 
 const PATH_RE = /^\/(.+?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/;
@@ -120,6 +136,8 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         res.write(advertisementPreamble(service, protocol));
         result = await advertiseRefs(opts, res);
       } else {
+        // The refs before and after a push tell which moved: that is where push events come from.
+        const before = service === 'git-receive-pack' ? await allRefs(opts.dir) : undefined;
         const limit = new ByteLimit(deps.maxPackBytes);
         const raw = req.raw;
         const enc = String(req.headers['content-encoding'] ?? '').toLowerCase();
@@ -128,6 +146,10 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         source.pipe(limit);
         result = await serviceRpc(opts, limit, res);
         if (limit.exceeded) req.log.warn({ repo: repo!.id }, 'git request body over the limit; child killed');
+        if (before) {
+          const changes = diffRefs(before, await allRefs(opts.dir));
+          if (changes.length) deps.events.refsChanged(repo!.id, changes);
+        }
       }
       if (result.code !== 0 && !ac.signal.aborted) req.log.warn({ repo: repo!.id, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {

@@ -1,0 +1,321 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Principal } from '../domain/access.ts';
+import { invalid, notFound } from '../domain/errors.ts';
+import { branchNameProblem } from '../domain/validate.ts';
+import type { GitReader } from '../git/read.ts';
+import { repoDir } from '../git/repo-path.ts';
+import type { DeliveryRow, Store, TriggerRow } from '../store/index.ts';
+import type { RefChange, RefEvents } from './events.ts';
+import { checkOutboundUrl } from './outbound-url.ts';
+import type { Repos } from './repos.ts';
+import { newId, now } from './secrets.ts';
+
+/**
+ * The Ed25519 key that signs webhook deliveries, kept in the data folder
+ * (mode 0600) and published as a JWK set.
+ */
+export class WebhookSigner {
+  private readonly privateKey: crypto.KeyObject;
+  readonly jwk: crypto.JsonWebKey & { kid: string; alg: string; use: string };
+
+  constructor(dataDir: string) {
+    const file = path.join(dataDir, 'webhook-signing-key.pem');
+    let pem: string;
+    try {
+      pem = fs.readFileSync(file, 'utf8');
+    } catch {
+      const { privateKey } = crypto.generateKeyPairSync('ed25519');
+      pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      try {
+        fs.writeFileSync(file, pem, { mode: 0o600, flag: 'wx' });
+      } catch {
+        pem = fs.readFileSync(file, 'utf8'); // another process wrote it first
+      }
+    }
+    this.privateKey = crypto.createPrivateKey(pem);
+    const pub = crypto.createPublicKey(this.privateKey).export({ format: 'jwk' });
+    const kid = crypto.createHash('sha256').update(JSON.stringify({ crv: pub.crv, kty: pub.kty, x: pub.x })).digest('base64url');
+    this.jwk = { ...pub, kid, alg: 'EdDSA', use: 'sig' };
+  }
+
+  /** A compact JWS (EdDSA) over {body_sha256, iat, exp, jti}: what x-freestyle-signature carries. */
+  sign(body: string): string {
+    const iat = Math.floor(Date.now() / 1000);
+    const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${enc({ alg: 'EdDSA', typ: 'JWT', kid: this.jwk.kid })}.${enc({ body_sha256: crypto.createHash('sha256').update(body).digest('hex'), iat, exp: iat + 300, jti: crypto.randomUUID() })}`;
+    return `${input}.${crypto.sign(null, Buffer.from(input), this.privateKey).toString('base64url')}`;
+  }
+}
+
+/** `*` one segment, `**` any depth, `?` one character. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '*' && glob[i + 1] === '*') {
+      i++;
+      if (glob[i + 1] === '/') {
+        i++;
+        re += '(?:.*/)?';
+      } else re += '.*';
+    } else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function stringList(v: unknown, what: string): string[] | null {
+  if (v === undefined || v === null) return null;
+  const arr = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(arr) || arr.length > 100 || arr.some((x) => typeof x !== 'string' || x.length === 0 || x.length > 300)) throw invalid(`${what} must be a list of at most 100 non-empty strings`);
+  return arr as string[];
+}
+
+export interface WebhookOptions {
+  allowPrivateUrls: boolean;
+  /** first retry delay; doubles per attempt up to ten minutes */
+  backoffMs: number;
+  maxAttempts: number;
+  timeoutMs: number;
+}
+
+const triggerOut = (t: TriggerRow) => ({
+  id: t.id,
+  repositoryId: t.repo_id,
+  trigger: { event: 'push' as const, branches: t.branches ? (JSON.parse(t.branches) as string[]) : null, globs: t.globs ? (JSON.parse(t.globs) as string[]) : null },
+  action: { action: 'webhook' as const, endpoint: t.endpoint },
+  managed: false,
+  createdAt: t.created_at,
+});
+
+const deliveryOut = (d: DeliveryRow) => ({
+  id: d.id,
+  status: d.status,
+  attempts: d.attempts,
+  lastStatusCode: d.last_status_code,
+  lastError: d.last_error,
+  nextAttemptAt: d.status === 'pending' ? d.next_attempt_at : null,
+  createdAt: d.created_at,
+  deliveredAt: d.delivered_at,
+  payload: JSON.parse(d.payload) as unknown,
+});
+
+/**
+ * Push triggers and their webhook deliveries. A push (smart HTTP or the
+ * commits endpoint) only queues rows in the database; a background loop
+ * delivers them, signed, with exponential backoff, so a slow or absent
+ * receiver never blocks a push and a restart loses nothing.
+ */
+export class Webhooks implements RefEvents {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private kickPending = false;
+  private readonly inflight = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly repos: Repos,
+    private readonly reader: GitReader,
+    private readonly dataDir: string,
+    readonly signer: WebhookSigner,
+    private readonly opts: WebhookOptions,
+  ) {}
+
+  // ---- trigger management (admin on the repository) -------------------------------
+
+  async create(p: Principal, repo: string, body: Record<string, unknown>): Promise<{ triggerId: string }> {
+    const row = await this.repos.get(p, repo, 'repo:admin');
+    const trig = (typeof body.trigger === 'object' && body.trigger !== null ? body.trigger : body) as Record<string, unknown>;
+    const act = (typeof body.action === 'object' && body.action !== null ? body.action : body) as Record<string, unknown>;
+    const event = trig.event ?? 'push';
+    if (event !== 'push') throw invalid('trigger.event must be "push"');
+    const kind = act.action ?? act.type ?? 'webhook';
+    if (kind !== 'webhook') throw invalid('action must be "webhook"');
+    const endpoint = act.endpoint ?? act.url;
+    if (typeof endpoint !== 'string') throw invalid('action.endpoint must be a URL');
+    const url = await checkOutboundUrl(endpoint, this.opts.allowPrivateUrls);
+    if (url.protocol === 'file:') throw invalid('a webhook endpoint must be http(s)');
+    const branches = stringList(trig.branches ?? trig.branch, 'trigger.branches');
+    for (const b of branches ?? []) if (branchNameProblem(b)) throw invalid(`Invalid branch in trigger.branches: ${b.slice(0, 100)}`);
+    const globs = stringList(trig.globs ?? trig.glob, 'trigger.globs');
+    const id = newId();
+    await this.store.insertTrigger(this.store.db, {
+      id,
+      repo_id: row.id,
+      event: 'push',
+      branches: branches && JSON.stringify(branches),
+      globs: globs && JSON.stringify(globs),
+      endpoint: url.toString(),
+      created_by: p.kind === 'user' ? p.userId : p.kind === 'identity' ? p.identityId : '',
+      created_at: now(),
+    });
+    return { triggerId: id };
+  }
+
+  async list(p: Principal, repo: string) {
+    const row = await this.repos.get(p, repo, 'repo:admin');
+    return { triggers: (await this.store.listTriggers(this.store.db, row.id)).map(triggerOut) };
+  }
+
+  async delete(p: Principal, repo: string, triggerId: string): Promise<void> {
+    const row = await this.repos.get(p, repo, 'repo:admin');
+    if (!(await this.store.deleteTrigger(this.store.db, row.id, triggerId))) throw notFound(`Trigger not found: ${triggerId.slice(0, 64)}`, 'NOT_FOUND');
+  }
+
+  private async trigger(p: Principal, repo: string, triggerId: string): Promise<TriggerRow> {
+    const row = await this.repos.get(p, repo, 'repo:admin');
+    const t = await this.store.findTrigger(this.store.db, row.id, triggerId);
+    if (!t) throw notFound(`Trigger not found: ${triggerId.slice(0, 64)}`, 'NOT_FOUND');
+    return t;
+  }
+
+  /** The delivery log of a trigger, newest first. */
+  async deliveries(p: Principal, repo: string, triggerId: string) {
+    const t = await this.trigger(p, repo, triggerId);
+    return { deliveries: (await this.store.listDeliveries(this.store.db, t.id, 200)).map(deliveryOut) };
+  }
+
+  /** Queues a delivery again, whatever its state (a fresh attempt budget). */
+  async redeliver(p: Principal, repo: string, triggerId: string, deliveryId: string) {
+    const t = await this.trigger(p, repo, triggerId);
+    const d = await this.store.findDelivery(this.store.db, t.id, deliveryId);
+    if (!d) throw notFound(`Delivery not found: ${deliveryId.slice(0, 64)}`, 'NOT_FOUND');
+    await this.store.updateDelivery(this.store.db, d.id, { status: 'pending', attempts: 0, next_attempt_at: now(), delivered_at: null });
+    this.kick();
+    return deliveryOut({ ...d, status: 'pending', attempts: 0, next_attempt_at: now(), delivered_at: null });
+  }
+
+  // ---- events --------------------------------------------------------------------
+
+  /** Called after refs moved; queues deliveries in the background and never throws. */
+  refsChanged(repoId: string, changes: RefChange[]): void {
+    this.enqueue(repoId, changes).catch((err: unknown) => process.emitWarning(`webhook enqueue failed: ${(err as Error).message}`));
+  }
+
+  private async enqueue(repoId: string, changes: RefChange[]): Promise<void> {
+    const branchChanges = changes.filter((c) => c.ref.startsWith('refs/heads/') && c.after);
+    if (branchChanges.length === 0) return;
+    const triggers = await this.store.listTriggers(this.store.db, repoId);
+    if (triggers.length === 0) return;
+    const dir = repoDir(this.dataDir, repoId);
+    let queued = 0;
+    for (const c of branchChanges) {
+      const branch = c.ref.slice('refs/heads/'.length);
+      let files: string[] | undefined;
+      for (const t of triggers) {
+        const branches = t.branches ? (JSON.parse(t.branches) as string[]) : null;
+        if (branches && !branches.some((b) => b === branch || globToRegExp(b).test(branch))) continue;
+        const globs = t.globs ? (JSON.parse(t.globs) as string[]).map(globToRegExp) : null;
+        if (globs) {
+          files ??= await this.changedFiles(dir, c.before, c.after!);
+          if (!files.some((f) => globs.some((g) => g.test(f)))) continue;
+        }
+        const at = now();
+        await this.store.insertDelivery(this.store.db, {
+          id: newId(),
+          trigger_id: t.id,
+          payload: JSON.stringify({ event: 'branchUpdate', repoId, branch, commit: c.after }),
+          status: 'pending',
+          attempts: 0,
+          next_attempt_at: at,
+          last_error: null,
+          last_status_code: null,
+          created_at: at,
+          delivered_at: null,
+        });
+        queued++;
+      }
+    }
+    if (queued) this.kick();
+  }
+
+  private async changedFiles(dir: string, before: string | null, after: string): Promise<string[]> {
+    const r = before ? await this.reader.run(dir, ['diff', '--name-only', '-z', '--no-renames', before, after], [before, after]) : await this.reader.run(dir, ['ls-tree', '-r', '--name-only', '-z', after], [after]);
+    return r.stdout.toString('utf8').split('\0').filter(Boolean);
+  }
+
+  // ---- delivery loop -------------------------------------------------------------
+
+  /** Starts the loop: a poll every second, plus a kick whenever something is queued. */
+  start(): void {
+    this.timer = setInterval(() => this.kick(), 1000);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (let i = 0; i < 100 && (this.running || this.inflight.size); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  kick(): void {
+    if (this.running) {
+      this.kickPending = true;
+      return;
+    }
+    this.running = true;
+    void this.drain()
+      .catch((err: unknown) => process.emitWarning(`webhook delivery loop: ${(err as Error).message}`))
+      .finally(() => {
+        this.running = false;
+        if (this.kickPending && this.timer) {
+          this.kickPending = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      this.kickPending = false;
+      const due = (await this.store.dueDeliveries(this.store.db, now(), 20)).filter((d) => !this.inflight.has(d.id));
+      if (due.length === 0) return;
+      await Promise.all(due.map((d) => this.attempt(d)));
+      if (!this.timer) return;
+    }
+  }
+
+  private async attempt(d: DeliveryRow & { endpoint: string }): Promise<void> {
+    this.inflight.add(d.id);
+    const attempts = d.attempts + 1;
+    try {
+      let status: number | null = null;
+      let error: string | null = null;
+      try {
+        // The endpoint was checked when the trigger was made; DNS answers change, so check again.
+        await checkOutboundUrl(d.endpoint, this.opts.allowPrivateUrls);
+        const res = await fetch(d.endpoint, {
+          method: 'POST',
+          redirect: 'manual',
+          signal: AbortSignal.timeout(this.opts.timeoutMs),
+          headers: { 'content-type': 'application/json', 'user-agent': 'Palisade-Webhook', 'x-freestyle-signature': this.signer.sign(d.payload), 'x-palisade-delivery': d.id },
+          body: d.payload,
+        });
+        status = res.status;
+        await res.body?.cancel().catch(() => undefined);
+        if (status < 200 || status >= 300) error = `HTTP ${status}`;
+      } catch (e) {
+        error = (e as Error).message.slice(0, 500);
+      }
+      if (error === null) {
+        await this.store.updateDelivery(this.store.db, d.id, { status: 'delivered', attempts, last_status_code: status, last_error: null, delivered_at: now() });
+      } else {
+        const delay = Math.min(this.opts.backoffMs * 2 ** (attempts - 1), 600_000);
+        const failed = attempts >= this.opts.maxAttempts;
+        await this.store.updateDelivery(this.store.db, d.id, {
+          status: failed ? 'failed' : 'pending',
+          attempts,
+          last_status_code: status,
+          last_error: error,
+          next_attempt_at: new Date(Date.now() + delay).toISOString(),
+        });
+      }
+    } finally {
+      this.inflight.delete(d.id);
+    }
+  }
+}
