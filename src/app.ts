@@ -12,6 +12,7 @@ import { CatFilePool, GitReader } from './git/read.ts';
 import { Commits } from './services/commits.ts';
 import { Grants } from './services/grants.ts';
 import { RepoContent } from './services/repo-content.ts';
+import { RepoImport } from './services/repo-import.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Repos } from './services/repos.ts';
@@ -31,6 +32,7 @@ export interface Services {
   commits: Commits;
   pool: CatFilePool;
   webhooks: Webhooks;
+  importer: RepoImport;
   git: GitEnv;
 }
 
@@ -55,7 +57,8 @@ export async function openServices(config: Config): Promise<Services> {
     timeoutMs: 10_000,
   });
   const commits = new Commits(repos, reader, config.dataDir, webhooks);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, git: { home } };
+  const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, git: { home } };
 }
 
 /**
@@ -79,7 +82,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
-  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer });
   app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {

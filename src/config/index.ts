@@ -25,6 +25,8 @@ export interface Config {
   readonly webhookBackoffMs: number;
   /** Attempts before a webhook delivery is marked failed. */
   readonly webhookMaxAttempts: number;
+  /** Largest tar/zip archive an import downloads, in bytes. */
+  readonly maxImportBytes: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -44,6 +46,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_FETCH_TIMEOUT_SECONDS', 'longest run of one outbound fetch, e.g. RPC pull (default 600)'],
   ['PALISADE_WEBHOOK_BACKOFF_MS', 'first webhook retry delay; doubles per attempt up to 10 minutes (default 1000)'],
   ['PALISADE_WEBHOOK_MAX_ATTEMPTS', 'attempts before a webhook delivery is marked failed (default 15)'],
+  ['PALISADE_MAX_IMPORT_BYTES', 'largest tar/zip archive a repository import downloads (default 268435456)'],
 ];
 
 export class ConfigError extends Error {}
@@ -86,5 +89,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     fetchTimeoutMs: int(merged, 'PALISADE_FETCH_TIMEOUT_SECONDS', 600, 1, 86400) * 1000,
     webhookBackoffMs: int(merged, 'PALISADE_WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000),
     webhookMaxAttempts: int(merged, 'PALISADE_WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
+    maxImportBytes: int(merged, 'PALISADE_MAX_IMPORT_BYTES', 256 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
   });
 }

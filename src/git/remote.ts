@@ -23,3 +23,34 @@ export async function fetchMirror(g: GitEnv, dir: string, url: string, opts: { a
     throw new Error(msg || `git fetch exited with ${r.code}`);
   }
 }
+
+const FETCH_GUARDS = (allowFile: boolean) => [
+  '-c', 'protocol.allow=never',
+  '-c', 'protocol.http.allow=always',
+  '-c', 'protocol.https.allow=always',
+  '-c', `protocol.file.allow=${allowFile ? 'always' : 'never'}`,
+  '-c', 'http.followRedirects=false',
+];
+
+function gitError(stderr: string, code: number | null): Error {
+  const msg = stderr.split('\n').filter((l) => l.startsWith('fatal:') || l.startsWith('error:')).join(' ').replace(/[a-z]+:\/\/[^@\s]*@/g, '***@');
+  return new Error(msg || `git exited with ${code}`);
+}
+
+/** The branch a remote's HEAD points at, or undefined (empty remote or no symref). */
+export async function remoteHeadBranch(g: GitEnv, url: string, opts: { allowFile: boolean; timeoutMs: number }): Promise<{ head: string | undefined; empty: boolean }> {
+  const r = await runGit(g, [...FETCH_GUARDS(opts.allowFile), 'ls-remote', '--symref', '--', url, 'HEAD', 'refs/heads/*'], { timeoutMs: opts.timeoutMs, maxOutput: 16 << 20 }, [url]);
+  if (r.code !== 0) throw gitError(r.stderr, r.code);
+  const out = r.stdout.toString('utf8');
+  const m = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out);
+  return { head: m?.[1], empty: out.trim() === '' };
+}
+
+/** Fetches `refspecs` from `url` into `dir` (optionally shallow). */
+export async function fetchRefspecs(g: GitEnv, dir: string, url: string, refspecs: string[], opts: { allowFile: boolean; timeoutMs: number; depth?: number }): Promise<void> {
+  const args = [...FETCH_GUARDS(opts.allowFile), '--git-dir', dir, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head'];
+  if (opts.depth) args.push(`--depth=${opts.depth}`);
+  args.push('--', url, ...refspecs);
+  const r = await runGit(g, args, { timeoutMs: opts.timeoutMs, maxOutput: 1 << 20 }, [url, ...refspecs.filter((s) => !s.startsWith('+'))]);
+  if (r.code !== 0) throw gitError(r.stderr, r.code);
+}

@@ -241,6 +241,12 @@ export class Repos {
     return visibility;
   }
 
+  /** Removes a repository without an access check (a failed import of the caller's own new repository). */
+  async removeInternal(repoId: string): Promise<void> {
+    await this.store.deleteRepo(this.store.db, repoId);
+    await removeRepo(this.dataDir, repoId);
+  }
+
   /** Deletes a repository (admin on it needed): the row, its grants, then its folder. */
   async delete(p: Principal, idOrName: string): Promise<void> {
     const row = await this.get(p, idOrName, 'repo:admin');

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../../domain/errors.ts';
 import type { Commits } from '../../services/commits.ts';
 import type { RepoContent } from '../../services/repo-content.ts';
+import type { RepoImport } from '../../services/repo-import.ts';
 import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import type { Webhooks } from '../../services/webhooks.ts';
@@ -14,6 +15,7 @@ export interface GitRestDeps {
   content: RepoContent;
   commits: Commits;
   webhooks: Webhooks;
+  importer: RepoImport;
 }
 
 type RepoParams = { repo: string; repo_id: string; hash: string; trigger: string; delivery: string; '*': string };
@@ -40,15 +42,15 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
 
   app.post('/repo', async (req) => {
     const b = body(req);
-    if (b.source !== undefined && b.source !== null) throw invalid('Creating a repository from "source" is not supported yet', 'INVALID_REQUEST');
-    if (b.import !== undefined && b.import !== null) throw invalid('Creating a repository with "import" is not supported yet', 'INVALID_REQUEST');
     if (b.public !== undefined && typeof b.public !== 'boolean') throw invalid('public must be a boolean');
-    const row = await repos.create(await who(req), {
+    const input = {
       name: optString(b.name, 'name'),
       public: b.public as boolean | undefined,
       defaultBranch: optString(b.defaultBranch, 'defaultBranch'),
       description: optString(b.description, 'description'),
-    });
+    };
+    const p = await who(req);
+    const row = b.source || b.import ? await deps.importer.create(p, input, b.source, b.import) : await repos.create(p, input);
     return { repoId: row.id };
   });
 
