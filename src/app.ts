@@ -13,6 +13,7 @@ import { Commits } from './services/commits.ts';
 import { Grants } from './services/grants.ts';
 import { RepoContent } from './services/repo-content.ts';
 import { RepoImport } from './services/repo-import.ts';
+import { Search } from './services/search.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Repos } from './services/repos.ts';
@@ -33,6 +34,7 @@ export interface Services {
   pool: CatFilePool;
   webhooks: Webhooks;
   importer: RepoImport;
+  search: Search;
   git: GitEnv;
 }
 
@@ -58,7 +60,7 @@ export async function openServices(config: Config): Promise<Services> {
   });
   const commits = new Commits(repos, reader, config.dataDir, webhooks);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, git: { home } };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), git: { home } };
 }
 
 /**
@@ -82,7 +84,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
-  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search });
   app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {

@@ -67,8 +67,8 @@ export class GitReader {
   }
 
   /** Runs a read-only git command in the repository with the runner's guarantees. */
-  run(dir: string, args: string[], userArgs: string[] = [], input?: string, maxOutput?: number) {
-    return runGit(this.g, ['--git-dir', dir, ...args], { timeoutMs: this.timeoutMs, input, maxOutput }, userArgs);
+  run(dir: string, args: string[], userArgs: string[] = [], input?: string, maxOutput?: number, timeoutMs = this.timeoutMs) {
+    return runGit(this.g, ['--git-dir', dir, ...args], { timeoutMs, input, maxOutput }, userArgs);
   }
 }
 

@@ -3,6 +3,7 @@ import { invalid } from '../../domain/errors.ts';
 import type { Commits } from '../../services/commits.ts';
 import type { RepoContent } from '../../services/repo-content.ts';
 import type { RepoImport } from '../../services/repo-import.ts';
+import type { Search } from '../../services/search.ts';
 import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import type { Webhooks } from '../../services/webhooks.ts';
@@ -16,6 +17,7 @@ export interface GitRestDeps {
   commits: Commits;
   webhooks: Webhooks;
   importer: RepoImport;
+  search: Search;
 }
 
 type RepoParams = { repo: string; repo_id: string; hash: string; trigger: string; delivery: string; '*': string };
@@ -104,6 +106,12 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
       return reply.header('Content-Type', type).header('Content-Disposition', `attachment; filename="${filename}"`).send(stream);
     });
   }
+
+  // search (the revision may come as rev or ref)
+  app.get('/repo/:repo/search', async (req) => deps.search.content(await who(req), P(req).repo, Q(req)));
+  app.get('/repo/:repo/search/files', async (req) => deps.search.files(await who(req), P(req).repo, Q(req)));
+  app.get('/repo/:repo/search/commits', async (req) => deps.search.commits(await who(req), P(req).repo, Q(req)));
+  app.get('/repo/:repo/search/diffs', async (req) => deps.search.diffs(await who(req), P(req).repo, Q(req)));
 
   // push triggers (webhooks) and their delivery log
   const { webhooks } = deps;
