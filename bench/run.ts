@@ -2,119 +2,16 @@
 // against `git clone file://`, on a generated repository of more than 50 MB packed; then
 // 16 concurrent clones with the server's RSS, and API latency for repositories and identities.
 // Usage: npm run bench [-- --runs N]. Writes bench/.work/results.md.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoDir } from '../src/git/repo-path.ts';
+import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startPalisade, timed, WORK } from './lib.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const WORK = path.join(ROOT, 'bench', '.work');
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
-const COMMITS = 2600;
-const BLOB_BYTES = 21 * 1024;
-
-const env = {
-  PATH: process.env.PATH,
-  HOME: WORK,
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_TERMINAL_PROMPT: '0',
-  LC_ALL: 'C',
-  GIT_AUTHOR_NAME: 'Bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.com',
-  GIT_COMMITTER_NAME: 'Bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.com',
-};
-
-function run(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = execFile(cmd, args, { cwd: opts.cwd, env, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`));
-      else resolve(String(stdout));
-    });
-    if (opts.input !== undefined) c.stdin!.end(opts.input);
-  });
-}
-async function timed(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<number> {
-  const t = performance.now();
-  await run(cmd, args, opts);
-  return performance.now() - t;
-}
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
-const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
-
-/** A repository with a long history: COMMITS commits, each editing a text file and adding an incompressible blob. */
-async function generateRepo(dir: string): Promise<void> {
-  await run('git', ['init', '-q', '--bare', '-b', 'main', dir]);
-  await new Promise<void>((resolve, reject) => {
-    const fi = spawn('git', ['fast-import', '--quiet'], { cwd: dir, env, stdio: ['pipe', 'ignore', 'inherit'] });
-    fi.on('error', reject);
-    fi.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fast-import exited ${code}`))));
-    const rng = crypto.createHash('sha256');
-    let seed = rng.update('palisade-bench').digest();
-    const bytes = (n: number) => {
-      const out = Buffer.alloc(n);
-      for (let o = 0; o < n; o += 32) {
-        seed = crypto.createHash('sha256').update(seed).digest();
-        seed.copy(out, o);
-      }
-      return out;
-    };
-    let i = 0;
-    const write = () => {
-      while (i < COMMITS) {
-        const text = Buffer.from(Array.from({ length: 40 }, (_, l) => `line ${l} of file ${i % 200}, revision ${i}`).join('\n') + '\n');
-        const blob = bytes(BLOB_BYTES);
-        const msg = Buffer.from(`commit ${i}\n`);
-        const parts = [
-          `commit refs/heads/main\nmark :${i + 1}\ncommitter Bench <bench@example.com> ${1_700_000_000 + i * 60} +0000\ndata ${msg.length}\n`,
-          msg,
-          `M 644 inline src/file${i % 200}.txt\ndata ${text.length}\n`,
-          text,
-          `\nM 644 inline assets/${Math.floor(i / 100)}/blob${i}.bin\ndata ${blob.length}\n`,
-          blob,
-          '\n',
-        ];
-        i++;
-        const ok = fi.stdin.write(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))));
-        if (!ok) return void fi.stdin.once('drain', write);
-      }
-      fi.stdin.end();
-    };
-    write();
-  });
-  await run('git', ['repack', '-adq'], { cwd: dir });
-}
-
-function packedSize(dir: string): number {
-  const packs = path.join(dir, 'objects', 'pack');
-  return fs.readdirSync(packs).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(path.join(packs, f)).size, 0);
-}
-
-async function startPalisade(dataDir: string, adminKey: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'palisade.js'), 'serve', '--port', '0', '--data', dataDir], {
-    env: { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', (c) => reject(new Error(`palisade exited ${c}`)));
-  });
-  return { url, proc };
-}
 
 async function startHttpBackend(root: string, port: number): Promise<ChildProcess[]> {
   const prefix = path.join(WORK, 'nginx');
@@ -168,12 +65,6 @@ http {
 }
 
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-
-async function api(url: string, key: string, method: string, p: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
 
 async function main(): Promise<void> {
   fs.rmSync(WORK, { recursive: true, force: true });

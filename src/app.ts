@@ -9,6 +9,7 @@ import { identityRoutes } from './http/identity/routes.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
+import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
 import { Grants } from './services/grants.ts';
 import { RepoContent } from './services/repo-content.ts';
@@ -101,6 +102,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   app.addHook('onClose', async () => {
     await services.webhooks.stop();
     services.pool.close();
+    closeRefUpdaters();
   });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   return app;

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { CatFilePool, type GitObject } from './cat-file.ts';
 import { type CommitInfo, isOid, parseCommit, parseTag, parseTree, type TagInfo, type TreeEntry } from './objects.ts';
 import { readRefs } from './refs.ts';
@@ -11,6 +12,25 @@ import { isSafeRev } from './tree.ts';
  * before it reaches git; undefined means "not found".
  */
 export class GitReader {
+  /** Parsed trees and commits by id: objects never change, so this cache needs no invalidation. */
+  private readonly trees = new Map<string, TreeEntry[]>();
+  private readonly commits = new Map<string, CommitInfo>();
+
+  private static remember<V>(m: Map<string, V>, k: string, v: V): void {
+    if (m.size >= 20_000) m.delete(m.keys().next().value as string);
+    m.set(k, v);
+  }
+
+  /** Tells the cache about a tree this process just wrote. */
+  rememberTree(oid: string, entries: TreeEntry[]): void {
+    GitReader.remember(this.trees, oid, entries);
+  }
+
+  /** Tells the cache about a commit this process just wrote. */
+  rememberCommit(c: CommitInfo): void {
+    GitReader.remember(this.commits, c.sha, c);
+  }
+
   constructor(
     readonly g: GitEnv,
     readonly pool: CatFilePool,
@@ -30,14 +50,40 @@ export class GitReader {
 
   async commit(dir: string, rev: string): Promise<CommitInfo | undefined> {
     if (!isSafeRev(rev)) return undefined;
+    // The cache is keyed by id and shared by repositories: only an object that this
+    // repository really has may be answered from it, so ids are checked on disk first.
     const o = await this.pool.read(dir, `${rev}^{commit}`);
-    return o ? parseCommit(o.oid, o.content) : undefined;
+    if (!o) return undefined;
+    const c = parseCommit(o.oid, o.content);
+    GitReader.remember(this.commits, c.sha, c);
+    return c;
+  }
+
+  /** A commit's tree id, from the cache when this repository has the commit. */
+  async commitTree(dir: string, oid: string): Promise<string | undefined> {
+    const hit = this.commits.get(oid);
+    if (hit && (await this.has(dir, oid))) return hit.tree;
+    return (await this.commit(dir, oid))?.tree;
+  }
+
+  /** True when the repository holds the object (a loose object file, else a cat-file probe). */
+  async has(dir: string, oid: string): Promise<boolean> {
+    if (!isOid(oid)) return false;
+    // one synchronous stat: cheaper than a thread-pool round trip for a file that is almost always there
+    if (existsSync(`${dir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`)) return true;
+    return !!(await this.pool.read(dir, oid));
   }
 
   async tree(dir: string, name: string): Promise<{ oid: string; entries: TreeEntry[] } | undefined> {
+    if (isOid(name)) {
+      const hit = this.trees.get(name);
+      if (hit && (await this.has(dir, name))) return { oid: name, entries: hit };
+    }
     const o = await this.pool.read(dir, name);
     if (!o || o.type !== 'tree') return undefined;
-    return { oid: o.oid, entries: parseTree(o.content) };
+    const entries = parseTree(o.content);
+    GitReader.remember(this.trees, o.oid, entries);
+    return { oid: o.oid, entries };
   }
 
   async tag(dir: string, oid: string): Promise<TagInfo | undefined> {

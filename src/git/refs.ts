@@ -1,4 +1,4 @@
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -7,9 +7,11 @@ import path from 'node:path';
  * repository would cost more than the answer. Returns full ref name -> oid.
  */
 export async function readRefs(dir: string, prefix: 'refs/heads/' | 'refs/tags/'): Promise<Map<string, string>> {
+  // Synchronous on purpose: a ref folder is a handful of tiny files, and a thread-pool
+  // round trip per file costs more than reading them all.
   const out = new Map<string, string>();
   try {
-    const packed = await fs.readFile(path.join(dir, 'packed-refs'), 'utf8');
+    const packed = fs.readFileSync(path.join(dir, 'packed-refs'), 'utf8');
     for (const line of packed.split('\n')) {
       if (!line || line[0] === '#' || line[0] === '^') continue;
       const sp = line.indexOf(' ');
@@ -19,22 +21,27 @@ export async function readRefs(dir: string, prefix: 'refs/heads/' | 'refs/tags/'
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const walk = async (rel: string): Promise<void> => {
+  const walk = (rel: string): void => {
     let entries;
     try {
-      entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
     } catch {
       return;
     }
     for (const e of entries) {
       const r = `${rel}/${e.name}`;
-      if (e.isDirectory()) await walk(r);
+      if (e.isDirectory()) walk(r);
       else if (e.isFile() && !e.name.endsWith('.lock')) {
-        const v = (await fs.readFile(path.join(dir, r), 'utf8')).trim();
+        let v = '';
+        try {
+          v = fs.readFileSync(path.join(dir, r), 'utf8').trim();
+        } catch {
+          continue; // deleted between readdir and read
+        }
         if (/^[0-9a-f]{40,64}$/.test(v)) out.set(r, v);
       }
     }
   };
-  await walk(prefix.slice(0, -1));
+  walk(prefix.slice(0, -1));
   return out;
 }

@@ -131,10 +131,11 @@ export class Commits {
         throw conflict(`Conflict: expected parent SHA ${expected} but current is ${current ?? 'none'}`, 'CONFLICTING_PARENT');
       }
       const parent = current ?? (branch !== row.default_branch ? (heads.get(`refs/heads/${row.default_branch}`) ?? null) : null);
-      const parentTree = parent ? parseCommit(parent, (await this.reader.object(dir, parent))!.content).tree : null;
+      const parentTree = parent ? ((await this.reader.commitTree(dir, parent)) ?? null) : null;
       const tree = (await this.applyTree(dir, parentTree, blobs, '')) ?? (await writeObject(dir, 'tree', Buffer.alloc(0)));
       const commitBuf = formatCommit({ tree, parents: parent ? [parent] : [], author, committer: author, message, date: new Date() });
       const oid = await writeObject(dir, 'commit', commitBuf);
+      this.reader.rememberCommit(parseCommit(oid, commitBuf));
       if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID, 'palisade: commit via API')) {
         if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
         this.events.refsChanged(row.id, [{ ref, before: current, after: oid }]);
@@ -183,7 +184,10 @@ export class Commits {
       else entries.set(name, { mode: '40000', name, oid: subOid });
     }
     if (entries.size === 0) return null;
-    return writeObject(dir, 'tree', formatTree([...entries.values()]));
+    const list = [...entries.values()];
+    const oid = await writeObject(dir, 'tree', formatTree(list));
+    this.reader.rememberTree(oid, list);
+    return oid;
   }
 
   /**
