@@ -13,6 +13,8 @@ import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
 import { Grants } from './services/grants.ts';
 import { RepoContent } from './services/repo-content.ts';
+import type { RefEvents } from './services/events.ts';
+import { RemoteSync } from './services/remote-sync.ts';
 import { RepoImport } from './services/repo-import.ts';
 import { Search } from './services/search.ts';
 import { Groups } from './services/groups.ts';
@@ -36,6 +38,9 @@ export interface Services {
   webhooks: Webhooks;
   importer: RepoImport;
   search: Search;
+  sync: RemoteSync;
+  /** every listener of ref changes: webhooks and remote sync */
+  events: RefEvents;
   git: GitEnv;
 }
 
@@ -59,9 +64,16 @@ export async function openServices(config: Config): Promise<Services> {
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
   });
-  const commits = new Commits(repos, reader, config.dataDir, webhooks);
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, { allowPrivateUrls: config.allowPrivateUrls, timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
+  const events: RefEvents = {
+    refsChanged(repoId, changes) {
+      webhooks.refsChanged(repoId, changes);
+      sync.refsChanged(repoId, changes);
+    },
+  };
+  const commits = new Commits(repos, reader, config.dataDir, events);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), git: { home } };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git: { home } };
 }
 
 /**
@@ -85,7 +97,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
-  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync });
   app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {
@@ -96,10 +108,14 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     dataDir: config.dataDir,
     maxPackBytes: config.maxPackBytes,
     gitTimeoutMs: config.gitTimeoutMs,
-    events: services.webhooks,
+    events: services.events,
   });
-  app.addHook('onReady', async () => services.webhooks.start());
+  app.addHook('onReady', async () => {
+    services.webhooks.start();
+    services.sync.start();
+  });
   app.addHook('onClose', async () => {
+    services.sync.stop();
     await services.webhooks.stop();
     services.pool.close();
     closeRefUpdaters();

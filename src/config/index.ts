@@ -27,6 +27,8 @@ export interface Config {
   readonly webhookMaxAttempts: number;
   /** Largest tar/zip archive an import downloads, in bytes. */
   readonly maxImportBytes: number;
+  /** How often linked repositories sync with their remote, in milliseconds. */
+  readonly syncIntervalMs: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -47,6 +49,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_WEBHOOK_BACKOFF_MS', 'first webhook retry delay; doubles per attempt up to 10 minutes (default 1000)'],
   ['PALISADE_WEBHOOK_MAX_ATTEMPTS', 'attempts before a webhook delivery is marked failed (default 15)'],
   ['PALISADE_MAX_IMPORT_BYTES', 'largest tar/zip archive a repository import downloads (default 268435456)'],
+  ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
 ];
 
 export class ConfigError extends Error {}
@@ -90,5 +93,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     webhookBackoffMs: int(merged, 'PALISADE_WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000),
     webhookMaxAttempts: int(merged, 'PALISADE_WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
     maxImportBytes: int(merged, 'PALISADE_MAX_IMPORT_BYTES', 256 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
+    syncIntervalMs: int(merged, 'PALISADE_SYNC_INTERVAL_SECONDS', 300, 1, 86400) * 1000,
   });
 }

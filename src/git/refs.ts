@@ -6,7 +6,7 @@ import path from 'node:path';
  * `packed-refs`), for listings where starting `git for-each-ref` per
  * repository would cost more than the answer. Returns full ref name -> oid.
  */
-export async function readRefs(dir: string, prefix: 'refs/heads/' | 'refs/tags/'): Promise<Map<string, string>> {
+export async function readRefs(dir: string, prefix: string): Promise<Map<string, string>> {
   // Synchronous on purpose: a ref folder is a handful of tiny files, and a thread-pool
   // round trip per file costs more than reading them all.
   const out = new Map<string, string>();

@@ -10,8 +10,10 @@ const CONFIG = `[core]
 \tlogallrefupdates = false
 [uploadpack]
 \tallowFilter = true
+\thideRefs = refs/palisade-sync
 [receive]
 \tdenyNonFastForwards = false
+\thideRefs = refs/palisade-sync
 `;
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Kysely, Migrator, type Transaction } from 'kysely';
-import type { DB, DeliveriesTable, IdentitiesTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
+import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openSqlite } from './dialect/sqlite.ts';
 
@@ -19,6 +19,7 @@ export type UsersGroupRow = UsersGroupsTable;
 export type RepoGroupRow = RepoGroupsTable;
 export type TriggerRow = TriggersTable;
 export type DeliveryRow = DeliveriesTable;
+export type RepoSyncRow = RepoSyncTable;
 
 /** What a presented token resolves to: the identity, and the user it backs if it is managed. */
 export interface TokenOwner {
@@ -424,5 +425,32 @@ export class Store {
 
   findDelivery(c: Conn, triggerId: string, id: string): Promise<DeliveryRow | undefined> {
     return c.selectFrom('deliveries').selectAll().where('trigger_id', '=', triggerId).where('id', '=', id).executeTakeFirst();
+  }
+
+  // ---- remote sync links ----------------------------------------------------------
+
+  findSync(c: Conn, repoId: string): Promise<RepoSyncRow | undefined> {
+    return c.selectFrom('repo_sync').selectAll().where('repo_id', '=', repoId).executeTakeFirst();
+  }
+
+  listSyncs(c: Conn): Promise<RepoSyncRow[]> {
+    return c.selectFrom('repo_sync').selectAll().execute();
+  }
+
+  async upsertSync(c: Conn, row: RepoSyncRow): Promise<void> {
+    await c
+      .insertInto('repo_sync')
+      .values(row)
+      .onConflict((oc) => oc.column('repo_id').doUpdateSet({ remote_name: row.remote_name, remote_url: row.remote_url, last_error: null, last_synced_at: null }))
+      .execute();
+  }
+
+  async updateSync(c: Conn, repoId: string, patch: Partial<Omit<RepoSyncRow, 'repo_id'>>): Promise<void> {
+    await c.updateTable('repo_sync').set(patch).where('repo_id', '=', repoId).execute();
+  }
+
+  async deleteSync(c: Conn, repoId: string): Promise<boolean> {
+    const r = await c.deleteFrom('repo_sync').where('repo_id', '=', repoId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 }

@@ -128,6 +128,16 @@ export interface DeliveriesTable {
   delivered_at: string | null;
 }
 
+export interface RepoSyncTable {
+  repo_id: string;
+  /** what the caller gave: "owner/repo" or a git URL */
+  remote_name: string;
+  remote_url: string;
+  created_at: string;
+  last_synced_at: string | null;
+  last_error: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -142,4 +152,5 @@ export interface DB {
   group_repo_grants: GroupRepoGrantsTable;
   triggers: TriggersTable;
   deliveries: DeliveriesTable;
+  repo_sync: RepoSyncTable;
 }

@@ -3,6 +3,7 @@ import { invalid } from '../../domain/errors.ts';
 import type { Commits } from '../../services/commits.ts';
 import type { RepoContent } from '../../services/repo-content.ts';
 import type { RepoImport } from '../../services/repo-import.ts';
+import type { RemoteSync } from '../../services/remote-sync.ts';
 import type { Search } from '../../services/search.ts';
 import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
@@ -18,6 +19,7 @@ export interface GitRestDeps {
   webhooks: Webhooks;
   importer: RepoImport;
   search: Search;
+  sync: RemoteSync;
 }
 
 type RepoParams = { repo: string; repo_id: string; hash: string; trigger: string; delivery: string; '*': string };
@@ -112,6 +114,12 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
   app.get('/repo/:repo/search/files', async (req) => deps.search.files(await who(req), P(req).repo, Q(req)));
   app.get('/repo/:repo/search/commits', async (req) => deps.search.commits(await who(req), P(req).repo, Q(req)));
   app.get('/repo/:repo/search/diffs', async (req) => deps.search.diffs(await who(req), P(req).repo, Q(req)));
+
+  // two-way sync with a remote (the SDK's github-sync; any git URL)
+  app.get('/repo/:repo_id/github-sync', async (req) => deps.sync.get(await who(req), P(req).repo_id));
+  app.post('/repo/:repo_id/github-sync', async (req) => deps.sync.enable(await who(req), P(req).repo_id, body(req)));
+  app.delete('/repo/:repo_id/github-sync', async (req) => deps.sync.disable(await who(req), P(req).repo_id));
+  app.post('/repo/:repo_id/github-sync/sync', async (req) => deps.sync.syncNow(await who(req), P(req).repo_id));
 
   // push triggers (webhooks) and their delivery log
   const { webhooks } = deps;

@@ -1,0 +1,160 @@
+import type { Principal } from '../domain/access.ts';
+import { conflict, invalid, notFound } from '../domain/errors.ts';
+import { isOid, ZERO_OID } from '../git/objects.ts';
+import type { GitReader } from '../git/read.ts';
+import { readRefs } from '../git/refs.ts';
+import { fetchRefspecs, isAncestor, pushRefspecs } from '../git/remote.ts';
+import { repoDir } from '../git/repo-path.ts';
+import { casRef } from '../git/update-ref.ts';
+import type { Store } from '../store/index.ts';
+import type { RefChange, RefEvents } from './events.ts';
+import { checkOutboundUrl } from './outbound-url.ts';
+import { type Repos, redact } from './repos.ts';
+import { now } from './secrets.ts';
+
+const NS = 'refs/palisade-sync/heads/';
+
+export interface SyncResult {
+  pulled: string[];
+  pushed: string[];
+  conflicts: string[];
+}
+
+/**
+ * Two-way sync with a remote (the SDK's github-sync, for any git URL):
+ * fetch on a schedule and on demand, push after our own pushes, never force.
+ * Branches that moved on both sides are conflicts: reported, left alone.
+ */
+export class RemoteSync implements RefEvents {
+  private readonly running = new Map<string, Promise<SyncResult>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly repos: Repos,
+    private readonly reader: GitReader,
+    private readonly dataDir: string,
+    private readonly events: RefEvents,
+    private readonly opts: { allowPrivateUrls: boolean; timeoutMs: number; intervalMs: number },
+  ) {}
+
+  private async urlFor(name: unknown): Promise<string> {
+    if (typeof name !== 'string' || name.length === 0 || name.length > 2000) throw invalid('githubRepoName must be "owner/repo" or a git URL');
+    const url = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(name) ? `https://github.com/${name}.git` : name;
+    return (await checkOutboundUrl(url, this.opts.allowPrivateUrls)).toString();
+  }
+
+  /** The link, or 404; the message says 404 because SDK 0.1.46 maps only such errors to `null`. */
+  async get(p: Principal, repo: string) {
+    const row = await this.repos.get(p, repo, 'repo:read');
+    const s = await this.store.findSync(this.store.db, row.id);
+    if (!s) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
+    return { githubRepoName: s.remote_name, remoteUrl: redact(s.remote_url), lastSyncedAt: s.last_synced_at, lastError: s.last_error };
+  }
+
+  async enable(p: Principal, repo: string, body: Record<string, unknown>): Promise<Record<string, never>> {
+    const row = await this.repos.get(p, repo, 'repo:admin');
+    const name = body.githubRepoName ?? body.remoteUrl;
+    const url = await this.urlFor(name);
+    await this.store.upsertSync(this.store.db, { repo_id: row.id, remote_name: name as string, remote_url: url, created_at: now(), last_synced_at: null, last_error: null });
+    this.background(row.id);
+    return {};
+  }
+
+  async disable(p: Principal, repo: string): Promise<Record<string, never>> {
+    const row = await this.repos.get(p, repo, 'repo:admin');
+    if (!(await this.store.deleteSync(this.store.db, row.id))) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
+    return {};
+  }
+
+  /** Syncs now; a branch that moved on both sides is a 409 GIT_HUB_SYNC_CONFLICT. */
+  async syncNow(p: Principal, repo: string): Promise<SyncResult> {
+    const row = await this.repos.get(p, repo, 'repo:write');
+    if (!(await this.store.findSync(this.store.db, row.id))) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
+    const r = await this.sync(row.id);
+    if (r.conflicts.length) throw conflict(`GitHub Sync Conflict: branch ${r.conflicts.join(', ')} moved on both sides; nothing was forced`, 'GIT_HUB_SYNC_CONFLICT');
+    return r;
+  }
+
+  refsChanged(repoId: string, changes: RefChange[]): void {
+    if (changes.some((c) => c.ref.startsWith('refs/heads/'))) this.background(repoId);
+  }
+
+  private background(repoId: string): void {
+    void this.store
+      .findSync(this.store.db, repoId)
+      .then((s) => (s ? this.sync(repoId) : undefined))
+      .catch(() => undefined);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      void this.store
+        .listSyncs(this.store.db)
+        .then((all) => Promise.all(all.map((s) => this.sync(s.repo_id).catch(() => undefined))))
+        .catch(() => undefined);
+    }, this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** One sync of a repository at a time; a request while one runs waits for it and runs again. */
+  sync(repoId: string): Promise<SyncResult> {
+    const prev = this.running.get(repoId) ?? Promise.resolve(undefined);
+    const next = prev.catch(() => undefined).then(() => this.syncOnce(repoId));
+    this.running.set(repoId, next);
+    void next.finally(() => {
+      if (this.running.get(repoId) === next) this.running.delete(repoId);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async syncOnce(repoId: string): Promise<SyncResult> {
+    const link = await this.store.findSync(this.store.db, repoId);
+    if (!link) return { pulled: [], pushed: [], conflicts: [] };
+    const dir = repoDir(this.dataDir, repoId);
+    const fopts = { allowFile: this.opts.allowPrivateUrls, timeoutMs: this.opts.timeoutMs };
+    const result: SyncResult = { pulled: [], pushed: [], conflicts: [] };
+    try {
+      await checkOutboundUrl(link.remote_url, this.opts.allowPrivateUrls);
+      await fetchRefspecs(this.reader.g, dir, link.remote_url, [`+refs/heads/*:${NS}*`], { ...fopts, prune: true });
+      const remote = await readRefs(dir, NS);
+      const local = await this.reader.heads(dir);
+      const names = new Set([...[...remote.keys()].map((r) => r.slice(NS.length)), ...[...local.keys()].map((r) => r.slice('refs/heads/'.length))]);
+      const toPush: string[] = [];
+      const moved: RefChange[] = [];
+      for (const b of [...names].sort()) {
+        const r = remote.get(`${NS}${b}`);
+        const l = local.get(`refs/heads/${b}`);
+        if (r === l || (r && !isOid(r)) || (l && !isOid(l))) continue;
+        if (!l) {
+          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID, 'sync: new remote branch')) {
+            result.pulled.push(b);
+            moved.push({ ref: `refs/heads/${b}`, before: null, after: r! });
+          }
+        } else if (!r) toPush.push(b);
+        else if (await isAncestor(this.reader.g, dir, l, r)) {
+          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r, l, 'sync: fast-forward')) {
+            result.pulled.push(b);
+            moved.push({ ref: `refs/heads/${b}`, before: l, after: r });
+          } else result.conflicts.push(b);
+        } else if (await isAncestor(this.reader.g, dir, r, l)) toPush.push(b);
+        else result.conflicts.push(b);
+      }
+      if (toPush.length) {
+        const pushed = await pushRefspecs(this.reader.g, dir, link.remote_url, toPush.map((b) => `refs/heads/${b}:refs/heads/${b}`), fopts);
+        if (pushed.ok) result.pushed.push(...toPush);
+        else result.conflicts.push(...toPush);
+      }
+      if (moved.length) this.events.refsChanged(repoId, moved);
+      await this.store.updateSync(this.store.db, repoId, { last_synced_at: now(), last_error: result.conflicts.length ? `conflict on ${result.conflicts.join(', ')}` : null });
+      return result;
+    } catch (e) {
+      await this.store.updateSync(this.store.db, repoId, { last_error: (e as Error).message.slice(0, 500) }).catch(() => undefined);
+      throw e;
+    }
+  }
+}
