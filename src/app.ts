@@ -97,7 +97,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
-  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync });
+  await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {

@@ -29,6 +29,8 @@ export interface Config {
   readonly maxImportBytes: number;
   /** How often linked repositories sync with their remote, in milliseconds. */
   readonly syncIntervalMs: number;
+  /** Largest body of a commits.create or repository-create request (file contents inline), in bytes. */
+  readonly maxCommitBytes: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -49,6 +51,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_WEBHOOK_BACKOFF_MS', 'first webhook retry delay; doubles per attempt up to 10 minutes (default 1000)'],
   ['PALISADE_WEBHOOK_MAX_ATTEMPTS', 'attempts before a webhook delivery is marked failed (default 15)'],
   ['PALISADE_MAX_IMPORT_BYTES', 'largest tar/zip archive a repository import downloads (default 268435456)'],
+  ['PALISADE_MAX_COMMIT_BYTES', 'largest JSON body of commits.create and repository creation with files (default 104857600)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
 ];
 
@@ -94,5 +97,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     webhookMaxAttempts: int(merged, 'PALISADE_WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
     maxImportBytes: int(merged, 'PALISADE_MAX_IMPORT_BYTES', 256 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
     syncIntervalMs: int(merged, 'PALISADE_SYNC_INTERVAL_SECONDS', 300, 1, 86400) * 1000,
+    maxCommitBytes: int(merged, 'PALISADE_MAX_COMMIT_BYTES', 100 * 1024 * 1024, 1024, 1024 ** 3),
   });
 }

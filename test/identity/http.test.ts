@@ -184,7 +184,11 @@ describe('Identity API over raw HTTP', () => {
   });
 
   test('an oversized JSON body is refused with 413', async () => {
-    const r = await api(s, 'POST', '/git/v1/repo', { key: admin, rawBody: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }), headers: { 'content-type': 'application/json' } });
+    const id = await newIdentity();
+    const repo = await newRepo();
+    const r = await api(s, 'POST', `/identity/v1/identities/${id}/permissions/git/${repo}`, { key: admin, rawBody: JSON.stringify({ permission: 'read', pad: 'x'.repeat(2 * 1024 * 1024) }), headers: { 'content-type': 'application/json' } });
     assert.equal(r.status, 413);
+    assert.equal(r.body.code, 'PAYLOAD_TOO_LARGE');
+    assert.equal((await api(s, 'GET', `/identity/v1/identities/${id}/permissions/git/${repo}`, { key: admin })).body.accessLevel, null, 'nothing granted');
   });
 });

@@ -20,6 +20,8 @@ export interface GitRestDeps {
   importer: RepoImport;
   search: Search;
   sync: RemoteSync;
+  /** body limit of the endpoints that carry file contents inline */
+  maxCommitBytes: number;
 }
 
 type RepoParams = { repo: string; repo_id: string; hash: string; trigger: string; delivery: string; '*': string };
@@ -44,7 +46,7 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
   const { users, repos } = deps;
   const who = (req: FastifyRequest) => restPrincipal(req, users);
 
-  app.post('/repo', async (req) => {
+  app.post('/repo', { bodyLimit: deps.maxCommitBytes }, async (req) => {
     const b = body(req);
     if (b.public !== undefined && typeof b.public !== 'boolean') throw invalid('public must be a boolean');
     const input = {
@@ -133,7 +135,7 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
   app.post('/repo/:repo/trigger/:trigger/deliveries/:delivery/redeliver', async (req) => webhooks.redeliver(await who(req), P(req).repo, P(req).trigger, P(req).delivery));
 
   // writing
-  app.post('/repo/:repo/commits', async (req) => {
+  app.post('/repo/:repo/commits', { bodyLimit: deps.maxCommitBytes }, async (req) => {
     const b = body(req);
     return commits.create(await who(req), P(req).repo, { message: b.message, files: b.files, branch: b.branch, author: b.author, expectedSha: b.expectedSha });
   });
