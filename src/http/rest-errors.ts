@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorKind, isDomainError } from '../domain/errors.ts';
+import { type ErrorKind, invalid, isDomainError } from '../domain/errors.ts';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -49,4 +49,12 @@ export function registerJsonParser(app: FastifyInstance): void {
       done(e, undefined);
     }
   });
+}
+
+/** The JSON body of a REST request as an object: none is `{}`, anything but an object is a 400. */
+export function objectBody(req: FastifyRequest): Record<string, unknown> {
+  const b = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw invalid('Request body must be a JSON object');
+  return b as Record<string, unknown>;
 }

@@ -9,7 +9,7 @@ import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import type { Webhooks } from '../../services/webhooks.ts';
 import { restPrincipal } from '../credentials.ts';
-import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
+import { objectBody, registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 
 export interface GitRestDeps {
   users: Users;
@@ -26,12 +26,7 @@ export interface GitRestDeps {
 
 type RepoParams = { repo: string; repo_id: string; hash: string; trigger: string; delivery: string; '*': string };
 
-function body(req: FastifyRequest): Record<string, unknown> {
-  const b = req.body;
-  if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw invalid('Request body must be a JSON object');
-  return b as Record<string, unknown>;
-}
+const body = objectBody;
 
 const optString = (v: unknown, name: string): string | null | undefined => {
   if (v === undefined || v === null) return v;

@@ -4,7 +4,7 @@ import { invalid } from '../../domain/errors.ts';
 import type { Identities } from '../../services/identities.ts';
 import type { Users } from '../../services/users.ts';
 import { restPrincipal } from '../credentials.ts';
-import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
+import { objectBody, registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 
 export interface IdentityDeps {
   users: Users;
@@ -21,12 +21,7 @@ function bool(v: string | undefined, name: string): boolean | undefined {
   throw invalid(`${name} must be true or false`);
 }
 
-function body(req: FastifyRequest): Record<string, unknown> {
-  const b = req.body;
-  if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw invalid('Request body must be a JSON object');
-  return b as Record<string, unknown>;
-}
+const body = objectBody;
 
 function permissionFrom(req: FastifyRequest) {
   const b = body(req);
