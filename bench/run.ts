@@ -12,6 +12,8 @@ import { repoDir } from '../src/git/repo-path.ts';
 import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startPalisade, timed, WORK } from './lib.ts';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
+/** `--api-only`: skip the git comparisons and measure the API latencies alone. */
+const API_ONLY = process.argv.includes('--api-only');
 
 async function startHttpBackend(root: string, port: number): Promise<ChildProcess[]> {
   const prefix = path.join(WORK, 'nginx');
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
   const fileUrl = `file://${source}`;
 
   try {
+   if (!API_ONLY) {
     const targets: [string, string][] = [
       ['palisade', palUrl],
       ['http-backend', backendUrl],
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
     say('');
     say(`16 concurrent clones: Palisade ${failed} failed, ${fmt(concMs)} ms wall, server RSS ${(base / 1024).toFixed(0)} MB → peak ${(peak / 1024).toFixed(0)} MB (growth ${((peak - base) / 1024).toFixed(0)} MB; target < 200 MB); http-backend ${bres.filter((r) => r.status === 'rejected').length} failed, ${fmt(concB)} ms wall.`);
 
+   }
     // 5. API latency: 1,000 repositories; 1,000 identities each with a token and a grant.
     const lat: Record<string, number[]> = { 'create repository': [], 'create identity': [], 'create token': [], 'grant permission': [] };
     const time = async (k: string, f: () => Promise<any>) => {
