@@ -20,7 +20,8 @@ async function startHttpBackend(root: string, port: number): Promise<ChildProces
   fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
   const sock = path.join(prefix, 'fcgiwrap.sock');
   fs.rmSync(sock, { force: true });
-  const fcgi = spawn('fcgiwrap', ['-c', '16', '-s', `unix:${sock}`], { stdio: 'inherit', env: { PATH: process.env.PATH } });
+  // own process groups, so that stopping them also stops fcgiwrap's and nginx's workers
+  const fcgi = spawn('fcgiwrap', ['-c', '16', '-s', `unix:${sock}`], { stdio: 'inherit', env: { PATH: process.env.PATH }, detached: true });
   const conf = `
 user root;
 worker_processes 2;
@@ -53,7 +54,7 @@ http {
   }
 }`;
   fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
-  const nginx = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+  const nginx = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit', detached: true });
   for (let i = 0; i < 100; i++) {
     try {
       const r = await fetch(`http://127.0.0.1:${port}/bench.git/info/refs?service=git-upload-pack`);
@@ -201,7 +202,13 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(WORK, 'results.md'), lines.join('\n') + '\n');
   } finally {
     pal.proc.kill('SIGTERM');
-    for (const p of backend) p.kill('SIGTERM');
+    for (const p of backend) {
+      try {
+        process.kill(-p.pid!, 'SIGTERM');
+      } catch {
+        p.kill('SIGTERM');
+      }
+    }
   }
 }
 
