@@ -9,7 +9,7 @@ const HELP = `palisade: a self-hosted Git server with identity-based access cont
 
 Usage:
   palisade serve [--port N] [--host H] [--data DIR]
-      Run the HTTP server: git smart HTTP, /identity/v1, /git/v1.
+      Run the HTTP server: git smart HTTP, /identity/v1, /git/v1, /_admin/api (JSON-RPC).
       Prints "listening on http://HOST:PORT" once ready (--port 0 picks a free port).
       SIGTERM/SIGINT stop accepting requests and let in-flight ones finish
       (at most PALISADE_SHUTDOWN_TIMEOUT_SECONDS).
