@@ -34,7 +34,7 @@ const optString = (v: unknown, name: string): string | null | undefined => {
   return v;
 };
 
-/** The Freestyle Git REST API's repository endpoints, under /git/v1 (the rest comes with its own issue). */
+/** The Freestyle Git REST API under /git/v1: repositories, refs, objects, contents, search, commits, triggers, sync. */
 export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Promise<void> {
   registerJsonParser(app);
   app.setErrorHandler(restErrorHandler);
