@@ -33,7 +33,7 @@ describe('SSRF guard', () => {
 
   test('URLs refused by default, allowed when the operator says so', async () => {
     for (const url of ['http://127.0.0.1:9/x.git', 'http://[::1]/x', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.1/', 'file:///etc/passwd', 'ext::sh -c id', 'ftp://example.com/x', 'http://0x7f000001/']) {
-      await assert.rejects(checkOutboundUrl(url, false), undefined, url);
+      await assert.rejects(checkOutboundUrl(url, false), /not allowed|private or local|Invalid URL|scheme/, url);
     }
     assert.equal((await checkOutboundUrl('http://93.184.216.34/x.git', false)).hostname, '93.184.216.34');
     assert.equal((await checkOutboundUrl('http://127.0.0.1:9/x.git', true)).hostname, '127.0.0.1');
