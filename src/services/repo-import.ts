@@ -141,7 +141,12 @@ export class RepoImport {
       const out = path.join(tmp, 'x');
       await fs.mkdir(out);
       if (im.type === 'tar') await execFileP('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-f', archive, '-C', out], { timeout: 120_000 });
-      else await execFileP('unzip', ['-q', '-o', archive, '-d', out], { timeout: 120_000 });
+      else {
+        // A symbolic link in a zip could send a later entry outside the folder: refuse such archives.
+        const { stdout } = await execFileP('zipinfo', ['-s', archive], { timeout: 60_000, maxBuffer: 64 << 20 });
+        if (stdout.split('\n').some((l) => l.startsWith('l'))) throw invalid('zip archives with symbolic links are not imported');
+        await execFileP('unzip', ['-q', '-o', archive, '-d', out], { timeout: 120_000 });
+      }
       let root = out;
       if (im.dir) {
         root = path.join(out, normaliseRepoPath(im.dir)!);
