@@ -77,6 +77,24 @@ function parseChanges(files: unknown): Map<string, Buffer | null> {
 export class Commits {
   /** Writers queue per repository in this process; update-ref's CAS covers other processes and nodes. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** API commits since the last `git gc --auto` per repository. */
+  private readonly sinceGc = new Map<string, number>();
+
+  /**
+   * Commits written here are loose objects; receive-pack runs `gc --auto` after a push, the
+   * API must do it itself, or loose objects pile up and every read slows down. In the
+   * background, every 200 commits; gc keeps unreachable objects younger than two weeks, so
+   * it is safe beside writers.
+   */
+  private maybeGc(repoId: string, dir: string): void {
+    const n = (this.sinceGc.get(repoId) ?? 0) + 1;
+    if (n < 200) {
+      this.sinceGc.set(repoId, n);
+      return;
+    }
+    this.sinceGc.delete(repoId);
+    void this.reader.run(dir, ['gc', '--auto', '--quiet'], [], undefined, 1 << 20, 30 * 60_000).catch(() => undefined);
+  }
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key) ?? Promise.resolve();
@@ -139,6 +157,7 @@ export class Commits {
       if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID, 'palisade: commit via API')) {
         if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
         this.events.refsChanged(row.id, [{ ref, before: current, after: oid }]);
+        this.maybeGc(row.id, dir);
         return { commit: commitOut(parseCommit(oid, commitBuf)) };
       }
       if (expected !== undefined) {
