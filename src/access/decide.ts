@@ -70,8 +70,13 @@ export function decideIdentity(p: Principal, f: IdentityFacts | undefined): Deci
   return { allowed: ok, visible: ok, level: ok ? Level.Admin : Level.None };
 }
 
-/** Decides `server:admin` (creating users, server-wide listings). */
-export function decideServer(p: Principal): Decision {
-  const ok = p.kind === 'user' && p.active && p.admin;
+/**
+ * Decides the server-wide actions: `server:admin` (users, groups, everything-listings) for
+ * active admins; `account:use` (create repositories and identities, list one's own) for any
+ * active user, never for an identity token or an anonymous caller.
+ */
+export function decideServer(p: Principal, action: Action = 'server:admin'): Decision {
+  const active = p.kind === 'user' && p.active;
+  const ok = action === 'account:use' ? active : action === 'server:admin' ? active && p.kind === 'user' && p.admin : false;
   return { allowed: ok, visible: true, level: ok ? Level.Admin : Level.None };
 }

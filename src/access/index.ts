@@ -25,7 +25,7 @@ export class Access {
         return decideIdentity(p, row && { accountId: row.account_id });
       }
       case 'server':
-        return decideServer(p);
+        return decideServer(p, action);
     }
   }
 
@@ -35,6 +35,11 @@ export class Access {
    * might get further with credentials, `forbidden` when it is visible but the
    * action is not allowed.
    */
+  /** True when `p` may act as an administrator of the whole server. */
+  async isServerAdmin(p: Principal): Promise<boolean> {
+    return (await this.authorize(p, 'server:admin', { kind: 'server' })).allowed;
+  }
+
   async require(p: Principal, action: Action, r: Resource, notFoundMessage: string, notFoundCode: string, c?: Conn): Promise<Decision> {
     const d = await this.authorize(p, action, r, c);
     if (d.allowed) return d;

@@ -19,8 +19,11 @@ export function parseIdentityAccess(v: unknown): IdentityAccess | undefined {
   return v === 'read' || v === 'write' ? v : undefined;
 }
 
-/** Actions a principal may ask to perform. */
-export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:manage' | 'server:admin';
+/**
+ * Actions a principal may ask to perform. `account:use` is what an account does on its own
+ * behalf (create repositories and identities, list what it may see): an active user.
+ */
+export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:manage' | 'account:use' | 'server:admin';
 
 export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Level> = {
   'repo:read': Level.Read,

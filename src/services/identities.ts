@@ -26,8 +26,9 @@ const vmPermission = (r: VmGrantRow): VmPermission => ({
 
 type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
-function requireAccount(p: Principal): UserPrincipal {
-  if (p.kind === 'user' && p.active) return p;
+/** The calling account, if the decision point lets it act as one (`account:use`); else the matching error. */
+async function requireAccount(access: Access, p: Principal): Promise<UserPrincipal> {
+  if ((await access.authorize(p, 'account:use', { kind: 'server' })).allowed && p.kind === 'user') return p;
   if (p.kind === 'user') throw forbidden('User is inactive', 'IDENTITY_ACCESS_DENIED');
   if (p.kind === 'identity') throw forbidden('An identity access token cannot manage identities; use an API key', 'IDENTITY_ACCESS_DENIED');
   throw unauthenticated('An API key is required');
@@ -43,7 +44,7 @@ export class Identities {
 
   /** Loads an identity the caller manages; 404 IDENTITY_NOT_FOUND for a missing or foreign one. */
   private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
-    requireAccount(p);
+    await requireAccount(this.access, p);
     const id = requireUuid(rawId, 'identity id');
     const d = await this.access.authorize(p, 'identity:manage', { kind: 'identity', identityId: id });
     const row = d.allowed ? await this.store.findIdentity(this.store.db, id) : undefined;
@@ -58,16 +59,17 @@ export class Identities {
   }
 
   async create(p: Principal): Promise<{ id: string; managed: boolean }> {
-    const u = requireAccount(p);
+    const u = await requireAccount(this.access, p);
     const id = newId();
     await this.store.insertIdentity(this.store.db, { id, account_id: u.userId, managed: 0, created_at: now() });
     return { id, managed: false };
   }
 
   async list(p: Principal, q: { limit?: unknown; offset?: unknown; includeManaged?: boolean }): Promise<{ identities: { id: string; managed: boolean }[]; offset: number; total: number }> {
-    const u = requireAccount(p);
+    const u = await requireAccount(this.access, p);
     const { limit, offset } = pageParams(q, 100, 1000);
-    const { rows, total } = await this.store.listIdentities(this.store.db, { accountId: u.admin ? undefined : u.userId, includeManaged: !!q.includeManaged, limit, offset });
+    const all = await this.access.isServerAdmin(p);
+    const { rows, total } = await this.store.listIdentities(this.store.db, { accountId: all ? undefined : u.userId, includeManaged: !!q.includeManaged, limit, offset });
     return { identities: rows.map((r) => ({ id: r.id, managed: r.managed === 1 })), offset, total };
   }
 

@@ -89,11 +89,10 @@ export class Repos {
    * repository again and reports why.
    */
   async create(p: Principal, input: CreateRepoInput): Promise<RepoRow> {
-    if (p.kind !== 'user' || !p.active) throw unauthenticated('An API key is required to create repositories');
+    if (!(await this.access.authorize(p, 'account:use', { kind: 'server' })).allowed || p.kind !== 'user') throw unauthenticated('An API key is required to create repositories');
     let ownerId = p.userId;
     if (input.ownerId && input.ownerId !== p.userId) {
-      const d = await this.access.authorize(p, 'server:admin', { kind: 'server' });
-      if (!d.allowed) throw forbidden('Only admins may create repositories for another owner');
+      if (!(await this.access.isServerAdmin(p))) throw forbidden('Only admins may create repositories for another owner');
       ownerId = input.ownerId;
     }
     const name = input.name ?? null;
@@ -196,9 +195,9 @@ export class Repos {
 
   /** Lists repositories: an admin sees all, another user those it owns or was granted. */
   async list(p: Principal, q: { limit?: unknown; offset?: unknown }): Promise<{ rows: RepoRow[]; total: number; offset: number }> {
-    if (p.kind !== 'user' || !p.active) throw unauthenticated('An API key is required to list repositories');
+    if (!(await this.access.authorize(p, 'account:use', { kind: 'server' })).allowed || p.kind !== 'user') throw unauthenticated('An API key is required to list repositories');
     const { limit, offset } = pageParams(q, 100, 1000);
-    const { rows, total } = p.admin ? await this.store.listRepos(this.store.db, { limit, offset }) : await this.store.listReposVisibleTo(this.store.db, p.userId, limit, offset);
+    const { rows, total } = (await this.access.isServerAdmin(p)) ? await this.store.listRepos(this.store.db, { limit, offset }) : await this.store.listReposVisibleTo(this.store.db, p.userId, limit, offset);
     return { rows, total, offset };
   }
 

@@ -54,4 +54,9 @@ test('decideIdentity and decideServer', () => {
   assert.equal(decideServer(admin).allowed, true);
   assert.equal(decideServer(owner).allowed, false);
   assert.equal(decideServer(anon).allowed, false);
+  assert.equal(decideServer(owner, 'account:use').allowed, true);
+  assert.equal(decideServer(inactiveAdmin, 'account:use').allowed, false);
+  assert.equal(decideServer(ident, 'account:use').allowed, false, 'an identity token is not an account');
+  assert.equal(decideServer(anon, 'account:use').allowed, false);
+  assert.equal(decideServer(admin, 'repo:read').allowed, false, 'a server decision never grants a repository action');
 });

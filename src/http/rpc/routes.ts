@@ -48,7 +48,7 @@ export async function rpcRoutes(app: FastifyInstance, deps: RpcDeps): Promise<vo
       if (typeof b.api_key !== 'string' || b.api_key === '') throw new RpcFailure('Missing api_key');
       if (typeof b.method !== 'string' || b.method === '') throw new RpcFailure('Missing method name');
       const principal = await deps.users.principalForToken(b.api_key);
-      if (!principal || principal.kind !== 'user' || !principal.active) throw new RpcFailure('Invalid API KEY');
+      if (!principal || !(await deps.access.authorize(principal, 'account:use', { kind: 'server' })).allowed) throw new RpcFailure('Invalid API KEY');
       const name = METHOD_ALIASES[b.method] ?? b.method;
       const method = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined;
       if (!method) throw new RpcFailure(`Unknown method: ${b.method.slice(0, 100)}`);
