@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type Kysely, Migrator, type Transaction } from 'kysely';
 import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
+import { openPostgres } from './dialect/postgres.ts';
 import { openSqlite } from './dialect/sqlite.ts';
 
 export { isUniqueViolation } from './dialect/sqlite.ts';
@@ -49,15 +50,18 @@ export interface RepoAccessFacts {
 export class Store {
   constructor(readonly db: Kysely<DB>, private readonly closeFn: () => void | Promise<void>) {}
 
-  /** Opens the database under the data folder and runs pending migrations. */
+  /**
+   * Opens the database and runs pending migrations: PostgreSQL when `databaseUrl`
+   * (postgres://…) is given, else SQLite under the data folder.
+   */
   static async open(dataDir: string, databaseUrl?: string): Promise<Store> {
-    if (databaseUrl) throw new Error('DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite database');
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const { db, close } = openSqlite(path.join(dataDir, 'palisade.sqlite'));
+    if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    const { db, close } = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'palisade.sqlite'));
     const migrator = new Migrator({ db, provider: migrationProvider });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
-      close();
+      await close();
       const failed = results?.find((r) => r.status === 'Error');
       throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
     }

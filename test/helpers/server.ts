@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin', 'palisade.js');
@@ -23,13 +24,41 @@ export interface TestServer {
 }
 
 /**
+ * With PALISADE_TEST_DATABASE_URL (a PostgreSQL URL allowed to create databases), every
+ * test server gets a fresh database of its own; without it, the embedded SQLite.
+ */
+const PG_ADMIN_URL = process.env.PALISADE_TEST_DATABASE_URL;
+
+async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+  if (!PG_ADMIN_URL) return undefined;
+  const name = `palisade_test_${crypto.randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  // postgres://user@/db?host=/socket is not a WHATWG URL (empty host): swap the path by hand
+  const url = PG_ADMIN_URL.replace(/(^[a-z]+:\/\/[^/]*)\/[^?]*/, `$1/${name}`);
+  return {
+    url,
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/**
  * Starts the real server (`palisade serve --port 0`) on a temp data folder
- * and waits for its `listening on` line.
+ * (and a fresh PostgreSQL database when the suite runs against one) and waits
+ * for its `listening on` line.
  */
 export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
   const adminKey = `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
-  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...env };
+  const database = await freshDatabase();
+  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...(database ? { DATABASE_URL: database.url } : {}), ...env };
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => {
@@ -75,6 +104,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
         await exited;
       }
       fs.rmSync(dataDir, { recursive: true, force: true });
+      await database?.drop();
     },
   };
 }

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, PostgresAdapter } from 'kysely';
 
 /** Users, identities, tokens, repositories and identity grants (seed 000). */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -58,9 +58,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('identity_repo_grants_repo').on('identity_repo_grants').column('repo_id').execute();
 
+  // An ordering column: SQLite's autoincrement, PostgreSQL's serial.
+  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
   await db.schema
     .createTable('vm_grants')
-    .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('seq', pg ? 'serial' : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('id', 'varchar(36)', (c) => c.notNull().unique())
     .addColumn('identity_id', 'varchar(36)', (c) => c.notNull().references('identities.id').onDelete('cascade'))
     .addColumn('vm_id', 'varchar(128)', (c) => c.notNull())
@@ -69,7 +71,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('granted_by', 'varchar(36)', (c) => c.notNull())
     .addUniqueConstraint('vm_grants_identity_vm', ['identity_id', 'vm_id'])
     .execute();
-  void sql;
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
