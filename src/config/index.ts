@@ -39,7 +39,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_HOST', 'HTTP listen address (default 127.0.0.1)'],
   ['PALISADE_PORT', 'HTTP port (default 8080; 0 picks a free port)'],
   ['PALISADE_ADMIN_API_KEY', 'API key of the admin user created on first start (default: generated, printed once, written to DATA/admin-api-key)'],
-  ['DATABASE_URL', 'postgres://… selects PostgreSQL (not supported yet: the server refuses to start)'],
+  ['DATABASE_URL', 'postgres://… selects PostgreSQL instead of the embedded SQLite (same schema and behaviour)'],
   ['PALISADE_SSH_PORT', 'SSH listener (not implemented yet: ignored with a warning)'],
   ['PALISADE_LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug (default info)'],
   ['PALISADE_MAX_PACK_BYTES', 'largest git request body in bytes, after gunzip (default 2147483648)'],
