@@ -108,7 +108,7 @@ sweeper.unref();
  * (ZERO_OID: delete) as a compare-and-swap through `git update-ref`.
  * Returns false when the ref had moved (or been created) meanwhile.
  */
-export async function casRef(g: GitEnv, dir: string, ref: string, newOid: string, oldOid: string, _reason: string): Promise<boolean> {
+export async function casRef(g: GitEnv, dir: string, ref: string, newOid: string, oldOid: string): Promise<boolean> {
   if (!REF_RE.test(ref) || ref.includes('..')) throw new Error('refusing to update an odd ref name');
   for (let attempt = 0; ; attempt++) {
     let u = updaters.get(dir);

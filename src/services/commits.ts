@@ -154,7 +154,7 @@ export class Commits {
       const commitBuf = formatCommit({ tree, parents: parent ? [parent] : [], author, committer: author, message, date: new Date() });
       const oid = await writeObject(dir, 'commit', commitBuf);
       this.reader.rememberCommit(parseCommit(oid, commitBuf));
-      if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID, 'palisade: commit via API')) {
+      if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID)) {
         if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
         this.events.refsChanged(row.id, [{ ref, before: current, after: oid }]);
         this.maybeGc(row.id, dir);
@@ -232,7 +232,7 @@ export class Commits {
       if (!target) throw notFound(`Commit not found: ${sha}`, 'COMMIT_NOT_FOUND');
     }
     const ref = `refs/heads/${name}`;
-    if (heads.has(ref) || !(await casRef(this.reader.g, dir, ref, target, ZERO_OID, 'palisade: branch via API'))) throw conflict(`Branch already exists: ${name}`, 'BRANCH_ALREADY_EXISTS');
+    if (heads.has(ref) || !(await casRef(this.reader.g, dir, ref, target, ZERO_OID))) throw conflict(`Branch already exists: ${name}`, 'BRANCH_ALREADY_EXISTS');
     this.events.refsChanged(row.id, [{ ref, before: null, after: target }]);
     return { name, sha: target };
   }

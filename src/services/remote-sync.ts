@@ -131,13 +131,13 @@ export class RemoteSync implements RefEvents {
         const l = local.get(`refs/heads/${b}`);
         if (r === l || (r && !isOid(r)) || (l && !isOid(l))) continue;
         if (!l) {
-          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID, 'sync: new remote branch')) {
+          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID)) {
             result.pulled.push(b);
             moved.push({ ref: `refs/heads/${b}`, before: null, after: r! });
           }
         } else if (!r) toPush.push(b);
         else if (await isAncestor(this.reader.g, dir, l, r)) {
-          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r, l, 'sync: fast-forward')) {
+          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r, l)) {
             result.pulled.push(b);
             moved.push({ ref: `refs/heads/${b}`, before: l, after: r });
           } else result.conflicts.push(b);

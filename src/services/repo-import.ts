@@ -205,10 +205,10 @@ export class RepoImport {
       const who = author ?? { name: 'Palisade', email: 'import@palisade.invalid' };
       const buf = formatCommit({ tree: tree.oid, parents: [], author: who, committer: who, message: im.commitMessage, date: new Date() });
       const oid = await writeObject(dir, 'commit', buf);
-      if (!(await casRef(this.reader.g, dir, `refs/heads/${row.default_branch}`, oid, ZERO_OID, 'palisade: import'))) throw new Error('the repository changed during the import');
+      if (!(await casRef(this.reader.g, dir, `refs/heads/${row.default_branch}`, oid, ZERO_OID))) throw new Error('the repository changed during the import');
     } finally {
       const tip = (await this.reader.heads(dir)).get(tmpRef);
-      if (tip) await casRef(this.reader.g, dir, tmpRef, ZERO_OID, tip, 'palisade: import done');
+      if (tip) await casRef(this.reader.g, dir, tmpRef, ZERO_OID, tip);
       await fs.rm(path.join(dir, 'shallow'), { force: true });
     }
   }

@@ -1,4 +1,4 @@
-import { ANONYMOUS, type Principal } from '../domain/access.ts';
+import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound, unauthenticated } from '../domain/errors.ts';
 import { usernameProblem } from '../domain/validate.ts';
 import { isUniqueViolation, type Store, type UserRow } from '../store/index.ts';
@@ -165,4 +165,3 @@ export class Users {
   }
 }
 
-export { ANONYMOUS };
