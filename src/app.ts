@@ -6,6 +6,7 @@ import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
+import { registerOpenApi } from './http/openapi.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
@@ -92,6 +93,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   });
   const { users, repos, identities, access, git, groups, grants } = services;
 
+  registerOpenApi(app);
   app.get('/healthz', async () => {
     await services.store.db.selectFrom('users').select('id').limit(1).execute();
     return { status: 'ok' };

@@ -191,4 +191,15 @@ describe('Identity API over raw HTTP', () => {
     assert.equal(r.body.code, 'PAYLOAD_TOO_LARGE');
     assert.equal((await api(s, 'GET', `/identity/v1/identities/${id}/permissions/git/${repo}`, { key: admin })).body.accessLevel, null, 'nothing granted');
   });
+
+  test('/openapi.json lists every surface, generated from the registered routes', async () => {
+    const r = await api(s, 'GET', '/openapi.json');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.openapi, '3.0.3');
+    const paths = Object.keys(r.body.paths);
+    for (const p of ['/identity/v1/identities/{identity}/permissions/git/{repo}', '/git/v1/repo/{repo}/commits', '/_admin/api', '/{repo}/info/refs', '/git/v1/repo/{repo}/git/refs/heads/{branch}', '/git/v1/repo/{repo}/contents/{path}']) assert.ok(paths.includes(p), p);
+    const identityPaths = paths.filter((p) => p.startsWith('/identity/v1/'));
+    assert.equal(identityPaths.length, 8);
+    assert.equal(identityPaths.reduce((n, p) => n + Object.keys(r.body.paths[p]).length, 0), 16, 'all 16 Identity API endpoints');
+  });
 });
