@@ -56,7 +56,7 @@ export class RemoteSync implements RefEvents {
     const row = await this.repos.get(p, repo, 'repo:admin');
     const name = body.githubRepoName ?? body.remoteUrl;
     const url = await this.urlFor(name);
-    await this.store.upsertSync(this.store.db, { repo_id: row.id, remote_name: name as string, remote_url: url, created_at: now(), last_synced_at: null, last_error: null });
+    await this.store.upsertSync(this.store.db, { repo_id: row.id, remote_name: name as string, remote_url: url, created_at: now(), last_synced_at: null, last_error: null, last_state: null });
     this.background(row.id);
     return {};
   }
@@ -124,31 +124,56 @@ export class RemoteSync implements RefEvents {
       const remote = await readRefs(dir, NS);
       const local = await this.reader.heads(dir);
       const names = new Set([...[...remote.keys()].map((r) => r.slice(NS.length)), ...[...local.keys()].map((r) => r.slice('refs/heads/'.length))]);
+      // What both sides had last time tells a deletion on one side from a new branch on the other.
+      const base = (link.last_state ? JSON.parse(link.last_state) : {}) as Record<string, string>;
+      const finalLocal = new Map<string, string>();
+      const finalRemote = new Map<string, string>();
       const toPush: string[] = [];
+      const toDeleteRemote: string[] = [];
       const moved: RefChange[] = [];
       for (const b of [...names].sort()) {
         const r = remote.get(`${NS}${b}`);
         const l = local.get(`refs/heads/${b}`);
+        if (l) finalLocal.set(b, l);
+        if (r) finalRemote.set(b, r);
         if (r === l || (r && !isOid(r)) || (l && !isOid(l))) continue;
         if (!l) {
-          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID)) {
+          if (base[b] === r) toDeleteRemote.push(b); // deleted here since the last sync
+          else if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID)) {
             result.pulled.push(b);
+            finalLocal.set(b, r!);
             moved.push({ ref: `refs/heads/${b}`, before: null, after: r! });
           }
-        } else if (!r) toPush.push(b);
-        else if (await isAncestor(this.reader.g, dir, l, r)) {
+        } else if (!r) {
+          if (base[b] === l) {
+            // deleted on the remote since the last sync, and unchanged here: delete here too
+            if (await casRef(this.reader.g, dir, `refs/heads/${b}`, ZERO_OID, l)) {
+              result.pulled.push(b);
+              finalLocal.delete(b);
+              moved.push({ ref: `refs/heads/${b}`, before: l, after: null });
+            } else result.conflicts.push(b);
+          } else toPush.push(b);
+        } else if (await isAncestor(this.reader.g, dir, l, r)) {
           if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r, l)) {
             result.pulled.push(b);
+            finalLocal.set(b, r);
             moved.push({ ref: `refs/heads/${b}`, before: l, after: r });
           } else result.conflicts.push(b);
         } else if (await isAncestor(this.reader.g, dir, r, l)) toPush.push(b);
         else result.conflicts.push(b);
       }
-      if (toPush.length) {
-        const pushed = await pushRefspecs(this.reader.g, dir, link.remote_url, toPush.map((b) => `refs/heads/${b}:refs/heads/${b}`), fopts);
-        if (pushed.ok) result.pushed.push(...toPush);
-        else result.conflicts.push(...toPush);
+      if (toPush.length || toDeleteRemote.length) {
+        const specs = [...toPush.map((b) => `refs/heads/${b}:refs/heads/${b}`), ...toDeleteRemote.map((b) => `:refs/heads/${b}`)];
+        const pushed = await pushRefspecs(this.reader.g, dir, link.remote_url, specs, fopts);
+        if (pushed.ok) {
+          result.pushed.push(...toPush, ...toDeleteRemote);
+          for (const b of toPush) finalRemote.set(b, finalLocal.get(b)!);
+          for (const b of toDeleteRemote) finalRemote.delete(b);
+        } else result.conflicts.push(...toPush, ...toDeleteRemote);
       }
+      const state: Record<string, string> = {};
+      for (const [b, oid] of finalLocal) if (finalRemote.get(b) === oid) state[b] = oid;
+      await this.store.updateSync(this.store.db, repoId, { last_state: JSON.stringify(state) });
       if (moved.length) this.events.refsChanged(repoId, moved);
       await this.store.updateSync(this.store.db, repoId, { last_synced_at: now(), last_error: result.conflicts.length ? `conflict on ${result.conflicts.join(', ')}` : null });
       return result;

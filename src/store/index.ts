@@ -445,7 +445,7 @@ export class Store {
     await c
       .insertInto('repo_sync')
       .values(row)
-      .onConflict((oc) => oc.column('repo_id').doUpdateSet({ remote_name: row.remote_name, remote_url: row.remote_url, last_error: null, last_synced_at: null }))
+      .onConflict((oc) => oc.column('repo_id').doUpdateSet({ remote_name: row.remote_name, remote_url: row.remote_url, last_error: null, last_synced_at: null, last_state: null }))
       .execute();
   }
 

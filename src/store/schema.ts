@@ -136,6 +136,8 @@ export interface RepoSyncTable {
   created_at: string;
   last_synced_at: string | null;
   last_error: string | null;
+  /** JSON {branch: oid} of the tips both sides had after the last sync */
+  last_state: string | null;
 }
 
 export interface DB {

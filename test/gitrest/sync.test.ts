@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Freestyle } from 'freestyle-sandboxes';
-import { gitOk, makeWorkTree, tmpDir } from '../helpers/git.ts';
+import { gitOk, makeWorkTree, repoUrl, tmpDir } from '../helpers/git.ts';
 import { api, startServer, type TestServer } from '../helpers/server.ts';
 
 let s: TestServer;
@@ -77,5 +77,37 @@ describe('github-sync with any git remote', () => {
     assert.equal(await repo.githubSync.get(), null);
     const bad = await api(s, 'POST', `/git/v1/repo/${repoId}/github-sync`, { key: s.adminKey, body: { githubRepoName: 'ext::sh -c id' } });
     assert.equal(bad.status, 400);
+  });
+
+  test('deletions travel both ways; a branch deleted here does not come back from the remote', async () => {
+    const wc = await makeWorkTree(1);
+    await gitOk(['branch', 'feature-a'], { cwd: wc });
+    await gitOk(['branch', 'feature-b'], { cwd: wc });
+    const bare = path.join(tmpDir('palisade-remote-'), 'remote.git');
+    await gitOk(['clone', '-q', '--bare', wc, bare]);
+    const { repoId, repo } = await fsdk.git.repos.create({ name: 'synced/deletions' });
+    await repo.githubSync.enable({ githubRepoName: `file://${bare}` });
+    await until(async () => (await repo.branches.list()).branches.length === 3);
+    const names = async () => (await repo.branches.list()).branches.map((b) => b.name).sort();
+    const remoteNames = async () => (await gitOk(['--git-dir', bare, 'for-each-ref', '--format=%(refname:short)', 'refs/heads'])).trim().split('\n').sort();
+
+    // deleted here (git push :feature-a): the remote loses it too, and it does not come back
+    await gitOk(['push', '-q', repoUrl(s.url, repoId, 'x-access-token', s.adminKey), ':feature-a'], { cwd: wc });
+    await until(async () => !(await remoteNames()).includes('feature-a'));
+    const r1 = await api(s, 'POST', `/git/v1/repo/${repoId}/github-sync/sync`, { key: s.adminKey });
+    assert.equal(r1.status, 200, JSON.stringify(r1.body));
+    assert.deepEqual(await names(), ['feature-b', 'main']);
+
+    // deleted on the remote: deleted here at the next sync
+    await gitOk(['--git-dir', bare, 'branch', '-D', 'feature-b']);
+    const r2 = await api(s, 'POST', `/git/v1/repo/${repoId}/github-sync/sync`, { key: s.adminKey });
+    assert.equal(r2.status, 200, JSON.stringify(r2.body));
+    assert.deepEqual(await names(), ['main']);
+    assert.deepEqual(await remoteNames(), ['main']);
+
+    // a branch that is new on the remote is still pulled, not mistaken for a deletion here
+    await gitOk(['--git-dir', bare, 'branch', 'fresh', 'main']);
+    await api(s, 'POST', `/git/v1/repo/${repoId}/github-sync/sync`, { key: s.adminKey });
+    assert.deepEqual(await names(), ['fresh', 'main']);
   });
 });
