@@ -21,6 +21,21 @@ export class GitReader {
     m.set(k, v);
   }
 
+  /** Objects this process wrote, per repository folder: present without asking the disk. */
+  private readonly present = new Map<string, Set<string>>();
+
+  /** Notes that `dir` holds `oid`, after the write that put it there succeeded. */
+  markPresent(dir: string, oid: string): void {
+    let set = this.present.get(dir);
+    if (!set) {
+      if (this.present.size > 1000) this.present.clear();
+      set = new Set();
+      this.present.set(dir, set);
+    }
+    if (set.size > 50_000) set.clear();
+    set.add(oid);
+  }
+
   /** Tells the cache about a tree this process just wrote. */
   rememberTree(oid: string, entries: TreeEntry[]): void {
     GitReader.remember(this.trees, oid, entries);
@@ -69,6 +84,7 @@ export class GitReader {
   /** True when the repository holds the object (a loose object file, else a cat-file probe). */
   async has(dir: string, oid: string): Promise<boolean> {
     if (!isOid(oid)) return false;
+    if (this.present.get(dir)?.has(oid)) return true;
     // one synchronous stat: cheaper than a thread-pool round trip for a file that is almost always there
     if (existsSync(`${dir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`)) return true;
     return !!(await this.pool.read(dir, oid));

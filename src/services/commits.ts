@@ -1,7 +1,8 @@
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound } from '../domain/errors.ts';
 import { branchNameProblem } from '../domain/validate.ts';
-import { EMPTY_TREE, formatCommit, formatTree, isOid, parseCommit, type TreeEntry, writeObject, ZERO_OID } from '../git/objects.ts';
+import { EMPTY_TREE, formatCommit, formatTree, isOid, objectId, parseCommit, type TreeEntry, ZERO_OID } from '../git/objects.ts';
+import { type NewObject, writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
 import { normaliseRepoPath } from '../git/tree.ts';
@@ -82,13 +83,13 @@ export class Commits {
 
   /**
    * Commits written here are loose objects; receive-pack runs `gc --auto` after a push, the
-   * API must do it itself, or loose objects pile up and every read slows down. In the
-   * background, every 200 commits; gc keeps unreachable objects younger than two weeks, so
-   * it is safe beside writers.
+   * API must do it itself, or its small packs (one per commit) pile up and every read slows
+   * down. In the background, every 50 commits (git's gc.autoPackLimit); gc keeps unreachable
+   * objects younger than two weeks, so it is safe beside writers.
    */
   private maybeGc(repoId: string, dir: string): void {
     const n = (this.sinceGc.get(repoId) ?? 0) + 1;
-    if (n < 200) {
+    if (n < 50) {
       this.sinceGc.set(repoId, n);
       return;
     }
@@ -132,15 +133,22 @@ export class Commits {
       const a = body.author as { name?: unknown; email?: unknown };
       author = { name: sigPart(a.name, 'author.name'), email: sigPart(a.email, 'author.email') };
     }
-    // Blobs first: they do not depend on the tip.
+    // Blob ids do not depend on the tip; the objects are written with the trees and the commit, as one pack.
     const blobs = new Map<string, string | null>();
-    for (const [path, content] of changes) blobs.set(path, content === null ? null : await writeObject(dir, 'blob', content));
+    const blobObjects: NewObject[] = [];
+    for (const [path, content] of changes) {
+      if (content === null) blobs.set(path, null);
+      else {
+        blobs.set(path, objectId('blob', content));
+        blobObjects.push({ type: 'blob', content });
+      }
+    }
 
     const ref = `refs/heads/${branch}`;
-    return this.serial(row.id, () => this.commitLoop(row, dir, ref, branch, blobs, author, body.message as string, expected));
+    return this.serial(row.id, () => this.commitLoop(row, dir, ref, branch, blobs, blobObjects, author, body.message as string, expected));
   }
 
-  private async commitLoop(row: RepoRow, dir: string, ref: string, branch: string, blobs: Map<string, string | null>, author: { name: string; email: string }, message: string, expected: string | null | undefined) {
+  private async commitLoop(row: RepoRow, dir: string, ref: string, branch: string, blobs: Map<string, string | null>, blobObjects: NewObject[], author: { name: string; email: string }, message: string, expected: string | null | undefined) {
     for (let attempt = 0; attempt < 8; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
       const heads = await this.reader.heads(dir);
@@ -150,9 +158,18 @@ export class Commits {
       }
       const parent = current ?? (branch !== row.default_branch ? (heads.get(`refs/heads/${row.default_branch}`) ?? null) : null);
       const parentTree = parent ? ((await this.reader.commitTree(dir, parent)) ?? null) : null;
-      const tree = (await this.applyTree(dir, parentTree, blobs, '')) ?? (await writeObject(dir, 'tree', Buffer.alloc(0)));
+      const pending: NewObject[] = [...blobObjects];
+      let tree = await this.applyTree(dir, parentTree, blobs, '', pending);
+      if (tree === null) {
+        pending.push({ type: 'tree', content: Buffer.alloc(0) });
+        tree = EMPTY_TREE;
+      }
       const commitBuf = formatCommit({ tree, parents: parent ? [parent] : [], author, committer: author, message, date: new Date() });
-      const oid = await writeObject(dir, 'commit', commitBuf);
+      pending.push({ type: 'commit', content: commitBuf });
+      // One pack per commit (two files) instead of a file per object; gc --auto consolidates.
+      const written = writePack(dir, pending);
+      for (const o of written) this.reader.markPresent(dir, o);
+      const oid = written[written.length - 1]!;
       this.reader.rememberCommit(parseCommit(oid, commitBuf));
       if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID)) {
         if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
@@ -169,7 +186,7 @@ export class Commits {
   }
 
   /** Applies changes under `prefix` to the tree `treeOid`; returns the new tree id, or null when it ends up empty. */
-  private async applyTree(dir: string, treeOid: string | null, changes: Map<string, string | null>, prefix: string): Promise<string | null> {
+  private async applyTree(dir: string, treeOid: string | null, changes: Map<string, string | null>, prefix: string, pending: NewObject[]): Promise<string | null> {
     const entries = new Map<string, TreeEntry>();
     if (treeOid && treeOid !== EMPTY_TREE) {
       const t = await this.reader.tree(dir, treeOid);
@@ -198,13 +215,15 @@ export class Commits {
     }
     for (const [name, sub] of nested) {
       const e = entries.get(name);
-      const subOid = await this.applyTree(dir, e && e.mode === '40000' ? e.oid : null, sub, `${prefix}${name}/`);
+      const subOid = await this.applyTree(dir, e && e.mode === '40000' ? e.oid : null, sub, `${prefix}${name}/`, pending);
       if (subOid === null) entries.delete(name);
       else entries.set(name, { mode: '40000', name, oid: subOid });
     }
     if (entries.size === 0) return null;
     const list = [...entries.values()];
-    const oid = await writeObject(dir, 'tree', formatTree(list));
+    const content = formatTree(list);
+    const oid = objectId('tree', content);
+    pending.push({ type: 'tree', content });
     this.reader.rememberTree(oid, list);
     return oid;
   }
