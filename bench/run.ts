@@ -108,76 +108,75 @@ async function main(): Promise<void> {
   const fileUrl = `file://${source}`;
 
   try {
-   if (!API_ONLY) {
-    const targets: [string, string][] = [
-      ['palisade', palUrl],
-      ['http-backend', backendUrl],
-      ['file://', fileUrl],
-    ];
-    // 1. full clone (bare: the checkout would cost the same for all three)
-    const clone: Record<string, number[]> = {};
-    for (let r = 0; r < RUNS; r++)
-      for (const [name, url] of targets) {
-        const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-${r}`);
-        (clone[name] ??= []).push(await timed('git', ['clone', '-q', '--bare', url, dest]));
-        if (r > 0) fs.rmSync(dest, { recursive: true, force: true });
-      }
-    // 2. no-op fetch in an up-to-date clone
-    const fetchT: Record<string, number[]> = {};
-    for (let r = 0; r < RUNS * 2; r++)
-      for (const [name] of targets) {
-        const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
-        (fetchT[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: dest }));
-      }
-    // 3. push of 100 new commits (each run makes its own, so nothing is already there)
-    const pushT: Record<string, number[]> = {};
-    const wc = path.join(WORK, 'push-wc');
-    await run('git', ['clone', '-q', '--no-checkout', source, wc]);
-    for (let r = 0; r < RUNS; r++)
-      for (const [name, url] of targets.slice(0, 2)) {
-        await run('git', ['checkout', '-q', '-B', `push-${name.replace(/\W/g, '')}-${r}`, 'origin/main'], { cwd: wc });
-        for (let c = 0; c < 100; c++) {
-          fs.writeFileSync(path.join(wc, 'pushed.txt'), `${name} run ${r} commit ${c} ${crypto.randomUUID()}\n`);
-          await run('git', ['add', 'pushed.txt'], { cwd: wc });
-          await run('git', ['commit', '-q', '-m', `push ${c}`], { cwd: wc });
+    if (!API_ONLY) {
+      const targets: [string, string][] = [
+        ['palisade', palUrl],
+        ['http-backend', backendUrl],
+        ['file://', fileUrl],
+      ];
+      // 1. full clone (bare: the checkout would cost the same for all three)
+      const clone: Record<string, number[]> = {};
+      for (let r = 0; r < RUNS; r++)
+        for (const [name, url] of targets) {
+          const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-${r}`);
+          (clone[name] ??= []).push(await timed('git', ['clone', '-q', '--bare', url, dest]));
+          if (r > 0) fs.rmSync(dest, { recursive: true, force: true });
         }
-        (pushT[name] ??= []).push(await timed('git', ['push', '-q', url, `HEAD:refs/heads/run-${r}`], { cwd: wc }));
-      }
+      // 2. no-op fetch in an up-to-date clone
+      const fetchT: Record<string, number[]> = {};
+      for (let r = 0; r < RUNS * 2; r++)
+        for (const [name] of targets) {
+          const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
+          (fetchT[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: dest }));
+        }
+      // 3. push of 100 new commits (each run makes its own, so nothing is already there)
+      const pushT: Record<string, number[]> = {};
+      const wc = path.join(WORK, 'push-wc');
+      await run('git', ['clone', '-q', '--no-checkout', source, wc]);
+      for (let r = 0; r < RUNS; r++)
+        for (const [name, url] of targets.slice(0, 2)) {
+          await run('git', ['checkout', '-q', '-B', `push-${name.replace(/\W/g, '')}-${r}`, 'origin/main'], { cwd: wc });
+          for (let c = 0; c < 100; c++) {
+            fs.writeFileSync(path.join(wc, 'pushed.txt'), `${name} run ${r} commit ${c} ${crypto.randomUUID()}\n`);
+            await run('git', ['add', 'pushed.txt'], { cwd: wc });
+            await run('git', ['commit', '-q', '-m', `push ${c}`], { cwd: wc });
+          }
+          (pushT[name] ??= []).push(await timed('git', ['push', '-q', url, `HEAD:refs/heads/run-${r}`], { cwd: wc }));
+        }
 
-    say(`Repository: ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed. Runs: ${RUNS} (no-op fetch: ${RUNS * 2}), interleaved; medians in ms.`);
-    say('');
-    say('| operation | Palisade | git http-backend (nginx + fcgiwrap) | file:// | Palisade / http-backend | target |');
-    say('| --- | --- | --- | --- | --- | --- |');
-    const row = (op: string, m: Record<string, number[]>, target: string) => {
-      const p = median(m.palisade!);
-      const b = median(m['http-backend']!);
-      const f = m['file://'] ? fmt(median(m['file://'])) : 'n/a';
-      say(`| ${op} | ${fmt(p)} | ${fmt(b)} | ${f} | ${(p / b).toFixed(2)}× | ${target} |`);
-    };
-    row('full clone (--bare)', clone, '≤ 1.10×');
-    row('no-op fetch', fetchT, '≤ 1.5×');
-    row('push of 100 commits', pushT, '');
+      say(`Repository: ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed. Runs: ${RUNS} (no-op fetch: ${RUNS * 2}), interleaved; medians in ms.`);
+      say('');
+      say('| operation | Palisade | git http-backend (nginx + fcgiwrap) | file:// | Palisade / http-backend | target |');
+      say('| --- | --- | --- | --- | --- | --- |');
+      const row = (op: string, m: Record<string, number[]>, target: string) => {
+        const p = median(m.palisade!);
+        const b = median(m['http-backend']!);
+        const f = m['file://'] ? fmt(median(m['file://'])) : 'n/a';
+        say(`| ${op} | ${fmt(p)} | ${fmt(b)} | ${f} | ${(p / b).toFixed(2)}× | ${target} |`);
+      };
+      row('full clone (--bare)', clone, '≤ 1.10×');
+      row('no-op fetch', fetchT, '≤ 1.5×');
+      row('push of 100 commits', pushT, '');
 
-    // 4. 16 concurrent clones against Palisade: failures and server RSS growth.
-    const base = rssKb(pal.proc.pid!);
-    let peak = base;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, rssKb(pal.proc.pid!));
-    }, 10);
-    t = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', palUrl, path.join(WORK, `conc-${i}`)])));
-    const concMs = performance.now() - t;
-    clearInterval(sampler);
-    const failed = results.filter((r) => r.status === 'rejected').length;
-    for (let i = 0; i < 16; i++) fs.rmSync(path.join(WORK, `conc-${i}`), { recursive: true, force: true });
-    t = performance.now();
-    const bres = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', backendUrl, path.join(WORK, `concb-${i}`)])));
-    const concB = performance.now() - t;
-    for (let i = 0; i < 16; i++) fs.rmSync(path.join(WORK, `concb-${i}`), { recursive: true, force: true });
-    say('');
-    say(`16 concurrent clones: Palisade ${failed} failed, ${fmt(concMs)} ms wall, server RSS ${(base / 1024).toFixed(0)} MB → peak ${(peak / 1024).toFixed(0)} MB (growth ${((peak - base) / 1024).toFixed(0)} MB; target < 200 MB); http-backend ${bres.filter((r) => r.status === 'rejected').length} failed, ${fmt(concB)} ms wall.`);
-
-   }
+      // 4. 16 concurrent clones against Palisade: failures and server RSS growth.
+      const base = rssKb(pal.proc.pid!);
+      let peak = base;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssKb(pal.proc.pid!));
+      }, 10);
+      t = performance.now();
+      const results = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', palUrl, path.join(WORK, `conc-${i}`)])));
+      const concMs = performance.now() - t;
+      clearInterval(sampler);
+      const failed = results.filter((r) => r.status === 'rejected').length;
+      for (let i = 0; i < 16; i++) fs.rmSync(path.join(WORK, `conc-${i}`), { recursive: true, force: true });
+      t = performance.now();
+      const bres = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', backendUrl, path.join(WORK, `concb-${i}`)])));
+      const concB = performance.now() - t;
+      for (let i = 0; i < 16; i++) fs.rmSync(path.join(WORK, `concb-${i}`), { recursive: true, force: true });
+      say('');
+      say(`16 concurrent clones: Palisade ${failed} failed, ${fmt(concMs)} ms wall, server RSS ${(base / 1024).toFixed(0)} MB → peak ${(peak / 1024).toFixed(0)} MB (growth ${((peak - base) / 1024).toFixed(0)} MB; target < 200 MB); http-backend ${bres.filter((r) => r.status === 'rejected').length} failed, ${fmt(concB)} ms wall.`);
+    }
     // 5. API latency: 1,000 repositories; 1,000 identities each with a token and a grant.
     const lat: Record<string, number[]> = { 'create repository': [], 'create identity': [], 'create token': [], 'grant permission': [] };
     const time = async (k: string, f: () => Promise<any>) => {

@@ -50,14 +50,15 @@ export async function openServices(config: Config): Promise<Services> {
   const store = await Store.open(config.dataDir, config.databaseUrl);
   const home = path.join(config.dataDir, 'git-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const git: GitEnv = { home };
   const access = new Access(store);
   const users = new Users(store);
-  const repos = new Repos(store, access, config.dataDir, { git: { home }, allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs });
+  const repos = new Repos(store, access, config.dataDir, { git, allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
   const groups = new Groups(store);
   const grants = new Grants(store, repos, users, groups);
-  const pool = new CatFilePool({ home });
-  const reader = new GitReader({ home }, pool);
+  const pool = new CatFilePool(git);
+  const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir);
   const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), {
     allowPrivateUrls: config.allowPrivateUrls,
@@ -74,7 +75,7 @@ export async function openServices(config: Config): Promise<Services> {
   };
   const commits = new Commits(repos, reader, config.dataDir, events);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git: { home } };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git };
 }
 
 /**
@@ -93,6 +94,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   });
   const { users, repos, identities, access, git, groups, grants } = services;
 
+  app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   registerOpenApi(app);
   app.get('/healthz', async () => {
     await services.store.db.selectFrom('users').select('id').limit(1).execute();
@@ -122,6 +124,5 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     services.pool.close();
     closeRefUpdaters();
   });
-  app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   return app;
 }

@@ -21,6 +21,7 @@ export class Access {
         return decideRepo(p, action, facts);
       }
       case 'identity': {
+        if (r.accountId !== undefined) return decideIdentity(p, { accountId: r.accountId });
         const row = await this.store.findIdentity(c, r.identityId);
         return decideIdentity(p, row && { accountId: row.account_id });
       }

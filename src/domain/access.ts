@@ -42,7 +42,8 @@ export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 /** What the action is about. */
 export type Resource =
   | { kind: 'repo'; repoId: string }
-  | { kind: 'identity'; identityId: string }
+  /** `accountId`, when the caller already loaded the identity, saves the look-up */
+  | { kind: 'identity'; identityId: string; accountId?: string }
   | { kind: 'server' };
 
 const REPO_PERMS = ['repository.none', 'repository.read', 'repository.write', 'repository.admin'] as const;

@@ -92,3 +92,11 @@ export function pageParams(q: { limit?: unknown; offset?: unknown }, defLimit = 
   if (limit > maxLimit) throw invalid(`limit must be at most ${maxLimit}`);
   return { limit, offset: num(q.offset, 'offset', 0) };
 }
+
+/** Parses a boolean query parameter (`true|false|1|0`); undefined when absent; throws `invalid` naming it. */
+export function boolParam(v: string | undefined, name: string): boolean | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw invalid(`${name} must be true or false`);
+}

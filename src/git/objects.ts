@@ -1,75 +1,10 @@
 import crypto from 'node:crypto';
-import fsSync from 'node:fs';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import zlib from 'node:zlib';
-import { promisify } from 'node:util';
-
-const deflate = promisify(zlib.deflate);
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
 /** The object id git would give `content` of `type` (SHA-1 repositories). */
 export function objectId(type: ObjectType, content: Buffer): string {
   return crypto.createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex');
-}
-
-/**
- * Writes a loose object exactly as `git hash-object -w` does (zlib of
- * "type size\0content" at objects/xx/rest), atomically via a temp file and a
- * link that fails if the object is already there. Returns its id.
- */
-export async function writeObject(gitDir: string, type: ObjectType, content: Buffer): Promise<string> {
-  const oid = objectId(type, content);
-  const dir = path.join(gitDir, 'objects', oid.slice(0, 2));
-  const file = path.join(dir, oid.slice(2));
-  // Small objects (nearly all of them) are written synchronously: five thread-pool
-  // round trips cost about a millisecond each, the synchronous calls tens of microseconds.
-  if (content.length < 256 * 1024) return writeSmall(oid, type, content, dir, file);
-  try {
-    await fs.access(file);
-    return oid;
-  } catch {
-    /* not there yet */
-  }
-  const data = await deflate(Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]), { level: 1 });
-  await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `tmp_obj_${crypto.randomBytes(6).toString('hex')}`);
-  await fs.writeFile(tmp, data, { mode: 0o444 });
-  try {
-    await fs.link(tmp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  } finally {
-    await fs.unlink(tmp).catch(() => undefined);
-  }
-  return oid;
-}
-
-let tmpCounter = 0;
-const madeDirs = new Set<string>();
-
-function writeSmall(oid: string, type: ObjectType, content: Buffer, dir: string, file: string): string {
-  if (fsSync.existsSync(file)) return oid;
-  const data = zlib.deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]), { level: 1 });
-  if (!madeDirs.has(dir)) {
-    fsSync.mkdirSync(dir, { recursive: true });
-    if (madeDirs.size > 100_000) madeDirs.clear();
-    madeDirs.add(dir);
-  }
-  const tmp = path.join(dir, `tmp_obj_${process.pid}_${++tmpCounter}`);
-  try {
-    fsSync.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });
-  } catch (e) {
-    // the folder was removed (repository deleted and re-created): make it again once
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    madeDirs.delete(dir);
-    fsSync.mkdirSync(dir, { recursive: true });
-    fsSync.writeFileSync(tmp, data, { mode: 0o444, flag: 'wx' });
-  }
-  // rename is atomic and replaces an identical object if another writer got there first
-  fsSync.renameSync(tmp, file);
-  return oid;
 }
 
 export interface TreeEntry {

@@ -1,29 +1,5 @@
 import { type GitEnv, runGit } from './runner.ts';
 
-/**
- * Fetches every branch and tag of `url` into the bare repository `dir`,
- * mirroring them (`--prune`, forced updates). The URL must have passed the
- * SSRF guard; redirects are not followed and only http(s) and, when allowed,
- * file are permitted protocols.
- */
-export async function fetchMirror(g: GitEnv, dir: string, url: string, opts: { allowFile: boolean; timeoutMs: number }): Promise<void> {
-  const args = [
-    '-c', 'protocol.allow=never',
-    '-c', 'protocol.http.allow=always',
-    '-c', 'protocol.https.allow=always',
-    '-c', `protocol.file.allow=${opts.allowFile ? 'always' : 'never'}`,
-    '-c', 'http.followRedirects=false',
-    '--git-dir', dir,
-    'fetch', '--quiet', '--prune', '--no-write-fetch-head', '--', url,
-    '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
-  ];
-  const r = await runGit(g, args, { timeoutMs: opts.timeoutMs, maxOutput: 1 << 20 }, [url]);
-  if (r.code !== 0) {
-    const msg = r.stderr.split('\n').filter((l) => l.startsWith('fatal:') || l.startsWith('error:')).join(' ').replace(/[a-z]+:\/\/[^@\s]*@/g, '***@');
-    throw new Error(msg || `git fetch exited with ${r.code}`);
-  }
-}
-
 const FETCH_GUARDS = (allowFile: boolean) => [
   '-c', 'protocol.allow=never',
   '-c', 'protocol.http.allow=always',
@@ -71,4 +47,14 @@ export async function pushRefspecs(g: GitEnv, dir: string, url: string, refspecs
 export async function isAncestor(g: GitEnv, dir: string, a: string, b: string): Promise<boolean> {
   const r = await runGit(g, ['--git-dir', dir, 'merge-base', '--is-ancestor', a, b], { timeoutMs: 60_000 }, [a, b]);
   return r.code === 0;
+}
+
+/**
+ * Fetches every branch and tag of `url` into the bare repository `dir`,
+ * mirroring them (`--prune`, forced updates), optionally shallow. The URL must
+ * have passed the SSRF guard; redirects are not followed and only http(s)
+ * and, when allowed, file are permitted protocols.
+ */
+export function fetchMirror(g: GitEnv, dir: string, url: string, opts: { allowFile: boolean; timeoutMs: number; depth?: number }): Promise<void> {
+  return fetchRefspecs(g, dir, url, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { ...opts, prune: true });
 }

@@ -46,9 +46,10 @@ export class Identities {
   private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
     await requireAccount(this.access, p);
     const id = requireUuid(rawId, 'identity id');
-    const d = await this.access.authorize(p, 'identity:manage', { kind: 'identity', identityId: id });
-    const row = d.allowed ? await this.store.findIdentity(this.store.db, id) : undefined;
-    if (!row) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
+    // One look-up: the row's account is the only fact the decision needs.
+    const row = await this.store.findIdentity(this.store.db, id);
+    const d = row && (await this.access.authorize(p, 'identity:manage', { kind: 'identity', identityId: id, accountId: row.account_id }));
+    if (!row || !d?.allowed) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
     return row;
   }
 

@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import type { Principal } from '../domain/access.ts';
 import { DomainError, invalid } from '../domain/errors.ts';
 import { branchNameProblem } from '../domain/validate.ts';
-import { formatCommit, writeObject, ZERO_OID } from '../git/objects.ts';
+import { formatCommit, ZERO_OID } from '../git/objects.ts';
+import { writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
 import { fetchMirror, fetchRefspecs, remoteHeadBranch } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -111,8 +112,7 @@ export class RepoImport {
     const { head, empty } = await remoteHeadBranch(this.reader.g, src.url, this.fetchOpts());
     if (empty) return; // an empty remote: an empty repository
     if (src.allBranches) {
-      if (depth) await fetchRefspecs(this.reader.g, dir, src.url, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { ...this.fetchOpts(), depth });
-      else await fetchMirror(this.reader.g, dir, src.url, this.fetchOpts());
+      await fetchMirror(this.reader.g, dir, src.url, { ...this.fetchOpts(), depth });
       const want = askedDefault ?? (rev && !branchNameProblem(rev) ? rev : head);
       if (want && (await this.reader.heads(dir)).has(`refs/heads/${want}`)) await this.repos.setDefaultBranchInternal(row.id, want);
       else if (head) await this.repos.setDefaultBranchInternal(row.id, head);
@@ -204,8 +204,8 @@ export class RepoImport {
       if (!tree || tree.type !== 'tree') throw invalid(`Directory not found in git: ${im.dir}`, 'IMPORT_SUBDIR_NOT_FOUND');
       const who = author ?? { name: 'Palisade', email: 'import@palisade.invalid' };
       const buf = formatCommit({ tree: tree.oid, parents: [], author: who, committer: who, message: im.commitMessage, date: new Date() });
-      const oid = await writeObject(dir, 'commit', buf);
-      if (!(await casRef(this.reader.g, dir, `refs/heads/${row.default_branch}`, oid, ZERO_OID))) throw new Error('the repository changed during the import');
+      const [oid] = writePack(dir, [{ type: 'commit', content: buf }]);
+      if (!(await casRef(this.reader.g, dir, `refs/heads/${row.default_branch}`, oid!, ZERO_OID))) throw new Error('the repository changed during the import');
     } finally {
       const tip = (await this.reader.heads(dir)).get(tmpRef);
       if (tip) await casRef(this.reader.g, dir, tmpRef, ZERO_OID, tip);

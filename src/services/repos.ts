@@ -183,9 +183,11 @@ export class Repos {
     return row;
   }
 
-  /** Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes). */
-  async nodes(p: Principal, idOrName: string, revision: string, rootPath: string, retType: 'all' | 'files' | 'dirs'): Promise<TreeNode[]> {
-    const row = await this.get(p, idOrName, 'repo:read');
+  /**
+   * Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes), of a
+   * repository the caller already resolved through an access decision (read).
+   */
+  async nodes(row: RepoRow, revision: string, rootPath: string, retType: 'all' | 'files' | 'dirs'): Promise<TreeNode[]> {
     const root = normaliseRepoPath(rootPath);
     if (root === undefined) throw invalid(`Invalid root_path: ${rootPath.slice(0, 200)}`);
     const nodes = await listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000);

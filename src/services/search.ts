@@ -1,5 +1,6 @@
 import type { Principal } from '../domain/access.ts';
 import { invalid } from '../domain/errors.ts';
+import { boolParam } from '../domain/validate.ts';
 import { checkPattern, grepFlags, grepLines, type MatchMode } from '../git/grep.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -11,12 +12,6 @@ export type SearchQuery = Record<string, string | undefined>;
 const TIMEOUT_MS = 5000;
 const MAX_LINE = 500;
 
-function bool(v: string | undefined, def: boolean): boolean {
-  if (v === undefined || v === '') return def;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw invalid('boolean parameters must be true or false');
-}
 function num(v: string | undefined, def: number, max: number, name: string): number {
   if (v === undefined || v === '') return def;
   const n = Number(v);
@@ -55,7 +50,7 @@ export class Search {
     const query = q.query ?? '';
     if (query === '') throw invalid('Query must not be empty', 'COMMIT_EMPTY_QUERY');
     if (query.length > 1000 || /[\n\0]/.test(query)) throw invalid('query must be one line of at most 1000 characters');
-    const mode: MatchMode = { isRegex: bool(q.isRegex, false), caseSensitive: bool(q.caseSensitive, false), wholeWord: bool(q.wholeWord, false) };
+    const mode: MatchMode = { isRegex: boolParam(q.isRegex, 'isRegex') ?? false, caseSensitive: boolParam(q.caseSensitive, 'caseSensitive') ?? false, wholeWord: boolParam(q.wholeWord, 'wholeWord') ?? false };
     const problem = await checkPattern(query, mode);
     if (problem) throw invalid(`Invalid regex pattern: ${problem}`, 'INVALID_REGEX');
     const commit = await this.reader.resolveCommit(dir, rev);

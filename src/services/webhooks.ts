@@ -139,7 +139,8 @@ export class Webhooks implements RefEvents {
     const url = await checkOutboundUrl(endpoint, this.opts.allowPrivateUrls);
     if (url.protocol === 'file:') throw invalid('a webhook endpoint must be http(s)');
     const branches = stringList(trig.branches ?? trig.branch, 'trigger.branches');
-    for (const b of branches ?? []) if (branchNameProblem(b)) throw invalid(`Invalid branch in trigger.branches: ${b.slice(0, 100)}`);
+    // names or globs: a glob is checked as the branch name it would be with its wildcards filled in
+    for (const b of branches ?? []) if (branchNameProblem(b.replace(/\*\*?|\?/g, 'x'))) throw invalid(`Invalid branch in trigger.branches: ${b.slice(0, 100)}`);
     const globs = stringList(trig.globs ?? trig.glob, 'trigger.globs');
     const id = newId();
     await this.store.insertTrigger(this.store.db, {

@@ -35,6 +35,7 @@ class Receiver {
       });
     });
     await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', r));
+    this.server.unref(); // a failed assertion must not leave the test file running forever
     this.port = (this.server.address() as AddressInfo).port;
   }
   async stop(): Promise<void> {
@@ -82,8 +83,10 @@ describe('push triggers and signed webhooks', () => {
     assert.equal(protectedHeader.alg, 'EdDSA');
     assert.equal(payload.body_sha256, crypto.createHash('sha256').update(first.body).digest('hex'));
     assert.ok(typeof payload.jti === 'string' && typeof payload.iat === 'number' && typeof payload.exp === 'number');
-    // a tampered body no longer matches the signed hash
-    assert.notEqual(payload.body_sha256, crypto.createHash('sha256').update(first.body + ' ').digest('hex'));
+    // a token whose claims were changed (say, to match a forged body) no longer verifies
+    const [h, , sig] = first.signature.split('.');
+    const forged = Buffer.from(JSON.stringify({ ...payload, body_sha256: crypto.createHash('sha256').update('{"forged":true}').digest('hex') })).toString('base64url');
+    await assert.rejects(jwtVerify(`${h}.${forged}.${sig}`, jwks));
 
     const { commit } = await repo.commits.create({ message: 'via api', files: [{ path: 'api.txt', content: 'x' }] });
     await rx.waitFor(2);
@@ -115,6 +118,19 @@ describe('push triggers and signed webhooks', () => {
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(rx.received.length, 1);
     assert.equal(JSON.parse(rx.received[0]!.body).repoId, repoId);
+    await rx.stop();
+  });
+
+  test('branch filters take globs: release/* fires for release/1.0, not for main', async () => {
+    const rx = new Receiver();
+    await rx.start();
+    const { repo } = await fsdk.git.repos.create({});
+    await repo.triggers.create({ trigger: { event: 'push', branches: ['release/*'] }, action: { action: 'webhook', endpoint: rx.url } });
+    await repo.commits.create({ message: 'main', files: [{ path: 'a', content: 'a' }] });
+    await repo.commits.create({ message: 'release', branch: 'release/1.0', files: [{ path: 'b', content: 'b' }] });
+    await rx.waitFor(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(rx.received.map((r) => JSON.parse(r.body).branch), ['release/1.0']);
     await rx.stop();
   });
 

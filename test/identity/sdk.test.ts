@@ -1,7 +1,9 @@
 // The Identity API and repository calls driven through the real freestyle-sandboxes SDK.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fs from 'node:fs';
 import { Errors, Freestyle } from 'freestyle-sandboxes';
+import { repoDir } from '../../src/git/repo-path.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 import { gitOk, makeWorkTree, repoUrl, tmpDir } from '../helpers/git.ts';
 
@@ -102,7 +104,9 @@ describe('SDK: identities, tokens, git and VM permissions', () => {
     assert.equal(first.visibility, 'public');
     assert.deepEqual(first.branches, {});
     assert.deepEqual(first.tags, {});
+    assert.ok(fs.existsSync(repoDir(server.dataDir, b.repoId)));
     await fs_.git.repos.delete({ repoId: b.repoId });
+    assert.ok(!fs.existsSync(repoDir(server.dataDir, b.repoId)), 'the folder is gone too');
     await assert.rejects(fs_.git.repos.delete({ repoId: b.repoId }), Errors.RepoNotFoundError);
   });
 

@@ -37,6 +37,8 @@ test('palisade user rotate-key: the new key works at once, the old one no longer
     assert.equal((await api(s, 'GET', '/identity/v1/identities', { key: newKey })).status, 200);
     assert.equal((await api(s, 'GET', '/identity/v1/identities', { key: oldKey })).status, 401);
     await assert.rejects(s.cli('user', 'rotate-key', 'nobody-here'), /nobody-here/);
+    assert.match(await s.cli('migrate'), /up to date/);
+    assert.match(await s.cli('--help'), /palisade serve[\s\S]*PALISADE_DATA_DIR/);
   } finally {
     await s.stop();
   }

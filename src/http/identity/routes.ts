@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseIdentityAccess } from '../../domain/access.ts';
 import { invalid } from '../../domain/errors.ts';
+import { boolParam } from '../../domain/validate.ts';
 import type { Identities } from '../../services/identities.ts';
 import type { Users } from '../../services/users.ts';
 import { restPrincipal } from '../credentials.ts';
@@ -14,12 +15,6 @@ export interface IdentityDeps {
 type Params = { identity: string; repo: string; vm_id: string; token: string };
 type Query = { limit?: string; offset?: string; include_managed?: string; includeManaged?: string };
 
-function bool(v: string | undefined, name: string): boolean | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw invalid(`${name} must be true or false`);
-}
 
 const body = objectBody;
 
@@ -42,7 +37,7 @@ export async function identityRoutes(app: FastifyInstance, deps: IdentityDeps): 
   app.post('/identities', async (req) => identities.create(await who(req)));
   app.get('/identities', async (req) => {
     const query = q(req);
-    const includeManaged = bool(query.include_managed, 'include_managed') ?? bool(query.includeManaged, 'includeManaged') ?? false;
+    const includeManaged = boolParam(query.include_managed, 'include_managed') ?? boolParam(query.includeManaged, 'includeManaged') ?? false;
     return identities.list(await who(req), { limit: query.limit, offset: query.offset, includeManaged });
   });
   app.delete('/identities/:identity', async (req) => {

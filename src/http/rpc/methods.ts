@@ -196,7 +196,7 @@ export const METHODS: Record<string, RpcMethod> = {
       if (ret !== 'all' && ret !== 'files' && ret !== 'dirs') throw invalid('ret_type must be one of all, files, dirs');
       const row = await readableRepo(d, p, a.repo_name as string);
       if (!row) throw notFound(`unknown repository ${a.repo_name}`);
-      return d.repos.nodes(p, row.id, a.revision as string, a.root_path as string, ret);
+      return d.repos.nodes(row, a.revision as string, a.root_path as string, ret);
     },
   },
   create_repo: {

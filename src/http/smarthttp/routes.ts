@@ -79,7 +79,8 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     const q = req.url.indexOf('?');
     const path = q < 0 ? req.url : req.url.slice(0, q);
     const m = PATH_RE.exec(path);
-    if (!m || path.includes('%') || path.includes('//')) return reply.status(404).send({ code: 'NOT_FOUND', message: 'Not found' });
+    // Not a git URL: the server's one 404 for unknown routes.
+    if (!m || path.includes('%') || path.includes('//')) return reply.callNotFound();
     const repoRef = m[1]!;
     const endpoint = m[2]!;
 
