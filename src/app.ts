@@ -20,6 +20,7 @@ import { RepoImport } from './services/repo-import.ts';
 import { Search } from './services/search.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
+import { Outbound } from './services/outbound.ts';
 import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
@@ -43,6 +44,8 @@ export interface Services {
   /** every listener of ref changes: webhooks and remote sync */
   events: RefEvents;
   git: GitEnv;
+  /** the one guard for outbound URLs; told where the server listens once it does */
+  outbound: Outbound;
 }
 
 /** Opens the store and wires the services (no HTTP); the CLI's admin commands use this alone. */
@@ -52,21 +55,21 @@ export async function openServices(config: Config): Promise<Services> {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const git: GitEnv = { home };
   const access = new Access(store);
+  const outbound = new Outbound(store, access, { allowPrivate: config.allowPrivateUrls, dataDir: config.dataDir });
   const users = new Users(store);
-  const repos = new Repos(store, access, config.dataDir, { git, allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs });
+  const repos = new Repos(store, access, config.dataDir, { git, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
   const groups = new Groups(store);
   const grants = new Grants(store, repos, users, groups);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir);
-  const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), {
-    allowPrivateUrls: config.allowPrivateUrls,
+  const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), outbound, {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
   });
-  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, { allowPrivateUrls: config.allowPrivateUrls, timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
   const events: RefEvents = {
     refsChanged(repoId, changes) {
       webhooks.refsChanged(repoId, changes);
@@ -74,8 +77,8 @@ export async function openServices(config: Config): Promise<Services> {
     },
   };
   const commits = new Commits(repos, reader, config.dataDir, events);
-  const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git };
+  const importer = new RepoImport(repos, commits, reader, config.dataDir, { outbound, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git, outbound };
 }
 
 /**
@@ -123,6 +126,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     await services.webhooks.stop();
     services.pool.close();
     closeRefUpdaters();
+    await services.outbound.close();
   });
   return app;
 }

@@ -51,6 +51,8 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  // URLs naming this server's repositories are read as the caller, not fetched over HTTP.
+  services.outbound.addSelf(config.host, port);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   process.stdout.write(`listening on http://${host}:${port}\n`);
 

@@ -8,8 +8,8 @@ import { repoDir } from '../git/repo-path.ts';
 import { casRef } from '../git/update-ref.ts';
 import type { Store } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
-import { checkOutboundUrl } from './outbound-url.ts';
-import { type Repos, redact } from './repos.ts';
+import { type Outbound, redactUrl } from './outbound.ts';
+import { fetchFailure, type Repos } from './repos.ts';
 import { now } from './secrets.ts';
 
 const NS = 'refs/palisade-sync/heads/';
@@ -35,13 +35,18 @@ export class RemoteSync implements RefEvents {
     private readonly reader: GitReader,
     private readonly dataDir: string,
     private readonly events: RefEvents,
-    private readonly opts: { allowPrivateUrls: boolean; timeoutMs: number; intervalMs: number },
+    private readonly outbound: Outbound,
+    private readonly opts: { timeoutMs: number; intervalMs: number },
   ) {}
 
-  private async urlFor(name: unknown): Promise<string> {
+  /** The remote's URL for a name; checked as the caller who links it (file:// only for admins). */
+  private async urlFor(p: Principal, name: unknown): Promise<string> {
     if (typeof name !== 'string' || name.length === 0 || name.length > 2000) throw invalid('githubRepoName must be "owner/repo" or a git URL');
     const url = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(name) ? `https://github.com/${name}.git` : name;
-    return (await checkOutboundUrl(url, this.opts.allowPrivateUrls)).toString();
+    const t = await this.outbound.target(p, url, 'git');
+    // A sync runs in the background, without a caller to read this server's repositories as.
+    if (t.kind === 'self') throw invalid('github-sync cannot link two repositories of this server');
+    return new URL(url).href;
   }
 
   /** The link, or 404; the message says 404 because SDK 0.1.46 maps only such errors to `null`. */
@@ -49,13 +54,14 @@ export class RemoteSync implements RefEvents {
     const row = await this.repos.get(p, repo, 'repo:read');
     const s = await this.store.findSync(this.store.db, row.id);
     if (!s) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
-    return { githubRepoName: s.remote_name, remoteUrl: redact(s.remote_url), lastSyncedAt: s.last_synced_at, lastError: s.last_error };
+    // Credentials in the remote's URL are write-only.
+    return { githubRepoName: redactUrl(s.remote_name), remoteUrl: redactUrl(s.remote_url), lastSyncedAt: s.last_synced_at, lastError: s.last_error };
   }
 
   async enable(p: Principal, repo: string, body: Record<string, unknown>): Promise<Record<string, never>> {
     const row = await this.repos.get(p, repo, 'repo:admin');
     const name = body.githubRepoName ?? body.remoteUrl;
-    const url = await this.urlFor(name);
+    const url = await this.urlFor(p, name);
     await this.store.upsertSync(this.store.db, { repo_id: row.id, remote_name: name as string, remote_url: url, created_at: now(), last_synced_at: null, last_error: null, last_state: null });
     this.background(row.id);
     return {};
@@ -116,14 +122,15 @@ export class RemoteSync implements RefEvents {
     const link = await this.store.findSync(this.store.db, repoId);
     if (!link) return { pulled: [], pushed: [], conflicts: [] };
     const dir = repoDir(this.dataDir, repoId);
-    const fopts = { allowFile: this.opts.allowPrivateUrls, timeoutMs: this.opts.timeoutMs };
+    const fopts = { timeoutMs: this.opts.timeoutMs };
     const result: SyncResult = { pulled: [], pushed: [], conflicts: [] };
     try {
-      await checkOutboundUrl(link.remote_url, this.opts.allowPrivateUrls);
-      await fetchRefspecs(this.reader.g, dir, link.remote_url, [`+refs/heads/*:${NS}*`], { ...fopts, prune: true });
-      const remote = await readRefs(dir, NS);
+      // Checked again at every use (DNS answers change) and pinned to the addresses checked.
+      const remote = this.outbound.gitRemote(await this.outbound.target(undefined, link.remote_url, 'git'));
+      await fetchRefspecs(this.reader.g, dir, remote, [`+refs/heads/*:${NS}*`], { ...fopts, prune: true });
+      const theirs = await readRefs(dir, NS);
       const local = await this.reader.heads(dir);
-      const names = new Set([...[...remote.keys()].map((r) => r.slice(NS.length)), ...[...local.keys()].map((r) => r.slice('refs/heads/'.length))]);
+      const names = new Set([...[...theirs.keys()].map((r) => r.slice(NS.length)), ...[...local.keys()].map((r) => r.slice('refs/heads/'.length))]);
       // What both sides had last time tells a deletion on one side from a new branch on the other.
       const base = (link.last_state ? JSON.parse(link.last_state) : {}) as Record<string, string>;
       const finalLocal = new Map<string, string>();
@@ -132,7 +139,7 @@ export class RemoteSync implements RefEvents {
       const toDeleteRemote: string[] = [];
       const moved: RefChange[] = [];
       for (const b of [...names].sort()) {
-        const r = remote.get(`${NS}${b}`);
+        const r = theirs.get(`${NS}${b}`);
         const l = local.get(`refs/heads/${b}`);
         if (l) finalLocal.set(b, l);
         if (r) finalRemote.set(b, r);
@@ -164,7 +171,7 @@ export class RemoteSync implements RefEvents {
       }
       if (toPush.length || toDeleteRemote.length) {
         const specs = [...toPush.map((b) => `refs/heads/${b}:refs/heads/${b}`), ...toDeleteRemote.map((b) => `:refs/heads/${b}`)];
-        const pushed = await pushRefspecs(this.reader.g, dir, link.remote_url, specs, fopts);
+        const pushed = await pushRefspecs(this.reader.g, dir, remote, specs, fopts);
         if (pushed.ok) {
           result.pushed.push(...toPush, ...toDeleteRemote);
           for (const b of toPush) finalRemote.set(b, finalLocal.get(b)!);
@@ -178,7 +185,7 @@ export class RemoteSync implements RefEvents {
       await this.store.updateSync(this.store.db, repoId, { last_synced_at: now(), last_error: result.conflicts.length ? `conflict on ${result.conflicts.join(', ')}` : null });
       return result;
     } catch (e) {
-      await this.store.updateSync(this.store.db, repoId, { last_error: (e as Error).message.slice(0, 500) }).catch(() => undefined);
+      await this.store.updateSync(this.store.db, repoId, { last_error: fetchFailure(e).slice(0, 500) }).catch(() => undefined);
       throw e;
     }
   }

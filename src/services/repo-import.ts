@@ -14,8 +14,8 @@ import { repoDir } from '../git/repo-path.ts';
 import { isSafeRev, normaliseRepoPath } from '../git/tree.ts';
 import { casRef } from '../git/update-ref.ts';
 import type { Commits } from './commits.ts';
-import { checkOutboundUrl } from './outbound-url.ts';
-import { type CreateRepoInput, type Repos, redact } from './repos.ts';
+import type { Outbound, OutboundTarget } from './outbound.ts';
+import { type CreateRepoInput, fetchFailure, type Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
 const execFileP = promisify(execFile);
@@ -41,7 +41,8 @@ export interface ImportSpec {
 }
 
 export interface ImportOptions {
-  allowPrivateUrls: boolean;
+  /** the one guard for URLs the server fetches */
+  outbound: Outbound;
   fetchTimeoutMs: number;
   /** largest tar/zip download */
   maxArchiveBytes: number;
@@ -67,17 +68,19 @@ export class RepoImport {
     const src = source ? this.checkSource(source) : undefined;
     const im = imp ? this.checkImport(imp) : undefined;
     const url = src?.url ?? (im?.type !== 'files' ? im?.url : undefined);
-    if (url) await checkOutboundUrl(url, this.opts.allowPrivateUrls);
+    // Checked as the caller before anything is created: file:// only for admins, this
+    // server's own repositories only if the caller may read them.
+    const target = url ? await this.opts.outbound.target(p, url, im?.type === 'tar' || im?.type === 'zip' ? 'archive' : 'git') : undefined;
     const row = await this.repos.create(p, input);
     try {
-      if (src) await this.fromSource(row, src, input.defaultBranch ?? undefined);
-      else if (im) await this.fromImport(p, row, im);
+      if (src) await this.fromSource(row, src, target!, input.defaultBranch ?? undefined);
+      else if (im) await this.fromImport(p, row, im, target);
       return (await this.repos.find(row.id)) ?? row;
     } catch (e) {
       await this.repos.removeInternal(row.id);
       if (e instanceof DomainError) throw e;
-      const where = url ? ` ${redact(url)}` : '';
-      throw invalid(`Could not import from${where}: ${(e as Error).message}`, 'SOURCE_NOT_FOUND');
+      const where = target ? ` ${target.shown}` : '';
+      throw invalid(`Could not import from${where}: ${fetchFailure(e)}`, 'SOURCE_NOT_FOUND');
     }
   }
 
@@ -102,17 +105,18 @@ export class RepoImport {
   }
 
   private fetchOpts() {
-    return { allowFile: this.opts.allowPrivateUrls, timeoutMs: this.opts.fetchTimeoutMs };
+    return { timeoutMs: this.opts.fetchTimeoutMs };
   }
 
-  private async fromSource(row: RepoRow, src: SourceSpec, askedDefault: string | undefined): Promise<void> {
+  private async fromSource(row: RepoRow, src: SourceSpec, target: OutboundTarget, askedDefault: string | undefined): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
     const depth = src.depth ?? undefined;
     const rev = src.rev ?? src.branch ?? undefined;
-    const { head, empty } = await remoteHeadBranch(this.reader.g, src.url, this.fetchOpts());
+    const remote = this.opts.outbound.gitRemote(target);
+    const { head, empty } = await remoteHeadBranch(this.reader.g, remote, this.fetchOpts());
     if (empty) return; // an empty remote: an empty repository
     if (src.allBranches) {
-      await fetchMirror(this.reader.g, dir, src.url, { ...this.fetchOpts(), depth });
+      await fetchMirror(this.reader.g, dir, remote, { ...this.fetchOpts(), depth });
       const want = askedDefault ?? (rev && !branchNameProblem(rev) ? rev : head);
       if (want && (await this.reader.heads(dir)).has(`refs/heads/${want}`)) await this.repos.setDefaultBranchInternal(row.id, want);
       else if (head) await this.repos.setDefaultBranchInternal(row.id, head);
@@ -121,23 +125,23 @@ export class RepoImport {
     const fetchRev = rev ?? head;
     if (!fetchRev) throw new Error('the source has no default branch; give source.rev');
     // "The given revision will be used as the new repository's default branch."
-    const target = askedDefault ?? (branchNameProblem(fetchRev) || /^[0-9a-f]{40}$/.test(fetchRev) ? row.default_branch : fetchRev);
-    await fetchRefspecs(this.reader.g, dir, src.url, [`+${fetchRev}:refs/heads/${target}`], { ...this.fetchOpts(), depth });
-    if (target !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, target);
+    const branch = askedDefault ?? (branchNameProblem(fetchRev) || /^[0-9a-f]{40}$/.test(fetchRev) ? row.default_branch : fetchRev);
+    await fetchRefspecs(this.reader.g, dir, remote, [`+${fetchRev}:refs/heads/${branch}`], { ...this.fetchOpts(), depth });
+    if (branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
   }
 
-  private async fromImport(p: Principal, row: RepoRow, im: ImportSpec): Promise<void> {
+  private async fromImport(p: Principal, row: RepoRow, im: ImportSpec, target: OutboundTarget | undefined): Promise<void> {
     const author = im.authorName && im.authorEmail ? { name: im.authorName, email: im.authorEmail } : undefined;
     if (im.type === 'files') {
       const files = Object.entries(im.files!).map(([p2, content]) => ({ path: p2, content }));
       await this.commits.create(p, row.id, { message: im.commitMessage, files, author });
       return;
     }
-    if (im.type === 'git') return this.importGitTree(row, im, author);
+    if (im.type === 'git') return this.importGitTree(row, im, target!, author);
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'palisade-import-'));
     try {
       const archive = path.join(tmp, im.type === 'tar' ? 'a.tar' : 'a.zip');
-      await this.download(im.url!, archive);
+      await this.download(target!, archive);
       const out = path.join(tmp, 'x');
       await fs.mkdir(out);
       if (im.type === 'tar') await execFileP('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-f', archive, '-C', out], { timeout: 120_000 });
@@ -169,18 +173,19 @@ export class RepoImport {
     }
   }
 
-  /** Downloads with the SSRF guard, no redirects, a size bound and a time bound. */
-  private async download(url: string, file: string): Promise<void> {
-    await checkOutboundUrl(url, this.opts.allowPrivateUrls);
-    const u = new URL(url);
-    if (u.protocol === 'file:') {
-      const st = await fs.stat(u.pathname);
+  /** Downloads a checked target: pinned, no redirects, a size bound and a time bound. */
+  private async download(target: OutboundTarget, file: string): Promise<void> {
+    if (target.kind === 'file') {
+      const st = await fs.stat(target.path);
       if (st.size > this.opts.maxArchiveBytes) throw invalid('The archive is too large');
-      await fs.copyFile(u.pathname, file);
+      await fs.copyFile(target.path, file);
       return;
     }
-    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.opts.fetchTimeoutMs) });
-    if (res.status !== 200 || !res.body) throw new Error(`download answered HTTP ${res.status}`);
+    const res = await this.opts.outbound.request(target, { method: 'GET', timeoutMs: this.opts.fetchTimeoutMs });
+    if (res.statusCode !== 200) {
+      await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      throw invalid(`The archive download answered HTTP ${res.statusCode}`, 'SOURCE_NOT_FOUND');
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
@@ -192,12 +197,13 @@ export class RepoImport {
   }
 
   /** One commit whose tree is the source's tree at `rev` (or its `dir`), without history. */
-  private async importGitTree(row: RepoRow, im: ImportSpec, author: { name: string; email: string } | undefined): Promise<void> {
+  private async importGitTree(row: RepoRow, im: ImportSpec, target: OutboundTarget, author: { name: string; email: string } | undefined): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
     const tmpRef = `refs/heads/palisade-import-tmp`;
-    const rev = im.rev ?? im.branch ?? (await remoteHeadBranch(this.reader.g, im.url!, this.fetchOpts())).head;
+    const remote = this.opts.outbound.gitRemote(target);
+    const rev = im.rev ?? im.branch ?? (await remoteHeadBranch(this.reader.g, remote, this.fetchOpts())).head;
     if (!rev) throw new Error('the source has no default branch; give import.rev');
-    await fetchRefspecs(this.reader.g, dir, im.url!, [`+${rev}:${tmpRef}`], { ...this.fetchOpts(), depth: 1 });
+    await fetchRefspecs(this.reader.g, dir, remote, [`+${rev}:${tmpRef}`], { ...this.fetchOpts(), depth: 1 });
     try {
       const sub = im.dir ? normaliseRepoPath(im.dir)! : '';
       const tree = await this.reader.object(dir, sub ? `${tmpRef}:${sub}` : `${tmpRef}^{tree}`);

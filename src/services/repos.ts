@@ -1,7 +1,7 @@
 import type { Access } from '../access/index.ts';
 import { type Principal } from '../domain/access.ts';
 import { conflict, forbidden, invalid, notFound, unauthenticated } from '../domain/errors.ts';
-import { branchNameProblem, isUuid, pageParams, repoNameProblem } from '../domain/validate.ts';
+import { branchNameProblem, pageParams, repoNameProblem } from '../domain/validate.ts';
 import { readRefs } from '../git/refs.ts';
 import { fetchMirror } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -9,7 +9,8 @@ import type { GitEnv } from '../git/runner.ts';
 import { createBareRepo, removeRepo, setHead } from '../git/skeleton.ts';
 import { listTree, normaliseRepoPath, type TreeNode } from '../git/tree.ts';
 import { type Conn, isUniqueViolation, type RepoRow, type Store } from '../store/index.ts';
-import { checkOutboundUrl } from './outbound-url.ts';
+import { type Outbound, type OutboundTarget, outboundErrorText, redactText, redactUrl } from './outbound.ts';
+import { findRepoByRef } from './repo-ref.ts';
 import { newId, now } from './secrets.ts';
 
 export interface CreateRepoInput {
@@ -25,7 +26,8 @@ export interface CreateRepoInput {
 
 export interface RepoOptions {
   git: GitEnv;
-  allowPrivateUrls: boolean;
+  /** the one guard for URLs the server fetches (clone_uri) */
+  outbound: Outbound;
   fetchTimeoutMs: number;
 }
 
@@ -62,11 +64,8 @@ export class Repos {
    * Finds a repository by id or full name without any access check, for the
    * surfaces to authorize next. Malformed input finds nothing.
    */
-  async find(idOrName: string): Promise<RepoRow | undefined> {
-    const lower = idOrName.toLowerCase();
-    if (isUuid(lower)) return this.store.findRepoById(this.store.db, lower);
-    if (repoNameProblem(idOrName)) return undefined;
-    return this.store.findRepoByName(this.store.db, idOrName);
+  find(idOrName: string): Promise<RepoRow | undefined> {
+    return findRepoByRef(this.store, idOrName);
   }
 
   /**
@@ -103,7 +102,10 @@ export class Repos {
     const defaultBranch = input.defaultBranch ?? 'main';
     const bp = branchNameProblem(defaultBranch);
     if (bp) throw invalid(`Invalid default branch: ${bp}`);
-    const upstream = input.cloneUri ? (await checkOutboundUrl(input.cloneUri, this.opts.allowPrivateUrls)).toString() : null;
+    // Checked as the caller: a file:// path only for admins, this server's repositories only if readable.
+    const target = input.cloneUri ? await this.opts.outbound.target(p, input.cloneUri, 'git') : undefined;
+    // Stored as given, credentials included (used, never shown: see redactUrl).
+    const upstream = input.cloneUri ? new URL(input.cloneUri).href : null;
     const row: RepoRow = {
       id: newId(),
       name,
@@ -127,13 +129,13 @@ export class Repos {
       if (isUniqueViolation(e)) throw conflict(`Repository ${name} already exists`, 'REPO_ALREADY_EXISTS');
       throw e;
     }
-    if (upstream) {
+    if (target) {
       try {
-        await this.fetchUpstream(row, upstream);
+        await this.fetchUpstream(row, target);
       } catch (e) {
         await this.store.deleteRepo(this.store.db, row.id);
         await removeRepo(this.dataDir, row.id);
-        throw invalid(`Could not clone from ${redact(upstream)}: ${(e as Error).message}`, 'SOURCE_NOT_FOUND');
+        throw invalid(`Could not clone from ${target.shown}: ${fetchFailure(e)}`, 'SOURCE_NOT_FOUND');
       }
     }
     return (await this.store.findRepoById(this.store.db, row.id)) ?? row;
@@ -158,9 +160,9 @@ export class Repos {
   }
 
   /** Mirrors the upstream's branches and tags; if the default branch is not among them, adopts `master` or the first one. */
-  private async fetchUpstream(row: RepoRow, url: string): Promise<void> {
+  private async fetchUpstream(row: RepoRow, target: OutboundTarget): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
-    await fetchMirror(this.opts.git, dir, url, { allowFile: this.opts.allowPrivateUrls, timeoutMs: this.opts.fetchTimeoutMs });
+    await fetchMirror(this.opts.git, dir, this.opts.outbound.gitRemote(target), { timeoutMs: this.opts.fetchTimeoutMs });
     const heads = await readRefs(dir, 'refs/heads/');
     if (heads.size > 0 && !heads.has(`refs/heads/${row.default_branch}`)) {
       const pick = heads.has('refs/heads/main') ? 'main' : heads.has('refs/heads/master') ? 'master' : [...heads.keys()].sort()[0]!.slice('refs/heads/'.length);
@@ -173,12 +175,12 @@ export class Repos {
   async pull(p: Principal, idOrName: string): Promise<RepoRow> {
     const row = await this.get(p, idOrName, 'repo:admin');
     if (!row.upstream_url) throw invalid(`Repository ${row.name ?? row.id} has no remote location (clone_uri) to pull from`);
-    // The stored URL was checked when set; check again, since DNS answers change.
-    const url = (await checkOutboundUrl(row.upstream_url, this.opts.allowPrivateUrls)).toString();
+    // Checked again as the caller at each use: DNS answers change, and so do the caller's rights.
+    const target = await this.opts.outbound.target(p, row.upstream_url, 'git');
     try {
-      await this.fetchUpstream(row, url);
+      await this.fetchUpstream(row, target);
     } catch (e) {
-      throw invalid(`Pull from ${redact(url)} failed: ${(e as Error).message}`);
+      throw invalid(`Pull from ${target.shown} failed: ${fetchFailure(e)}`);
     }
     return row;
   }
@@ -256,13 +258,11 @@ export class Repos {
   }
 }
 
-/** A URL with any password replaced, for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(invalid URL)';
-  }
+/** A URL with its credentials hidden, for messages. */
+export const redact = redactUrl;
+
+/** Why a fetch failed, in words safe to show: git's own complaint (paths and credentials hidden) or a fixed sentence. */
+export function fetchFailure(e: unknown): string {
+  if (e instanceof Error && !('code' in e)) return redactText(e.message);
+  return outboundErrorText(e);
 }

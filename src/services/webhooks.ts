@@ -8,7 +8,7 @@ import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { DeliveryRow, Store, TriggerRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
-import { checkOutboundUrl } from './outbound-url.ts';
+import { type Outbound, outboundErrorText, redactUrl } from './outbound.ts';
 import type { Repos } from './repos.ts';
 import { newId, now } from './secrets.ts';
 
@@ -75,7 +75,6 @@ function stringList(v: unknown, what: string): string[] | null {
 }
 
 export interface WebhookOptions {
-  allowPrivateUrls: boolean;
   /** first retry delay; doubles per attempt up to ten minutes */
   backoffMs: number;
   maxAttempts: number;
@@ -86,7 +85,8 @@ const triggerOut = (t: TriggerRow) => ({
   id: t.id,
   repositoryId: t.repo_id,
   trigger: { event: 'push' as const, branches: t.branches ? (JSON.parse(t.branches) as string[]) : null, globs: t.globs ? (JSON.parse(t.globs) as string[]) : null },
-  action: { action: 'webhook' as const, endpoint: t.endpoint },
+  // credentials in the endpoint are write-only: sent as Basic auth, never shown
+  action: { action: 'webhook' as const, endpoint: redactUrl(t.endpoint) },
   managed: false,
   createdAt: t.created_at,
 });
@@ -121,6 +121,7 @@ export class Webhooks implements RefEvents {
     private readonly reader: GitReader,
     private readonly dataDir: string,
     readonly signer: WebhookSigner,
+    private readonly outbound: Outbound,
     private readonly opts: WebhookOptions,
   ) {}
 
@@ -136,8 +137,8 @@ export class Webhooks implements RefEvents {
     if (kind !== 'webhook') throw invalid('action must be "webhook"');
     const endpoint = act.endpoint ?? act.url;
     if (typeof endpoint !== 'string') throw invalid('action.endpoint must be a URL');
-    const url = await checkOutboundUrl(endpoint, this.opts.allowPrivateUrls);
-    if (url.protocol === 'file:') throw invalid('a webhook endpoint must be http(s)');
+    await this.outbound.target(p, endpoint, 'webhook');
+    const url = new URL(endpoint);
     const branches = stringList(trig.branches ?? trig.branch, 'trigger.branches');
     // names or globs: a glob is checked as the branch name it would be with its wildcards filled in
     for (const b of branches ?? []) if (branchNameProblem(b.replace(/\*\*?|\?/g, 'x'))) throw invalid(`Invalid branch in trigger.branches: ${b.slice(0, 100)}`);
@@ -287,20 +288,22 @@ export class Webhooks implements RefEvents {
       let status: number | null = null;
       let error: string | null = null;
       try {
-        // The endpoint was checked when the trigger was made; DNS answers change, so check again.
-        await checkOutboundUrl(d.endpoint, this.opts.allowPrivateUrls);
-        const res = await fetch(d.endpoint, {
+        // The endpoint was checked when the trigger was made; DNS answers change, so check again,
+        // and connect only to the addresses checked (the dispatcher's lookup is the guard).
+        const target = await this.outbound.target(undefined, d.endpoint, 'webhook');
+        const res = await this.outbound.request(target, {
           method: 'POST',
-          redirect: 'manual',
-          signal: AbortSignal.timeout(this.opts.timeoutMs),
+          timeoutMs: this.opts.timeoutMs,
           headers: { 'content-type': 'application/json', 'user-agent': 'Palisade-Webhook', 'x-freestyle-signature': this.signer.sign(d.payload), 'x-palisade-delivery': d.id },
           body: d.payload,
         });
-        status = res.status;
-        await res.body?.cancel().catch(() => undefined);
+        status = res.statusCode;
+        // the answer's body is not needed: drain a little (keeps the connection reusable), then drop it
+        await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
         if (status < 200 || status >= 300) error = `HTTP ${status}`;
       } catch (e) {
-        error = (e as Error).message.slice(0, 500);
+        // a fixed sentence: never the URL (its credentials) nor an engine's message
+        error = outboundErrorText(e);
       }
       if (error === null) {
         await this.store.updateDelivery(this.store.db, d.id, { status: 'delivered', attempts, last_status_code: status, last_error: null, delivered_at: now() });

@@ -245,7 +245,7 @@ describe('JSON-RPC methods', () => {
     assert.match(await gitOk(['ls-remote', repoUrl(s.url, fromFile.id, 'x-access-token', s.adminKey)]), new RegExp(`^${head2}\\trefs/heads/main$`, 'm'));
     await err('pull', { repo_name: 'foo/public-one' }, /no remote location/);
     await err('create_repo', { repo_name: 'down/bad', owner_name: 'admin', clone_uri: 'ext::sh -c touch% /tmp/pwned' }, /scheme|Invalid URL/);
-    await err('create_repo', { repo_name: 'down/missing', owner_name: 'admin', clone_uri: `file://${bare}-nope` }, /Could not clone/);
+    await err('create_repo', { repo_name: 'down/missing', owner_name: 'admin', clone_uri: `file://${bare}-nope` }, /does not exist/);
     assert.equal(await ok('get_repo', { repo_name: 'down/missing' }), null, 'a failed clone leaves no repository behind');
   });
 });
