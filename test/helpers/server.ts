@@ -16,6 +16,8 @@ export interface TestServer {
   dataDir: string;
   adminKey: string;
   proc: ChildProcess;
+  /** Everything the server printed so far (stdout and stderr): for asserting what is never logged. */
+  logs(): string;
   /** Runs the real `palisade` CLI against this server's data folder. */
   cli(...args: string[]): Promise<string>;
   /** Creates a user through the CLI and returns its API key. */
@@ -64,8 +66,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
   proc.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}\n${stderr}`)), 20_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -91,6 +93,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     adminKey,
     proc,
     cli,
+    logs: () => out + stderr,
     async createUser(username: string, admin = false) {
       const out = await cli('user', 'create', username, ...(admin ? ['--admin'] : []));
       const key = out.trim().split('\n').pop()!;

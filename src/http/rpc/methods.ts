@@ -2,6 +2,7 @@ import type { Access } from '../../access/index.ts';
 import { Level, parseRepoPerm, type Principal, repoPermOf } from '../../domain/access.ts';
 import { invalid, notFound } from '../../domain/errors.ts';
 import type { Grants } from '../../services/grants.ts';
+import { redactUrl } from '../../services/outbound.ts';
 import type { Groups } from '../../services/groups.ts';
 import type { Repos } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
@@ -40,7 +41,7 @@ export const userOut = (u: UserRow, apiKey: string | null = null) => ({
 });
 
 const groupOut = (g: UsersGroupRow, members: UserRow[]) => ({ id: g.id, group_name: g.name, active: g.active === 1, members: members.map((m) => userOut(m)) });
-const repoOut = (r: RepoRow) => ({ id: r.id, repo_name: r.name ?? r.id, type: 'git', description: r.description ?? '', private: r.visibility === 'private', clone_uri: r.upstream_url });
+const repoOut = (r: RepoRow) => ({ id: r.id, repo_name: r.name ?? r.id, type: 'git', description: r.description ?? '', private: r.visibility === 'private', clone_uri: r.upstream_url && redactUrl(r.upstream_url) }); // credentials are write-only
 
 function perm(v: unknown): Level {
   const l = parseRepoPerm(v);
