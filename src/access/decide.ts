@@ -10,6 +10,11 @@ export interface RepoFacts {
   userLevel?: number | null;
   /** the strongest grant among the asking user's active groups (0-3), if any */
   groupLevel?: number | null;
+  /**
+   * whether the asking principal's account is active, read with the other facts: the user
+   * itself, or the account that owns the asking identity (null: no such account)
+   */
+  accountActive?: boolean | null;
 }
 
 /** Facts about an identity that a decision may use. */
@@ -20,10 +25,12 @@ export interface IdentityFacts {
 /**
  * The effective level a principal holds on a repository. Pure: every rule of
  * who may read, write or administer a repository is here and nowhere else.
- * - inactive users hold nothing; admins and the owner hold admin;
- * - a user's own grant decides if it has one (an explicit `none` denies even
- *   where a group grants or the repository is public); else the strongest of
- *   its groups' grants; else the default for the visibility;
+ * - an inactive account holds nothing, and neither do the identities it owns
+ *   (reactivating it restores both);
+ * - admins and the owner hold admin;
+ * - a user's explicit `repository.none` denies, whatever its groups hold and even
+ *   on a public repository; otherwise the strongest of its own grant, its active
+ *   groups' grants and the default for the visibility;
  * - an identity holds its grant (`write` implies `read`);
  * - everyone, anonymous included, reads a public repository.
  */
@@ -33,13 +40,17 @@ export function repoLevel(p: Principal, f: RepoFacts | undefined): Level {
   switch (p.kind) {
     case 'anonymous':
       return floor;
-    case 'user':
-      if (!p.active) return Level.None;
+    case 'system':
+      return Level.None;
+    case 'user': {
+      if (!p.active || f.accountActive === false || f.accountActive === null) return Level.None;
       if (p.admin || p.userId === f.ownerId) return Level.Admin;
-      if (f.userLevel !== null && f.userLevel !== undefined) return clamp(f.userLevel);
-      if (f.groupLevel !== null && f.groupLevel !== undefined) return clamp(f.groupLevel);
-      return floor;
+      if (f.userLevel === Level.None) return Level.None;
+      return Math.max(clamp(f.userLevel ?? 0), clamp(f.groupLevel ?? 0), floor);
+    }
     case 'identity': {
+      // the facts must say the owning account is active: an identity never outlives its account's state
+      if (f.accountActive !== true) return Level.None;
       const granted = f.identityAccess === 'write' ? Level.Write : f.identityAccess === 'read' ? Level.Read : Level.None;
       return Math.max(granted, floor);
     }
@@ -77,6 +88,7 @@ export function decideIdentity(p: Principal, f: IdentityFacts | undefined): Deci
  */
 export function decideServer(p: Principal, action: Action = 'server:admin'): Decision {
   const active = p.kind === 'user' && p.active;
-  const ok = action === 'account:use' ? active : action === 'server:admin' ? active && p.kind === 'user' && p.admin : false;
+  const admin = (active && p.kind === 'user' && p.admin) || p.kind === 'system';
+  const ok = action === 'account:use' ? active : action === 'server:admin' ? admin : false;
   return { allowed: ok, visible: true, level: ok ? Level.Admin : Level.None };
 }

@@ -17,8 +17,8 @@ export class Access {
   async authorize(p: Principal, action: Action, r: Resource, c: Conn = this.store.db): Promise<Decision> {
     switch (r.kind) {
       case 'repo': {
-        const facts = await this.store.repoAccessFacts(c, r.repoId, p.kind === 'identity' ? { identityId: p.identityId } : p.kind === 'user' ? { userId: p.userId } : {});
-        return decideRepo(p, action, facts);
+        const facts = await this.store.repoAccessFacts(c, r.repoId, p.kind === 'identity' ? { identityId: p.identityId } : p.kind === 'user' ? { userId: p.userId, identityId: p.identityId } : {});
+        return decideRepo(p, action, facts && { ...facts, accountActive: facts.accountActive === null ? null : facts.accountActive === 1 });
       }
       case 'identity': {
         if (r.accountId !== undefined) return decideIdentity(p, { accountId: r.accountId });

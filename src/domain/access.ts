@@ -31,13 +31,21 @@ export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Leve
   'repo:admin': Level.Admin,
 };
 
-/** Who is asking. Surfaces build one from credentials; services never see credentials. */
+/**
+ * Who is asking. Surfaces build one from credentials; services never see credentials.
+ * `system` is the operator at the server's console (the CLI's admin commands, the admin
+ * bootstrap): it administers the server and holds nothing on repositories; no network
+ * surface ever builds it (test/arch keeps that).
+ */
 export type Principal =
   | { kind: 'anonymous' }
+  | { kind: 'system' }
   | { kind: 'user'; userId: string; username: string; admin: boolean; active: boolean; identityId: string }
   | { kind: 'identity'; identityId: string; accountId: string };
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
+/** The console operator: for `cli/` only. */
+export const SYSTEM: Principal = Object.freeze({ kind: 'system' });
 
 /** What the action is about. */
 export type Resource =

@@ -41,6 +41,8 @@ export interface RepoAccessFacts {
   identityAccess: 'read' | 'write' | null;
   userLevel: number | null;
   groupLevel: number | null;
+  /** 1/0: the asking principal's account is active (null: no such account, or anonymous) */
+  accountActive: number | null;
 }
 
 /**
@@ -186,6 +188,7 @@ export class Store {
    * user's active groups.
    */
   repoAccessFacts(c: Conn, repoId: string, who: { identityId?: string; userId?: string }): Promise<RepoAccessFacts | undefined> {
+    // a user principal asks with its own managed identity too: that identity's account is the user
     const identityId = who.identityId ?? '';
     const userId = who.userId ?? '';
     return c
@@ -205,6 +208,7 @@ export class Store {
           .whereRef('gg.repo_id', '=', 'r.id')
           .where('grp.active', '=', 1)
           .as('groupLevel'),
+        eb.selectFrom('identities as ai').innerJoin('users as au', 'au.id', 'ai.account_id').select('au.active').where('ai.id', '=', identityId).as('accountActive'),
       ])
       .where('r.id', '=', repoId)
       .executeTakeFirst() as Promise<RepoAccessFacts | undefined>;
@@ -353,8 +357,9 @@ export class Store {
 
   /**
    * Repositories a non-admin user may see in a listing: owned, or granted at
-   * least read directly, or (without a direct grant) through an active group.
-   * Public repositories are not listed unless owned or granted.
+   * least read directly, or through an active group unless its own grant is an
+   * explicit `repository.none` (the decision's rule). Public repositories are not
+   * listed unless owned or granted.
    */
   async listReposVisibleTo(c: Conn, userId: string, limit: number, offset: number): Promise<{ rows: RepoRow[]; total: number }> {
     const base = c.selectFrom('repositories as r').where((eb) =>
@@ -362,7 +367,7 @@ export class Store {
         eb('r.owner_id', '=', userId),
         eb.exists(eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').where('ug.level', '>=', 1)),
         eb.and([
-          eb.not(eb.exists(eb.selectFrom('user_repo_grants as ug2').select('ug2.level').where('ug2.user_id', '=', userId).whereRef('ug2.repo_id', '=', 'r.id'))),
+          eb.not(eb.exists(eb.selectFrom('user_repo_grants as ug2').select('ug2.level').where('ug2.user_id', '=', userId).whereRef('ug2.repo_id', '=', 'r.id').where('ug2.level', '=', 0))),
           eb.exists(
             eb
               .selectFrom('users_group_members as m')

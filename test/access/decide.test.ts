@@ -11,8 +11,11 @@ const stranger: Principal = { kind: 'user', userId: 'u-x', username: 'x', admin:
 const ident: Principal = { kind: 'identity', identityId: 'i-1', accountId: 'u-owner' };
 const anon: Principal = { kind: 'anonymous' };
 
-const priv = (identityAccess: 'read' | 'write' | null = null) => ({ visibility: 'private' as const, ownerId: 'u-owner', identityAccess });
-const pub = (identityAccess: 'read' | 'write' | null = null) => ({ visibility: 'public' as const, ownerId: 'u-owner', identityAccess });
+const system: Principal = { kind: 'system' };
+
+type Facts = NonNullable<Parameters<typeof repoLevel>[1]>;
+const priv = (identityAccess: 'read' | 'write' | null = null, more: Partial<Facts> = {}): Facts => ({ visibility: 'private', ownerId: 'u-owner', identityAccess, accountActive: true, ...more });
+const pub = (identityAccess: 'read' | 'write' | null = null, more: Partial<Facts> = {}): Facts => ({ visibility: 'public', ownerId: 'u-owner', identityAccess, accountActive: true, ...more });
 
 test('repoLevel table', () => {
   const rows: [string, Principal, Parameters<typeof repoLevel>[1], Level][] = [
@@ -30,6 +33,23 @@ test('repoLevel table', () => {
     ['anonymous private', anon, priv(), Level.None],
     ['anonymous public', anon, pub(), Level.Read],
     ['missing repository, admin', admin, undefined, Level.None],
+    // an identity's account must be active (the facts say so); reactivation restores it
+    ['identity of an inactive account, write grant', ident, priv('write', { accountActive: false }), Level.None],
+    ['identity of an inactive account, public', ident, pub('read', { accountActive: false }), Level.None],
+    ['identity whose account is gone', ident, priv('write', { accountActive: null }), Level.None],
+    ['identity, facts without the account state', ident, priv('write', { accountActive: undefined }), Level.None],
+    ['user deactivated since its credentials were read', owner, priv(null, { accountActive: false }), Level.None],
+    // users and groups: the strongest of own and groups' grants; only an own explicit none overrides
+    ['own read, group write', stranger, priv(null, { userLevel: Level.Read, groupLevel: Level.Write }), Level.Write],
+    ['own write, group read', stranger, priv(null, { userLevel: Level.Write, groupLevel: Level.Read }), Level.Write],
+    ['own admin, group none', stranger, priv(null, { userLevel: Level.Admin, groupLevel: Level.None }), Level.Admin],
+    ['own none, group write', stranger, priv(null, { userLevel: Level.None, groupLevel: Level.Write }), Level.None],
+    ['own none on public', stranger, pub(null, { userLevel: Level.None }), Level.None],
+    ['group none on public', stranger, pub(null, { groupLevel: Level.None }), Level.Read],
+    ['group read, no own grant', stranger, priv(null, { groupLevel: Level.Read }), Level.Read],
+    ['group admin on public', stranger, pub(null, { groupLevel: Level.Admin }), Level.Admin],
+    ['own read on public', stranger, pub(null, { userLevel: Level.Read }), Level.Read],
+    ['console operator holds nothing on repositories', system, pub(), Level.None],
   ];
   for (const [name, p, f, want] of rows) assert.equal(repoLevel(p, f), want, name);
 });
@@ -59,4 +79,7 @@ test('decideIdentity and decideServer', () => {
   assert.equal(decideServer(ident, 'account:use').allowed, false, 'an identity token is not an account');
   assert.equal(decideServer(anon, 'account:use').allowed, false);
   assert.equal(decideServer(admin, 'repo:read').allowed, false, 'a server decision never grants a repository action');
+  assert.equal(decideServer(system).allowed, true, 'the console operator administers the server');
+  assert.equal(decideServer(system, 'account:use').allowed, false, 'but is no account');
+  assert.equal(decideIdentity(system, { accountId: 'u-owner' }).allowed, false);
 });
