@@ -56,11 +56,11 @@ export async function openServices(config: Config): Promise<Services> {
   const git: GitEnv = { home };
   const access = new Access(store);
   const outbound = new Outbound(store, access, { allowPrivate: config.allowPrivateUrls, dataDir: config.dataDir });
-  const users = new Users(store);
+  const users = new Users(store, access);
   const repos = new Repos(store, access, config.dataDir, { git, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
-  const groups = new Groups(store);
-  const grants = new Grants(store, repos, users, groups);
+  const groups = new Groups(store, access);
+  const grants = new Grants(store, repos);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp, openServices } from '../app.ts';
 import { ConfigError, ENV_DOC, loadConfig } from '../config/index.ts';
+import { SYSTEM } from '../domain/access.ts';
 import { isDomainError } from '../domain/errors.ts';
 
 const HELP = `palisade: a self-hosted Git server with identity-based access control
@@ -39,7 +40,7 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
   const config = loadConfig(process.env, flags);
   if (config.sshPort !== undefined) process.stderr.write('palisade: PALISADE_SSH_PORT is set but git over SSH is not implemented yet; ignoring it\n');
   const services = await openServices(config);
-  const boot = await services.users.bootstrapAdmin(config.adminApiKey);
+  const boot = await services.users.bootstrapAdmin(SYSTEM, config.adminApiKey);
   if (boot?.generated) {
     const file = path.join(config.dataDir, 'admin-api-key');
     fs.writeFileSync(file, `${boot.apiKey}\n`, { mode: 0o600, flag: 'w' });
@@ -106,14 +107,14 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (cmd === 'user' && sub === 'create' && arg) {
       const s = await openServices(config);
-      const { apiKey } = await s.users.create({ username: arg, admin: !!values.admin, email: values.email ?? null });
+      const { apiKey } = await s.users.create(SYSTEM, { username: arg, admin: !!values.admin, email: values.email ?? null });
       await s.store.close();
       process.stdout.write(`created user ${arg}; its API key (shown once):\n${apiKey}\n`);
       return;
     }
     if (cmd === 'user' && sub === 'rotate-key' && arg) {
       const s = await openServices(config);
-      const key = await s.users.rotateApiKey(arg);
+      const key = await s.users.rotateApiKey(SYSTEM, arg);
       await s.store.close();
       process.stdout.write(`new API key for ${arg} (shown once; the old ones no longer work):\n${key}\n`);
       return;

@@ -25,3 +25,28 @@ export const conflict = (message: string, code = 'CONFLICT') => new DomainError(
 export const tooLarge = (message: string, code = 'PAYLOAD_TOO_LARGE') => new DomainError('tooLarge', message, code);
 
 export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
+
+/** What a refused decision was about; each surface's mapper names it in its own terms. */
+export type DeniedResource = 'repo' | 'identity' | 'server';
+
+/**
+ * A decision the decision point refused, raised in one place (`Access`). It carries what was
+ * asked and about what, never a surface's code: REST maps it to REPO_NOT_FOUND and friends,
+ * smart HTTP to 401/404/403, JSON-RPC to its messages. `notFound` means the resource must look
+ * as if it did not exist.
+ */
+export class AccessDenied extends DomainError {
+  constructor(
+    kind: 'unauthenticated' | 'notFound' | 'forbidden',
+    readonly resource: DeniedResource,
+    readonly action: string,
+    /** the resource as the caller named it (for messages) */
+    readonly subject: string,
+    message: string,
+  ) {
+    super(kind, message);
+    this.name = 'AccessDenied';
+  }
+}
+
+export const isAccessDenied = (e: unknown): e is AccessDenied => e instanceof AccessDenied;

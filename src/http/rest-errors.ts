@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorKind, invalid, isDomainError } from '../domain/errors.ts';
+import { type AccessDenied, type ErrorKind, invalid, isAccessDenied, isDomainError } from '../domain/errors.ts';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -17,7 +17,26 @@ const STATUS: Record<ErrorKind, number> = {
  * Fastify's own client errors (bad JSON, body too large) keep their status;
  * anything else is logged with the request id and answered as a generic 500.
  */
+/** Freestyle's code for a refused decision, by what it was about. */
+function deniedCode(e: AccessDenied): string {
+  if (e.kind === 'unauthenticated') return 'UNAUTHORIZED';
+  if (e.kind === 'notFound') return e.resource === 'repo' ? 'REPO_NOT_FOUND' : e.resource === 'identity' ? 'IDENTITY_NOT_FOUND' : 'NOT_FOUND';
+  if (e.resource === 'repo') return 'GIT_REPOSITORY_ACCESS_DENIED';
+  // acting as an account (identities, repositories) with an identity token or an inactive user
+  return e.action === 'account:use' || e.resource === 'identity' ? 'IDENTITY_ACCESS_DENIED' : 'FORBIDDEN';
+}
+
+/** The message for a refused decision: the decision point's own, or a plainer one for account:use. */
+function deniedMessage(e: AccessDenied): string {
+  if (e.kind === 'forbidden' && e.action === 'account:use') return 'An active user\'s API key is required (identity access tokens act only on what they were granted)';
+  return e.message;
+}
+
 export function restErrorHandler(this: FastifyInstance, err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  if (isAccessDenied(err)) {
+    void reply.status(STATUS[err.kind]).send({ code: deniedCode(err), message: deniedMessage(err) });
+    return;
+  }
   if (isDomainError(err)) {
     void reply.status(STATUS[err.kind]).send({ code: err.code ?? 'BAD_REQUEST', message: err.message });
     return;

@@ -145,10 +145,10 @@ export class Commits {
     }
 
     const ref = `refs/heads/${branch}`;
-    return this.serial(row.id, () => this.commitLoop(row, dir, ref, branch, blobs, blobObjects, author, body.message as string, expected));
+    return this.serial(row.id, () => this.commitLoop(p, row, dir, ref, branch, blobs, blobObjects, author, body.message as string, expected));
   }
 
-  private async commitLoop(row: RepoRow, dir: string, ref: string, branch: string, blobs: Map<string, string | null>, blobObjects: NewObject[], author: { name: string; email: string }, message: string, expected: string | null | undefined) {
+  private async commitLoop(p: Principal, row: RepoRow, dir: string, ref: string, branch: string, blobs: Map<string, string | null>, blobObjects: NewObject[], author: { name: string; email: string }, message: string, expected: string | null | undefined) {
     for (let attempt = 0; attempt < 8; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
       const heads = await this.reader.heads(dir);
@@ -172,7 +172,7 @@ export class Commits {
       const oid = written[written.length - 1]!;
       this.reader.rememberCommit(parseCommit(oid, commitBuf));
       if (await casRef(this.reader.g, dir, ref, oid, current ?? ZERO_OID)) {
-        if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
+        if (heads.size === 0 && branch !== row.default_branch) await this.repos.setDefaultBranch(p, row.id, branch);
         this.events.refsChanged(row.id, [{ ref, before: current, after: oid }]);
         this.maybeGc(row.id, dir);
         return { commit: commitOut(parseCommit(oid, commitBuf)) };

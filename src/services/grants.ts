@@ -1,9 +1,8 @@
 import { Level, type Principal } from '../domain/access.ts';
+import { notFound } from '../domain/errors.ts';
 import type { RepoRow, Store, UserRow, UsersGroupRow } from '../store/index.ts';
-import type { Groups } from './groups.ts';
 import type { Repos } from './repos.ts';
 import { now } from './secrets.ts';
-import type { Users } from './users.ts';
 
 /**
  * `repository.*` grants for users and users groups (seed 002). Changing a
@@ -14,40 +13,52 @@ export class Grants {
   constructor(
     private readonly store: Store,
     private readonly repos: Repos,
-    private readonly users: Users,
-    private readonly groups: Groups,
   ) {}
+
+  // Who is granted is looked up directly: a repository's admin grants without being a server admin.
+  private async user(username: string): Promise<UserRow> {
+    const u = await this.store.findUserByName(this.store.db, username);
+    if (!u) throw notFound(`user ${username.slice(0, 64)} does not exist`, 'USER_NOT_FOUND');
+    return u;
+  }
+
+  private async group(name: string): Promise<UsersGroupRow> {
+    const g = await this.store.findUsersGroupByName(this.store.db, name);
+    if (!g) throw notFound(`users group ${name.slice(0, 100)} does not exist`, 'GROUP_NOT_FOUND');
+    return g;
+  }
 
   async grantUser(p: Principal, repoName: string, username: string, level: Level): Promise<{ repo: RepoRow; user: UserRow }> {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
-    const user = await this.users.get(username);
+    const user = await this.user(username);
     await this.store.upsertUserGrant(this.store.db, user.id, repo.id, level, now());
     return { repo, user };
   }
 
   async revokeUser(p: Principal, repoName: string, username: string): Promise<{ repo: RepoRow; user: UserRow; removed: boolean }> {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
-    const user = await this.users.get(username);
+    const user = await this.user(username);
     const removed = await this.store.deleteUserGrant(this.store.db, user.id, repo.id);
     return { repo, user, removed };
   }
 
   async grantGroup(p: Principal, repoName: string, groupName: string, level: Level): Promise<{ repo: RepoRow; group: UsersGroupRow }> {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
-    const group = await this.groups.get(groupName);
+    const group = await this.group(groupName);
     await this.store.upsertGroupGrant(this.store.db, group.id, repo.id, level, now());
     return { repo, group };
   }
 
   async revokeGroup(p: Principal, repoName: string, groupName: string): Promise<{ repo: RepoRow; group: UsersGroupRow; removed: boolean }> {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
-    const group = await this.groups.get(groupName);
+    const group = await this.group(groupName);
     const removed = await this.store.deleteGroupGrant(this.store.db, group.id, repo.id);
     return { repo, group, removed };
   }
 
-  /** Explicit grants on a repository, users then groups; the owner is listed as admin. */
-  async members(repo: RepoRow): Promise<{ users: (UserRow & { level: number })[]; groups: (UsersGroupRow & { level: number })[] }> {
+  /** Explicit grants on a repository, users then groups; the owner is listed as admin. Admin on it needed. */
+  async members(p: Principal, repoRef: string): Promise<{ users: (UserRow & { level: number })[]; groups: (UsersGroupRow & { level: number })[] }> {
+    const repo = await this.repos.get(p, repoRef, 'repo:admin');
     const [users, groups] = await Promise.all([this.store.listUserGrantsOnRepo(this.store.db, repo.id), this.store.listGroupGrantsOnRepo(this.store.db, repo.id)]);
     if (!users.some((u) => u.id === repo.owner_id)) {
       const owner = await this.store.findUserById(this.store.db, repo.owner_id);

@@ -1,6 +1,6 @@
 import type { Access } from '../access/index.ts';
 import { type IdentityAccess, type Principal } from '../domain/access.ts';
-import { conflict, forbidden, invalid, notFound, unauthenticated } from '../domain/errors.ts';
+import { conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
 import { pageParams, requireAllowedUsers, requireUuid, requireVmId } from '../domain/validate.ts';
 import { type IdentityRow, isUniqueViolation, type Store, type VmGrantRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
@@ -24,15 +24,6 @@ const vmPermission = (r: VmGrantRow): VmPermission => ({
   grantedBy: r.granted_by,
 });
 
-type UserPrincipal = Extract<Principal, { kind: 'user' }>;
-
-/** The calling account, if the decision point lets it act as one (`account:use`); else the matching error. */
-async function requireAccount(access: Access, p: Principal): Promise<UserPrincipal> {
-  if ((await access.authorize(p, 'account:use', { kind: 'server' })).allowed && p.kind === 'user') return p;
-  if (p.kind === 'user') throw forbidden('User is inactive', 'IDENTITY_ACCESS_DENIED');
-  if (p.kind === 'identity') throw forbidden('An identity access token cannot manage identities; use an API key', 'IDENTITY_ACCESS_DENIED');
-  throw unauthenticated('An API key is required');
-}
 
 /** The Identity API's use cases (seed 000): identities, their tokens, git and VM grants. */
 export class Identities {
@@ -42,15 +33,12 @@ export class Identities {
     private readonly repos: Repos,
   ) {}
 
-  /** Loads an identity the caller manages; 404 IDENTITY_NOT_FOUND for a missing or foreign one. */
+  /** Loads an identity the caller manages; a missing and a foreign one look the same. */
   private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
-    await requireAccount(this.access, p);
+    await this.access.requireAccount(p);
     const id = requireUuid(rawId, 'identity id');
     // One look-up: the row's account is the only fact the decision needs.
-    const row = await this.store.findIdentity(this.store.db, id);
-    const d = row && (await this.access.authorize(p, 'identity:manage', { kind: 'identity', identityId: id, accountId: row.account_id }));
-    if (!row || !d?.allowed) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
-    return row;
+    return this.access.requireIdentity(p, await this.store.findIdentity(this.store.db, id), id);
   }
 
   private async modifiable(p: Principal, rawId: string): Promise<IdentityRow> {
@@ -60,14 +48,14 @@ export class Identities {
   }
 
   async create(p: Principal): Promise<{ id: string; managed: boolean }> {
-    const u = await requireAccount(this.access, p);
+    const u = await this.access.requireAccount(p);
     const id = newId();
     await this.store.insertIdentity(this.store.db, { id, account_id: u.userId, managed: 0, created_at: now() });
     return { id, managed: false };
   }
 
   async list(p: Principal, q: { limit?: unknown; offset?: unknown; includeManaged?: boolean }): Promise<{ identities: { id: string; managed: boolean }[]; offset: number; total: number }> {
-    const u = await requireAccount(this.access, p);
+    const u = await this.access.requireAccount(p);
     const { limit, offset } = pageParams(q, 100, 1000);
     const all = await this.access.isServerAdmin(p);
     const { rows, total } = await this.store.listIdentities(this.store.db, { accountId: all ? undefined : u.userId, includeManaged: !!q.includeManaged, limit, offset });
@@ -179,7 +167,7 @@ export class Identities {
       vm_id: vmId,
       allowed_users: users === null ? null : JSON.stringify(users),
       granted_at: now(),
-      granted_by: (p as UserPrincipal).userId,
+      granted_by: (await this.access.requireAccount(p)).userId,
     };
     try {
       await this.store.insertVmGrant(this.store.db, g);

@@ -73,11 +73,12 @@ export class RepoImport {
     const target = url ? await this.opts.outbound.target(p, url, im?.type === 'tar' || im?.type === 'zip' ? 'archive' : 'git') : undefined;
     const row = await this.repos.create(p, input);
     try {
-      if (src) await this.fromSource(row, src, target!, input.defaultBranch ?? undefined);
+      if (src) await this.fromSource(p, row, src, target!, input.defaultBranch ?? undefined);
       else if (im) await this.fromImport(p, row, im, target);
-      return (await this.repos.find(row.id)) ?? row;
+      return await this.repos.get(p, row.id);
     } catch (e) {
-      await this.repos.removeInternal(row.id);
+      // the caller's own new repository: it owns it, so it may remove it
+      await this.repos.delete(p, row.id);
       if (e instanceof DomainError) throw e;
       const where = target ? ` ${target.shown}` : '';
       throw invalid(`Could not import from${where}: ${fetchFailure(e)}`, 'SOURCE_NOT_FOUND');
@@ -108,7 +109,7 @@ export class RepoImport {
     return { timeoutMs: this.opts.fetchTimeoutMs };
   }
 
-  private async fromSource(row: RepoRow, src: SourceSpec, target: OutboundTarget, askedDefault: string | undefined): Promise<void> {
+  private async fromSource(p: Principal, row: RepoRow, src: SourceSpec, target: OutboundTarget, askedDefault: string | undefined): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
     const depth = src.depth ?? undefined;
     const rev = src.rev ?? src.branch ?? undefined;
@@ -118,8 +119,8 @@ export class RepoImport {
     if (src.allBranches) {
       await fetchMirror(this.reader.g, dir, remote, { ...this.fetchOpts(), depth });
       const want = askedDefault ?? (rev && !branchNameProblem(rev) ? rev : head);
-      if (want && (await this.reader.heads(dir)).has(`refs/heads/${want}`)) await this.repos.setDefaultBranchInternal(row.id, want);
-      else if (head) await this.repos.setDefaultBranchInternal(row.id, head);
+      if (want && (await this.reader.heads(dir)).has(`refs/heads/${want}`)) await this.repos.setDefaultBranch(p, row.id, want);
+      else if (head) await this.repos.setDefaultBranch(p, row.id, head);
       return;
     }
     const fetchRev = rev ?? head;
@@ -127,7 +128,7 @@ export class RepoImport {
     // "The given revision will be used as the new repository's default branch."
     const branch = askedDefault ?? (branchNameProblem(fetchRev) || /^[0-9a-f]{40}$/.test(fetchRev) ? row.default_branch : fetchRev);
     await fetchRefspecs(this.reader.g, dir, remote, [`+${fetchRev}:refs/heads/${branch}`], { ...this.fetchOpts(), depth });
-    if (branch !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, branch);
+    if (branch !== row.default_branch) await this.repos.setDefaultBranch(p, row.id, branch);
   }
 
   private async fromImport(p: Principal, row: RepoRow, im: ImportSpec, target: OutboundTarget | undefined): Promise<void> {

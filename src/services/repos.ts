@@ -1,6 +1,6 @@
 import type { Access } from '../access/index.ts';
 import { type Principal } from '../domain/access.ts';
-import { conflict, forbidden, invalid, notFound, unauthenticated } from '../domain/errors.ts';
+import { AccessDenied, conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
 import { branchNameProblem, pageParams, repoNameProblem } from '../domain/validate.ts';
 import { readRefs } from '../git/refs.ts';
 import { fetchMirror } from '../git/remote.ts';
@@ -18,8 +18,8 @@ export interface CreateRepoInput {
   public?: boolean;
   defaultBranch?: string | null;
   description?: string | null;
-  /** another user as owner: admins only */
-  ownerId?: string;
+  /** another user as owner, by username: admins only */
+  ownerName?: string;
   /** an upstream to clone now and `pull` from later (SSRF-checked) */
   cloneUri?: string | null;
 }
@@ -61,24 +61,21 @@ export class Repos {
   ) {}
 
   /**
-   * Finds a repository by id or full name without any access check, for the
-   * surfaces to authorize next. Malformed input finds nothing.
-   */
-  find(idOrName: string): Promise<RepoRow | undefined> {
-    return findRepoByRef(this.store, idOrName);
-  }
-
-  /**
-   * Resolves a repository the principal may act on with `action`, or throws
-   * `notFound` (REPO_NOT_FOUND) for a repository that is missing or hidden
-   * from it, `forbidden` when visible but not allowed.
+   * Resolves a repository the principal may act on with `action`; `AccessDenied` (looking
+   * missing when the repository is hidden from the caller) otherwise.
    */
   async get(p: Principal, idOrName: string, action: 'repo:read' | 'repo:write' | 'repo:admin' = 'repo:read'): Promise<RepoRow> {
-    const row = await this.find(idOrName);
-    const msg = `Repository not found: ${idOrName.slice(0, 200)}`;
-    if (!row) throw p.kind === 'anonymous' ? unauthenticated() : notFound(msg, REPO_NOT_FOUND);
-    await this.access.require(p, action, { kind: 'repo', repoId: row.id }, msg, REPO_NOT_FOUND);
-    return row;
+    return this.access.requireRepo(p, action, await findRepoByRef(this.store, idOrName), idOrName);
+  }
+
+  /** Like get, but undefined instead of a not-found (JSON-RPC's get_repo answers null). */
+  async findReadable(p: Principal, idOrName: string): Promise<RepoRow | undefined> {
+    try {
+      return await this.get(p, idOrName, 'repo:read');
+    } catch (e) {
+      if (e instanceof AccessDenied && e.kind === 'notFound') return undefined;
+      throw e;
+    }
   }
 
   /**
@@ -88,11 +85,13 @@ export class Repos {
    * repository again and reports why.
    */
   async create(p: Principal, input: CreateRepoInput): Promise<RepoRow> {
-    if (!(await this.access.authorize(p, 'account:use', { kind: 'server' })).allowed || p.kind !== 'user') throw unauthenticated('An API key is required to create repositories');
-    let ownerId = p.userId;
-    if (input.ownerId && input.ownerId !== p.userId) {
+    const account = await this.access.requireAccount(p);
+    let ownerId = account.userId;
+    if (input.ownerName !== undefined && input.ownerName.toLowerCase() !== account.username.toLowerCase()) {
       if (!(await this.access.isServerAdmin(p))) throw forbidden('Only admins may create repositories for another owner');
-      ownerId = input.ownerId;
+      const owner = await this.store.findUserByName(this.store.db, input.ownerName);
+      if (!owner) throw notFound(`user ${input.ownerName.slice(0, 64)} does not exist`, 'USER_NOT_FOUND');
+      ownerId = owner.id;
     }
     const name = input.name ?? null;
     if (name !== null) {
@@ -186,10 +185,10 @@ export class Repos {
   }
 
   /**
-   * Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes), of a
-   * repository the caller already resolved through an access decision (read).
+   * Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes); read needed.
    */
-  async nodes(row: RepoRow, revision: string, rootPath: string, retType: 'all' | 'files' | 'dirs'): Promise<TreeNode[]> {
+  async nodes(p: Principal, idOrName: string, revision: string, rootPath: string, retType: 'all' | 'files' | 'dirs'): Promise<TreeNode[]> {
+    const row = await this.get(p, idOrName, 'repo:read');
     const root = normaliseRepoPath(rootPath);
     if (root === undefined) throw invalid(`Invalid root_path: ${rootPath.slice(0, 200)}`);
     const nodes = await listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000);
@@ -199,14 +198,20 @@ export class Repos {
 
   /** Lists repositories: an admin sees all, another user those it owns or was granted. */
   async list(p: Principal, q: { limit?: unknown; offset?: unknown }): Promise<{ rows: RepoRow[]; total: number; offset: number }> {
-    if (!(await this.access.authorize(p, 'account:use', { kind: 'server' })).allowed || p.kind !== 'user') throw unauthenticated('An API key is required to list repositories');
+    const account = await this.access.requireAccount(p);
     const { limit, offset } = pageParams(q, 100, 1000);
-    const { rows, total } = (await this.access.isServerAdmin(p)) ? await this.store.listRepos(this.store.db, { limit, offset }) : await this.store.listReposVisibleTo(this.store.db, p.userId, limit, offset);
+    const { rows, total } = (await this.access.isServerAdmin(p)) ? await this.store.listRepos(this.store.db, { limit, offset }) : await this.store.listReposVisibleTo(this.store.db, account.userId, limit, offset);
     return { rows, total, offset };
   }
 
-  /** Branches and tags of a repository read from disk, in the SDK's listing shape. */
-  async refsSummary(row: RepoRow): Promise<{ branches: Record<string, { default: boolean; name: string; target: string | null }>; tags: Record<string, { name: string; target: string }> }> {
+  /** Like list, each repository with its branches and tags (the SDK's listing shape). */
+  async listWithRefs(p: Principal, q: { limit?: unknown; offset?: unknown }) {
+    const { rows, total, offset } = await this.list(p, q);
+    return { rows: await Promise.all(rows.map(async (row) => ({ row, ...(await this.refsSummary(row)) }))), total, offset };
+  }
+
+  /** Branches and tags of a repository read from disk. */
+  private async refsSummary(row: RepoRow): Promise<{ branches: Record<string, { default: boolean; name: string; target: string | null }>; tags: Record<string, { name: string; target: string }> }> {
     const dir = repoDir(this.dataDir, row.id);
     const [heads, tagRefs] = await Promise.all([readRefs(dir, 'refs/heads/'), readRefs(dir, 'refs/tags/')]);
     const branches: Record<string, { default: boolean; name: string; target: string | null }> = {};
@@ -226,14 +231,9 @@ export class Repos {
   async setDefaultBranch(p: Principal, idOrName: string, branch: unknown): Promise<string> {
     if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid default branch: ${typeof branch === 'string' ? branchNameProblem(branch) : 'must be a string'}`);
     const row = await this.get(p, idOrName, 'repo:write');
-    await this.setDefaultBranchInternal(row.id, branch);
+    await setHead(this.dataDir, row.id, branch);
+    await this.store.updateRepo(this.store.db, row.id, { default_branch: branch });
     return branch;
-  }
-
-  /** Points HEAD and the row at `branch`, without an access check (callers have decided). */
-  async setDefaultBranchInternal(repoId: string, branch: string): Promise<void> {
-    await setHead(this.dataDir, repoId, branch);
-    await this.store.updateRepo(this.store.db, repoId, { default_branch: branch });
   }
 
   /** Sets the visibility (admin needed): one fact shared with the RPC's `private`. */
@@ -242,12 +242,6 @@ export class Repos {
     const row = await this.get(p, idOrName, 'repo:admin');
     await this.store.updateRepo(this.store.db, row.id, { visibility });
     return visibility;
-  }
-
-  /** Removes a repository without an access check (a failed import of the caller's own new repository). */
-  async removeInternal(repoId: string): Promise<void> {
-    await this.store.deleteRepo(this.store.db, repoId);
-    await removeRepo(this.dataDir, repoId);
   }
 
   /** Deletes a repository (admin on it needed): the row, its grants, then its folder. */

@@ -1,3 +1,4 @@
+import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound, unauthenticated } from '../domain/errors.ts';
 import { usernameProblem } from '../domain/validate.ts';
@@ -20,13 +21,22 @@ export interface NewUser {
 /**
  * Users (accounts) and credentials. Each user is backed by a managed identity;
  * its API keys are that identity's tokens, so one token table and one lookup
- * serve API keys and identity access tokens alike.
+ * serve API keys and identity access tokens alike. Managing users is the
+ * server's administration: every method but authentication asks `server:admin`.
  */
 export class Users {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly access: Access,
+  ) {}
+
+  private admin(p: Principal): Promise<unknown> {
+    return this.access.require(p, 'server:admin', { kind: 'server' });
+  }
 
   /** Creates a user and its first API key, returned once. Throws conflict if the name is taken. */
-  async create(u: NewUser): Promise<{ user: UserRow; apiKey: string }> {
+  async create(p: Principal, u: NewUser): Promise<{ user: UserRow; apiKey: string }> {
+    await this.admin(p);
     const problem = usernameProblem(u.username);
     if (problem) throw invalid(problem);
     const passwordHash = u.password ? await hashPassword(u.password) : null;
@@ -61,17 +71,19 @@ export class Users {
     return { user, apiKey: key.token };
   }
 
-  find(username: string): Promise<UserRow | undefined> {
+  async find(p: Principal, username: string): Promise<UserRow | undefined> {
+    await this.admin(p);
     return this.store.findUserByName(this.store.db, username);
   }
 
-  async get(username: string): Promise<UserRow> {
-    const u = await this.find(username);
-    if (!u) throw notFound(`user ${username} does not exist`, 'USER_NOT_FOUND');
+  async get(p: Principal, username: string): Promise<UserRow> {
+    const u = await this.find(p, username);
+    if (!u) throw notFound(`user ${username.slice(0, 64)} does not exist`, 'USER_NOT_FOUND');
     return u;
   }
 
-  list(): Promise<UserRow[]> {
+  async list(p: Principal): Promise<UserRow[]> {
+    await this.admin(p);
     return this.store.listUsers(this.store.db);
   }
 
@@ -80,17 +92,17 @@ export class Users {
    * name (seed 002's create_user). A new user's API key is returned once; an
    * update issues no key.
    */
-  async createOrUpdate(u: NewUser): Promise<{ user: UserRow; created: boolean; apiKey?: string }> {
-    const existing = await this.find(u.username);
+  async createOrUpdate(p: Principal, u: NewUser): Promise<{ user: UserRow; created: boolean; apiKey?: string }> {
+    const existing = await this.find(p, u.username);
     if (!existing) {
       try {
-        const { user, apiKey } = await this.create(u);
+        const { user, apiKey } = await this.create(p, u);
         return { user, created: true, apiKey };
       } catch (e) {
         if (!(e instanceof Error && (e as { kind?: string }).kind === 'conflict')) throw e;
       }
     }
-    const current = existing ?? (await this.get(u.username));
+    const current = existing ?? (await this.get(p, u.username));
     const patch: Partial<UserRow> = {};
     if (u.email !== undefined) patch.email = u.email;
     if (u.firstname !== undefined) patch.firstname = u.firstname;
@@ -104,7 +116,8 @@ export class Users {
   }
 
   /** Replaces every API key of a user with one new key, returned once. */
-  async rotateApiKey(username: string): Promise<string> {
+  async rotateApiKey(p: Principal, username: string): Promise<string> {
+    await this.admin(p);
     const user = await this.store.findUserByName(this.store.db, username);
     if (!user) throw notFound(`User ${username} not found`, 'USER_NOT_FOUND');
     const key = newToken();
@@ -119,10 +132,10 @@ export class Users {
    * Ensures the `admin` user exists. Returns the API key when one was created
    * (from `apiKey` if given, else generated), undefined when admin existed.
    */
-  async bootstrapAdmin(apiKey: string | undefined): Promise<{ apiKey: string; generated: boolean } | undefined> {
-    if (await this.store.findUserByName(this.store.db, 'admin')) return undefined;
+  async bootstrapAdmin(p: Principal, apiKey: string | undefined): Promise<{ apiKey: string; generated: boolean } | undefined> {
+    if (await this.find(p, 'admin')) return undefined;
     try {
-      const { apiKey: key } = await this.create({ username: 'admin', admin: true, apiKey });
+      const { apiKey: key } = await this.create(p, { username: 'admin', admin: true, apiKey });
       return { apiKey: key, generated: !apiKey };
     } catch (e) {
       // Another process created it between our look-up and insert: that one wins.

@@ -39,3 +39,17 @@ test('imports follow the layer order', () => {
   assert.ok(seen > 30, `scanned only ${seen} imports`);
   assert.deepEqual(violations, []);
 });
+
+// The console operator's principal exists for the CLI; a network surface that built it would
+// hand a remote caller the server's administration.
+test('no surface but the CLI names the SYSTEM principal', () => {
+  const users = files(SRC).filter((f) => /\bSYSTEM\b/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(SRC, f));
+  assert.deepEqual(users.sort(), ['cli/index.ts', 'domain/access.ts']);
+});
+
+// Every public service method takes the caller: a method named *Internal, or a service method
+// without a Principal, is an entry point a new surface could call unguarded.
+test('services export no *Internal methods', () => {
+  const offenders = files(path.join(SRC, 'services')).filter((f) => /\b\w+Internal\s*\(/.test(fs.readFileSync(f, 'utf8')));
+  assert.deepEqual(offenders, []);
+});

@@ -217,7 +217,7 @@ describe('JSON-RPC methods', () => {
     await err('get_repo_nodes', { repo_name: 'nodes/tree', revision: '--output=/tmp/x', root_path: '' }, /not found/);
     await err('get_repo_nodes', { repo_name: 'nodes/tree', revision: 'nope', root_path: '' }, /not found/);
     await err('get_repo_nodes', { repo_name: 'nodes/tree', revision: 'main', root_path: '', ret_type: 'links' }, /ret_type/);
-    await err('get_repo_nodes', { repo_name: 'nodes/missing', revision: 'main', root_path: '' }, /unknown repository/);
+    await err('get_repo_nodes', { repo_name: 'nodes/missing', revision: 'main', root_path: '' }, /Repository not found/);
   });
 
   test('pull: create_repo with clone_uri (same Palisade, and file://) then pull brings new commits', async () => {

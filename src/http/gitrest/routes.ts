@@ -57,8 +57,8 @@ export async function gitRestRoutes(app: FastifyInstance, deps: GitRestDeps): Pr
 
   app.get('/repo', async (req) => {
     const query = req.query as { limit?: string; offset?: string };
-    const { rows, total, offset } = await repos.list(await who(req), query);
-    const repositories = await Promise.all(rows.map(async (r) => ({ ...repoInfo(r), ...(await repos.refsSummary(r)) })));
+    const { rows, total, offset } = await repos.listWithRefs(await who(req), query);
+    const repositories = rows.map(({ row, ...refs }) => ({ ...repoInfo(row), ...refs }));
     return { repositories, total, offset };
   });
 

@@ -49,14 +49,6 @@ function perm(v: unknown): Level {
   return l;
 }
 
-/** A repository the caller may read, or null (missing and hidden look the same). */
-async function readableRepo(d: RpcDeps, p: Principal, name: string): Promise<RepoRow | null> {
-  const row = await d.repos.find(name);
-  if (!row) return null;
-  const dec = await d.access.authorize(p, 'repo:read', { kind: 'repo', repoId: row.id });
-  return dec.allowed ? row : null;
-}
-
 /** Seed 002's 17 methods, with the argument names the seed uses and the aliases it (or later RhodeCode) also uses. */
 export const METHODS: Record<string, RpcMethod> = {
   pull: {
@@ -70,16 +62,16 @@ export const METHODS: Record<string, RpcMethod> = {
   get_user: {
     admin: true,
     args: { username: str() },
-    async run(d, _p, a) {
-      const u = await d.users.find(a.username as string);
+    async run(d, p, a) {
+      const u = await d.users.find(p, a.username as string);
       return u ? userOut(u) : null;
     },
   },
   get_users: {
     admin: true,
     args: {},
-    async run(d) {
-      return (await d.users.list()).map((u) => userOut(u));
+    async run(d, p) {
+      return (await d.users.list(p)).map((u) => userOut(u));
     },
   },
   create_user: {
@@ -94,8 +86,8 @@ export const METHODS: Record<string, RpcMethod> = {
       admin: { type: 'bool' },
       ldap_dn: str(false, { nullable: true }),
     },
-    async run(d, _p, a) {
-      const r = await d.users.createOrUpdate({
+    async run(d, p, a) {
+      const r = await d.users.createOrUpdate(p, {
         username: a.username as string,
         password: a.password as string,
         email: a.email as string,
@@ -116,59 +108,53 @@ export const METHODS: Record<string, RpcMethod> = {
   get_users_group: {
     admin: true,
     args: { group_name: str() },
-    async run(d, _p, a) {
-      const g = await d.groups.find(a.group_name as string);
-      if (!g) return null;
-      const [w] = await d.groups.withMembers([g]);
-      return groupOut(w!.group, w!.members);
+    async run(d, p, a) {
+      const w = await d.groups.findWithMembers(p, a.group_name as string);
+      return w ? groupOut(w.group, w.members) : null;
     },
   },
   get_users_groups: {
     admin: true,
     args: {},
-    async run(d) {
-      return (await d.groups.list()).map((w) => groupOut(w.group, w.members));
+    async run(d, p) {
+      return (await d.groups.list(p)).map((w) => groupOut(w.group, w.members));
     },
   },
   create_users_group: {
     admin: true,
     args: { group_name: str(), active: bool(true) },
-    async run(d, _p, a) {
-      const g = await d.groups.create(a.group_name as string, a.active as boolean);
+    async run(d, p, a) {
+      const g = await d.groups.create(p, a.group_name as string, a.active as boolean);
       return { id: g.id, msg: `created new users group ${g.name}` };
     },
   },
   add_user_to_users_group: {
     admin: true,
     args: { group_name: str(), username: str() },
-    async run(d, _p, a) {
-      const g = await d.groups.get(a.group_name as string);
-      const u = await d.users.get(a.username as string);
-      const r = await d.groups.addMember(g, u);
-      return { id: r.id, success: r.added, msg: r.added ? `added member ${u.username} to users group ${g.name}` : 'User is already in that group' };
+    async run(d, p, a) {
+      const r = await d.groups.addMember(p, a.group_name as string, a.username as string);
+      return { id: r.id, success: r.added, msg: r.added ? `added member ${r.user.username} to users group ${r.group.name}` : 'User is already in that group' };
     },
   },
   remove_user_from_users_group: {
     admin: true,
     args: { group_name: str(), username: str() },
-    async run(d, _p, a) {
-      const g = await d.groups.get(a.group_name as string);
-      const u = await d.users.get(a.username as string);
-      const removed = await d.groups.removeMember(g, u);
-      return { success: removed, msg: removed ? `removed member ${u.username} from users group ${g.name}` : "User wasn't in group" };
+    async run(d, p, a) {
+      const { group, user, removed } = await d.groups.removeMember(p, a.group_name as string, a.username as string);
+      return { success: removed, msg: removed ? `removed member ${user.username} from users group ${group.name}` : "User wasn't in group" };
     },
   },
   get_repo: {
     admin: false,
     args: { repo_name: str() },
     async run(d, p, a) {
-      const row = await readableRepo(d, p, a.repo_name as string);
+      const row = await d.repos.findReadable(p, a.repo_name as string);
       if (!row) return null;
       const out: Record<string, unknown> = repoOut(row);
       // Who holds what is shown to those who administer the repository.
       const dec = await d.access.authorize(p, 'repo:admin', { kind: 'repo', repoId: row.id });
       if (dec.allowed) {
-        const m = await d.grants.members(row);
+        const m = await d.grants.members(p, row.id);
         out.members = [
           ...m.users.map((u) => ({ ...userOut(u), api_key: undefined, type: 'user', permission: repoPermOf(u.level) })),
           ...m.groups.map((g) => ({ id: g.id, name: g.name, active: g.active === 1, type: 'users_group', permission: repoPermOf(g.level) })),
@@ -195,9 +181,7 @@ export const METHODS: Record<string, RpcMethod> = {
     async run(d, p, a) {
       const ret = a.ret_type as string;
       if (ret !== 'all' && ret !== 'files' && ret !== 'dirs') throw invalid('ret_type must be one of all, files, dirs');
-      const row = await readableRepo(d, p, a.repo_name as string);
-      if (!row) throw notFound(`unknown repository ${a.repo_name}`);
-      return d.repos.nodes(row, a.revision as string, a.root_path as string, ret);
+      return d.repos.nodes(p, a.repo_name as string, a.revision as string, a.root_path as string, ret);
     },
   },
   create_repo: {
@@ -213,13 +197,11 @@ export const METHODS: Record<string, RpcMethod> = {
     async run(d, p, a) {
       if (a.repo_type === 'hg') throw invalid('Mercurial repositories are not supported (yet); use repo_type "git"');
       if (a.repo_type !== 'git') throw invalid(`unknown repo_type ${String(a.repo_type).slice(0, 20)}; use "git"`);
-      let ownerId: string | undefined;
-      if (a.owner_name !== undefined) ownerId = (await d.users.get(a.owner_name as string)).id;
       const row = await d.repos.create(p, {
         name: a.repo_name as string,
         description: a.description as string,
         public: !(a.private as boolean),
-        ownerId,
+        ownerName: a.owner_name as string | undefined,
         cloneUri: (a.clone_uri as string | null | undefined) ?? null,
       });
       return { id: row.id, msg: `Created new repository ${row.name}` };

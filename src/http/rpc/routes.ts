@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isDomainError } from '../../domain/errors.ts';
+import { isAccessDenied, isDomainError } from '../../domain/errors.ts';
 import { parseArgs } from './args.ts';
 import { METHOD_ALIASES, METHODS, type RpcDeps } from './methods.ts';
 
@@ -13,7 +13,10 @@ class RpcFailure extends Error {}
  */
 function answerError(req: FastifyRequest, reply: FastifyReply, id: unknown, err: unknown): void {
   let message: string;
-  if (isDomainError(err) || err instanceof RpcFailure) message = err.message;
+  if (isAccessDenied(err)) {
+    // a hidden repository reads as a missing one; a refused action names the right it needs
+    message = err.kind === 'forbidden' ? `no permission for ${err.action} on ${err.subject}` : err.message;
+  } else if (isDomainError(err) || err instanceof RpcFailure) message = err.message;
   else if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is too large';
   else {
     req.log.error({ err }, 'unhandled JSON-RPC error');

@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Access } from '../../access/index.ts';
 import { ANONYMOUS, type Principal } from '../../domain/access.ts';
-import { isDomainError } from '../../domain/errors.ts';
+import { isAccessDenied, isDomainError } from '../../domain/errors.ts';
 import type { GitEnv } from '../../git/runner.ts';
 import { readRefs } from '../../git/refs.ts';
 import { repoDir } from '../../git/repo-path.ts';
@@ -105,18 +105,20 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     }
 
     // Decide before any process starts. Missing and hidden repositories get the same answer.
-    const repo = await deps.repos.find(repoRef);
     const action = service === 'git-upload-pack' ? 'repo:read' : 'repo:write';
-    const d = repo ? await deps.access.authorize(principal, action, { kind: 'repo', repoId: repo.id }) : { allowed: false, visible: false };
-    if (!d.allowed) {
-      if (principal.kind === 'anonymous') return fail(reply, 401, 'Authentication required');
-      if (!d.visible) return fail(reply, 404, 'Repository not found');
+    let repo;
+    try {
+      repo = await deps.repos.get(principal, repoRef, action);
+    } catch (e) {
+      if (!isAccessDenied(e)) throw e;
+      if (e.kind === 'unauthenticated') return fail(reply, 401, 'Authentication required');
+      if (e.kind === 'notFound') return fail(reply, 404, 'Repository not found');
       return fail(reply, 403, 'Permission denied: write access to this repository is required to push');
     }
 
     const protocol = safeGitProtocol(req.headers['git-protocol']);
     const ac = new AbortController();
-    const opts = { git: deps.git, dir: repoDir(deps.dataDir, repo!.id), service, protocol, timeoutMs: deps.gitTimeoutMs, signal: ac.signal };
+    const opts = { git: deps.git, dir: repoDir(deps.dataDir, repo.id), service, protocol, timeoutMs: deps.gitTimeoutMs, signal: ac.signal };
     const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
 
     reply.hijack();
@@ -146,13 +148,13 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         source.on('error', () => limit.destroy(new Error('bad request body')));
         source.pipe(limit);
         result = await serviceRpc(opts, limit, res);
-        if (limit.exceeded) req.log.warn({ repo: repo!.id }, 'git request body over the limit; child killed');
+        if (limit.exceeded) req.log.warn({ repo: repo.id }, 'git request body over the limit; child killed');
         if (before) {
           const changes = diffRefs(before, await allRefs(opts.dir));
-          if (changes.length) deps.events.refsChanged(repo!.id, changes);
+          if (changes.length) deps.events.refsChanged(repo.id, changes);
         }
       }
-      if (result.code !== 0 && !ac.signal.aborted) req.log.warn({ repo: repo!.id, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
+      if (result.code !== 0 && !ac.signal.aborted) req.log.warn({ repo: repo.id, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {
       req.log.error({ err }, 'git service failed');
     } finally {
