@@ -56,7 +56,7 @@ export async function openServices(config: Config): Promise<Services> {
   const git: GitEnv = { home };
   const access = new Access(store);
   const outbound = new Outbound(store, access, { allowPrivate: config.allowPrivateUrls, dataDir: config.dataDir });
-  const users = new Users(store, access);
+  const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs });
   const repos = new Repos(store, access, config.dataDir, { git, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
   const groups = new Groups(store, access);

@@ -31,6 +31,9 @@ export interface Config {
   readonly syncIntervalMs: number;
   /** Largest body of a commits.create or repository-create request (file contents inline), in bytes. */
   readonly maxCommitBytes: number;
+  /** Failed authentications allowed per client address and per username or key, within the window. */
+  readonly authFailureLimit: number;
+  readonly authFailureWindowMs: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -53,6 +56,8 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_MAX_IMPORT_BYTES', 'largest tar/zip archive a repository import downloads (default 268435456)'],
   ['PALISADE_MAX_COMMIT_BYTES', 'largest JSON body of commits.create and repository creation with files (default 104857600)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
+  ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
+  ['PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 'the window of that limit, in seconds (default 60)'],
 ];
 
 export class ConfigError extends Error {}
@@ -98,5 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxImportBytes: int(merged, 'PALISADE_MAX_IMPORT_BYTES', 256 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
     syncIntervalMs: int(merged, 'PALISADE_SYNC_INTERVAL_SECONDS', 300, 1, 86400) * 1000,
     maxCommitBytes: int(merged, 'PALISADE_MAX_COMMIT_BYTES', 100 * 1024 * 1024, 1024, 1024 ** 3),
+    authFailureLimit: int(merged, 'PALISADE_AUTH_FAILURE_LIMIT', 20, 1, 1_000_000),
+    authFailureWindowMs: int(merged, 'PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86400) * 1000,
   });
 }

@@ -1,5 +1,5 @@
 /** The kinds of failure a service may report; each surface maps them once. */
-export type ErrorKind = 'invalid' | 'unauthenticated' | 'forbidden' | 'notFound' | 'conflict' | 'tooLarge' | 'unavailable';
+export type ErrorKind = 'invalid' | 'unauthenticated' | 'forbidden' | 'notFound' | 'conflict' | 'tooLarge' | 'unavailable' | 'rateLimited';
 
 /**
  * A failure whose message is safe to show to the caller. `code` is the
@@ -25,6 +25,19 @@ export const conflict = (message: string, code = 'CONFLICT') => new DomainError(
 export const tooLarge = (message: string, code = 'PAYLOAD_TOO_LARGE') => new DomainError('tooLarge', message, code);
 
 export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
+
+/** Too many failed attempts: refused without looking, until `retryAfterSeconds` have passed. */
+export class RateLimited extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rateLimited', message, 'TOO_MANY_REQUESTS');
+    this.name = 'RateLimited';
+  }
+}
+
+export const isRateLimited = (e: unknown): e is RateLimited => e instanceof RateLimited;
 
 /** What a refused decision was about; each surface's mapper names it in its own terms. */
 export type DeniedResource = 'repo' | 'identity' | 'server';

@@ -30,15 +30,15 @@ export function parseAuthorization(h: string | undefined): Credentials {
 export async function restPrincipal(req: FastifyRequest, users: Users): Promise<Principal> {
   const c = parseAuthorization(req.headers.authorization);
   if (c.kind === 'bearer') {
-    const p = await users.principalForToken(c.token);
+    const p = await users.principalForToken(c.token, req.ip);
     if (!p) throw unauthenticated('Invalid API key or access token');
     return p;
   }
-  if (c.kind === 'basic') return users.principalForBasic(c.username, c.password);
+  if (c.kind === 'basic') return users.principalForBasic(c.username, c.password, req.ip);
   if (c.kind === 'malformed') throw unauthenticated('Malformed Authorization header');
   const identityToken = req.headers['x-freestyle-identity-access-token'];
   if (typeof identityToken === 'string' && identityToken) {
-    const p = await users.principalForToken(identityToken);
+    const p = await users.principalForToken(identityToken, req.ip);
     if (!p) throw unauthenticated('Invalid access token');
     return p;
   }
@@ -54,11 +54,11 @@ export async function gitPrincipal(req: FastifyRequest, users: Users): Promise<P
     case 'malformed':
       throw unauthenticated('Malformed Authorization header');
     case 'bearer': {
-      const p = await users.principalForToken(c.token);
+      const p = await users.principalForToken(c.token, req.ip);
       if (!p) throw unauthenticated('Invalid credentials');
       return p;
     }
     case 'basic':
-      return users.principalForBasic(c.username, c.password);
+      return users.principalForBasic(c.username, c.password, req.ip);
   }
 }

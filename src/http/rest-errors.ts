@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type AccessDenied, type ErrorKind, invalid, isAccessDenied, isDomainError } from '../domain/errors.ts';
+import { type AccessDenied, type ErrorKind, invalid, isAccessDenied, isDomainError, isRateLimited } from '../domain/errors.ts';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -9,6 +9,7 @@ const STATUS: Record<ErrorKind, number> = {
   conflict: 409,
   tooLarge: 413,
   unavailable: 503,
+  rateLimited: 429,
 };
 
 /**
@@ -37,6 +38,7 @@ export function restErrorHandler(this: FastifyInstance, err: FastifyError, req: 
     void reply.status(STATUS[err.kind]).send({ code: deniedCode(err), message: deniedMessage(err) });
     return;
   }
+  if (isRateLimited(err)) void reply.header('Retry-After', String(err.retryAfterSeconds));
   if (isDomainError(err)) {
     void reply.status(STATUS[err.kind]).send({ code: err.code ?? 'BAD_REQUEST', message: err.message });
     return;

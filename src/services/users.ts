@@ -1,9 +1,22 @@
 import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
+import ipaddr from 'ipaddr.js';
 import { conflict, invalid, notFound, unauthenticated } from '../domain/errors.ts';
 import { usernameProblem } from '../domain/validate.ts';
 import { isUniqueViolation, type Store, type UserRow } from '../store/index.ts';
+import { type AuthLimits, AuthLimiter } from './auth-limiter.ts';
 import { hashPassword, hashToken, newId, newToken, now, verifyPassword } from './secrets.ts';
+
+/** The rate-limit key of a client address: IPv4 as is, IPv6 by its /64 (one subscriber's block). */
+function addressKey(from: string): string {
+  try {
+    const ip = ipaddr.process(from);
+    if (ip.kind() === 'ipv6') return `addr:${(ip as ipaddr.IPv6).parts.slice(0, 4).map((h) => h.toString(16)).join(':')}::/64`;
+    return `addr:${ip.toString()}`;
+  } catch {
+    return `addr:${from.slice(0, 64)}`;
+  }
+}
 
 export interface NewUser {
   username: string;
@@ -25,10 +38,15 @@ export interface NewUser {
  * server's administration: every method but authentication asks `server:admin`.
  */
 export class Users {
+  private readonly limiter: AuthLimiter;
+
   constructor(
     private readonly store: Store,
     private readonly access: Access,
-  ) {}
+    limits: AuthLimits = { failures: 20, windowMs: 60_000 },
+  ) {
+    this.limiter = new AuthLimiter(limits);
+  }
 
   private admin(p: Principal): Promise<unknown> {
     return this.access.require(p, 'server:admin', { kind: 'server' });
@@ -144,8 +162,8 @@ export class Users {
     }
   }
 
-  /** Resolves a presented token (API key or identity access token); undefined when unknown or revoked. */
-  async principalForToken(token: string): Promise<Principal | undefined> {
+  /** Looks a token up; undefined when unknown or revoked. */
+  private async lookupToken(token: string): Promise<Principal | undefined> {
     if (token.length === 0 || token.length > 512) return undefined;
     const o = await this.store.findTokenOwner(this.store.db, hashToken(token));
     if (!o) return undefined;
@@ -156,25 +174,47 @@ export class Users {
   }
 
   /**
-   * Resolves HTTP Basic credentials for git: user `x-access-token` with any
-   * token, or a username with its password or one of its API keys. Throws
-   * `unauthenticated` on anything else, without saying which part was wrong.
+   * Resolves a presented token (API key or identity access token) from the client at `from`;
+   * undefined when unknown or revoked. Failures count against the address and the key's
+   * prefix: past the limit, `RateLimited` without a look-up.
    */
-  async principalForBasic(username: string, password: string): Promise<Principal> {
+  async principalForToken(token: string, from: string): Promise<Principal | undefined> {
+    const keys = [addressKey(from), `key:${token.slice(0, 16)}`];
+    this.limiter.check(keys);
+    const p = await this.lookupToken(token);
+    if (p) this.limiter.succeed(keys[1]!);
+    else this.limiter.fail(keys);
+    return p;
+  }
+
+  /**
+   * Resolves HTTP Basic credentials (git, and REST callers that send them): user
+   * `x-access-token` with any token, or a username with its password or one of its API keys.
+   * Throws `unauthenticated` on anything else, without saying which part was wrong; failures
+   * count against the address and the username (`RateLimited` past the limit, before scrypt).
+   */
+  async principalForBasic(username: string, password: string, from: string): Promise<Principal> {
     if (username.toLowerCase() === 'x-access-token') {
-      const p = await this.principalForToken(password);
+      const p = await this.principalForToken(password, from);
       if (p) return p;
       throw unauthenticated('Invalid credentials');
     }
+    const keys = [addressKey(from), `user:${username.toLowerCase().slice(0, 64)}`];
+    this.limiter.check(keys);
     const user = await this.store.findUserByName(this.store.db, username);
     if (user) {
-      const asToken = await this.principalForToken(password);
-      if (asToken?.kind === 'user' && asToken.userId === user.id) return asToken;
-      if (user.password_hash && (await verifyPassword(password, user.password_hash))) {
-        return { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
+      const asToken = await this.lookupToken(password);
+      let p: Principal | undefined;
+      if (asToken?.kind === 'user' && asToken.userId === user.id) p = asToken;
+      else if (user.password_hash && (await verifyPassword(password, user.password_hash))) {
+        p = { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
+      }
+      if (p) {
+        this.limiter.succeed(keys[1]!);
+        return p;
       }
     }
+    this.limiter.fail(keys);
     throw unauthenticated('Invalid credentials');
   }
 }
-

@@ -60,7 +60,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
   const adminKey = `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
   const database = await freshDatabase();
-  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...(database ? { DATABASE_URL: database.url } : {}), ...env };
+  // Every test client comes from 127.0.0.1: the brute-force limit is raised unless a test sets it.
+  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', PALISADE_AUTH_FAILURE_LIMIT: '100000', ...(database ? { DATABASE_URL: database.url } : {}), ...env };
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => {

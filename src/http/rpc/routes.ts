@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isAccessDenied, isDomainError } from '../../domain/errors.ts';
+import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
 import { parseArgs } from './args.ts';
 import { METHOD_ALIASES, METHODS, type RpcDeps } from './methods.ts';
 
@@ -22,7 +22,11 @@ function answerError(req: FastifyRequest, reply: FastifyReply, id: unknown, err:
     req.log.error({ err }, 'unhandled JSON-RPC error');
     message = `internal error (request ${req.id})`;
   }
-  void reply.status(200).send({ id: id ?? null, result: null, error: message });
+  // The protocol answers 200 whatever happens, but for brute force: 429 with Retry-After, so
+  // that clients and proxies back off (the body keeps the protocol's shape).
+  if (isRateLimited(err)) void reply.status(429).header('Retry-After', String(err.retryAfterSeconds));
+  else void reply.status(200);
+  void reply.send({ id: id ?? null, result: null, error: message });
 }
 
 /**
@@ -50,7 +54,7 @@ export async function rpcRoutes(app: FastifyInstance, deps: RpcDeps): Promise<vo
       if (extra.length) throw new RpcFailure(`unexpected key(s) in request: ${extra.map((k) => `"${k.slice(0, 50)}"`).join(', ')}`);
       if (typeof b.api_key !== 'string' || b.api_key === '') throw new RpcFailure('Missing api_key');
       if (typeof b.method !== 'string' || b.method === '') throw new RpcFailure('Missing method name');
-      const principal = await deps.users.principalForToken(b.api_key);
+      const principal = await deps.users.principalForToken(b.api_key, req.ip);
       if (!principal || !(await deps.access.authorize(principal, 'account:use', { kind: 'server' })).allowed) throw new RpcFailure('Invalid API KEY');
       const name = METHOD_ALIASES[b.method] ?? b.method;
       const method = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined;

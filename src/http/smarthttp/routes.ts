@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Access } from '../../access/index.ts';
 import { ANONYMOUS, type Principal } from '../../domain/access.ts';
-import { isAccessDenied, isDomainError } from '../../domain/errors.ts';
+import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
 import type { GitEnv } from '../../git/runner.ts';
 import { readRefs } from '../../git/refs.ts';
 import { repoDir } from '../../git/repo-path.ts';
@@ -100,6 +100,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     try {
       principal = await gitPrincipal(req, deps.users);
     } catch (e) {
+      if (isRateLimited(e)) return fail(reply.header('Retry-After', String(e.retryAfterSeconds)), 429, 'Too many failed authentication attempts; try again later');
       if (isDomainError(e) && e.kind === 'unauthenticated') return fail(reply, 401, 'Authentication failed');
       throw e;
     }
