@@ -46,7 +46,7 @@ export interface ArchiveEntry {
   skip(): Promise<void>;
 }
 
-export const tooLarge = (message: string) => invalid(message, 'IMPORT_TOO_LARGE');
+export const importTooLarge = (message: string) => invalid(message, 'IMPORT_TOO_LARGE');
 /** An entry name fit for a message: quoted, control characters escaped, truncated. */
 export const shown = (name: string) => JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name);
 
@@ -60,12 +60,12 @@ class Meter {
 
   /** A new entry with this name and announced size. */
   entry(name: string, size: number): void {
-    if (++this.entries > this.limits.maxEntries) throw tooLarge(`The archive holds more than ${this.limits.maxEntries} entries`);
+    if (++this.entries > this.limits.maxEntries) throw importTooLarge(`The archive holds more than ${this.limits.maxEntries} entries`);
     const nameBytes = Buffer.byteLength(name);
     if (nameBytes > MAX_NAME_BYTES) throw invalid(`The archive holds a name longer than ${MAX_NAME_BYTES} bytes: ${shown(name)}`, 'INVALID_FILE_PATH');
     this.names += nameBytes;
-    if (this.names > MAX_ALL_NAMES_BYTES) throw tooLarge(`The archive's names add up to more than ${MAX_ALL_NAMES_BYTES} bytes`);
-    if (size > this.limits.maxEntryBytes) throw tooLarge(`The archive entry ${shown(name)} is larger than ${this.limits.maxEntryBytes} bytes`);
+    if (this.names > MAX_ALL_NAMES_BYTES) throw importTooLarge(`The archive's names add up to more than ${MAX_ALL_NAMES_BYTES} bytes`);
+    if (size > this.limits.maxEntryBytes) throw importTooLarge(`The archive entry ${shown(name)} is larger than ${this.limits.maxEntryBytes} bytes`);
   }
 
   /** Bytes about to be unpacked, out of `compressed` bytes read so far. */
@@ -76,8 +76,8 @@ class Meter {
 
   /** Throws when `unpacked` bytes would pass the total or the ratio limit. */
   check(unpacked: number, compressed: number): void {
-    if (unpacked > this.limits.maxUnpackedBytes) throw tooLarge(`The archive unpacks to more than ${this.limits.maxUnpackedBytes} bytes`);
-    if (unpacked > RATIO_FLOOR && unpacked > this.limits.maxRatio * Math.max(compressed, 1)) throw tooLarge(`The archive expands more than ${this.limits.maxRatio} times its compressed size`);
+    if (unpacked > this.limits.maxUnpackedBytes) throw importTooLarge(`The archive unpacks to more than ${this.limits.maxUnpackedBytes} bytes`);
+    if (unpacked > RATIO_FLOOR && unpacked > this.limits.maxRatio * Math.max(compressed, 1)) throw importTooLarge(`The archive expands more than ${this.limits.maxRatio} times its compressed size`);
   }
 }
 
@@ -334,7 +334,7 @@ export async function* readZip(chunks: readonly Buffer[], limits: ArchiveLimits)
   } catch {
     throw invalid('The archive is not a valid zip file');
   }
-  if (zip.entryCount > limits.maxEntries) throw tooLarge(`The archive holds more than ${limits.maxEntries} entries`);
+  if (zip.entryCount > limits.maxEntries) throw importTooLarge(`The archive holds more than ${limits.maxEntries} entries`);
   let announced = 0;
   try {
     const entries = zip.eachEntry();
@@ -353,7 +353,7 @@ export async function* readZip(chunks: readonly Buffer[], limits: ArchiveLimits)
       announced += ze.uncompressedSize;
       meter.check(announced, reader.size);
       if (ze.uncompressedSize > RATIO_FLOOR && ze.uncompressedSize > limits.maxRatio * Math.max(ze.compressedSize, 1)) {
-        throw tooLarge(`The archive expands more than ${limits.maxRatio} times its compressed size (entry ${shown(name)})`);
+        throw importTooLarge(`The archive expands more than ${limits.maxRatio} times its compressed size (entry ${shown(name)})`);
       }
       yield zipEntry(zip, ze, name, meter, reader.size);
     }

@@ -13,7 +13,7 @@ import { fetchMirror, fetchRefspecs, remoteHeadBranch } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
 import { isSafeRev, normaliseRepoPath } from '../git/tree.ts';
 import { casRef } from '../git/update-ref.ts';
-import { type ArchiveLimits, readTar, readZip, tooLarge } from './archive.ts';
+import { type ArchiveLimits, importTooLarge, readTar, readZip } from './archive.ts';
 import { importArchive } from './archive-import.ts';
 import type { Commits } from './commits.ts';
 import { checkOutboundUrl } from './outbound-url.ts';
@@ -210,7 +210,7 @@ async function* limitBytes(src: Readable, max: number): AsyncGenerator<Buffer> {
   try {
     for await (const chunk of src as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > max) throw tooLarge(`The archive is larger than ${max} bytes`);
+      if (size > max) throw importTooLarge(`The archive is larger than ${max} bytes`);
       yield chunk;
     }
   } catch (e) {
