@@ -77,7 +77,12 @@ export async function openServices(config: Config): Promise<Services> {
     },
   };
   const commits = new Commits(repos, reader, config.dataDir, events);
-  const importer = new RepoImport(repos, commits, reader, config.dataDir, { outbound, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
+  const importer = new RepoImport(repos, commits, reader, config.dataDir, {
+    outbound,
+    fetchTimeoutMs: config.fetchTimeoutMs,
+    maxArchiveBytes: config.maxImportBytes,
+    archiveLimits: { maxUnpackedBytes: config.maxImportUnpackedBytes, maxEntries: config.maxImportEntries, maxEntryBytes: config.maxImportEntryBytes, maxRatio: config.maxImportRatio },
+  });
   return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git, outbound };
 }
 

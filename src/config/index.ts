@@ -27,6 +27,14 @@ export interface Config {
   readonly webhookMaxAttempts: number;
   /** Largest tar/zip archive an import downloads, in bytes. */
   readonly maxImportBytes: number;
+  /** Most bytes an imported archive may unpack to (tar stream after gunzip; zip entries). */
+  readonly maxImportUnpackedBytes: number;
+  /** Most entries (files, folders, links) in an imported archive. */
+  readonly maxImportEntries: number;
+  /** Largest single entry of an imported archive, in bytes. */
+  readonly maxImportEntryBytes: number;
+  /** Largest unpacked/compressed ratio of an imported archive (checked past 10 MiB unpacked). */
+  readonly maxImportRatio: number;
   /** How often linked repositories sync with their remote, in milliseconds. */
   readonly syncIntervalMs: number;
   /** Largest body of a commits.create or repository-create request (file contents inline), in bytes. */
@@ -54,6 +62,10 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_WEBHOOK_BACKOFF_MS', 'first webhook retry delay; doubles per attempt up to 10 minutes (default 1000)'],
   ['PALISADE_WEBHOOK_MAX_ATTEMPTS', 'attempts before a webhook delivery is marked failed (default 15)'],
   ['PALISADE_MAX_IMPORT_BYTES', 'largest tar/zip archive a repository import downloads (default 268435456)'],
+  ['PALISADE_MAX_IMPORT_UNPACKED_BYTES', 'most bytes an imported tar/zip may unpack to; more is a 400 IMPORT_TOO_LARGE (default 1073741824)'],
+  ['PALISADE_MAX_IMPORT_ENTRIES', 'most entries (files, folders, links) in an imported tar/zip (default 100000)'],
+  ['PALISADE_MAX_IMPORT_ENTRY_BYTES', 'largest single file in an imported tar/zip (default 104857600)'],
+  ['PALISADE_MAX_IMPORT_RATIO', 'largest unpacked/compressed size ratio of an imported tar.gz/zip, checked past 10 MiB unpacked (default 200)'],
   ['PALISADE_MAX_COMMIT_BYTES', 'largest JSON body of commits.create and repository creation with files (default 104857600)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
   ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
@@ -101,6 +113,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     webhookBackoffMs: int(merged, 'PALISADE_WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000),
     webhookMaxAttempts: int(merged, 'PALISADE_WEBHOOK_MAX_ATTEMPTS', 15, 1, 100),
     maxImportBytes: int(merged, 'PALISADE_MAX_IMPORT_BYTES', 256 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
+    // 1 GiB unpacked, 100 MiB a file (GitHub's hard limit per file), 100k entries (a large monorepo
+    // snapshot), ratio 200: source code packs 3-10x, gzip peaks near 1030x on zeros, so a bomb
+    // trips the ratio within its first tens of MiB while real archives stay far below it.
+    maxImportUnpackedBytes: int(merged, 'PALISADE_MAX_IMPORT_UNPACKED_BYTES', 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
+    maxImportEntries: int(merged, 'PALISADE_MAX_IMPORT_ENTRIES', 100_000, 1, 10_000_000),
+    maxImportEntryBytes: int(merged, 'PALISADE_MAX_IMPORT_ENTRY_BYTES', 100 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
+    maxImportRatio: int(merged, 'PALISADE_MAX_IMPORT_RATIO', 200, 1, 1_000_000),
     syncIntervalMs: int(merged, 'PALISADE_SYNC_INTERVAL_SECONDS', 300, 1, 86400) * 1000,
     maxCommitBytes: int(merged, 'PALISADE_MAX_COMMIT_BYTES', 100 * 1024 * 1024, 1024, 1024 ** 3),
     authFailureLimit: int(merged, 'PALISADE_AUTH_FAILURE_LIMIT', 20, 1, 1_000_000),

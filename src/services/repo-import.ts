@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { Readable } from 'node:stream';
 import type { Principal } from '../domain/access.ts';
 import { DomainError, invalid } from '../domain/errors.ts';
 import { branchNameProblem } from '../domain/validate.ts';
@@ -13,12 +12,12 @@ import { fetchMirror, fetchRefspecs, remoteHeadBranch } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
 import { isSafeRev, normaliseRepoPath } from '../git/tree.ts';
 import { casRef } from '../git/update-ref.ts';
+import { type ArchiveLimits, importTooLarge, readTar, readZip } from './archive.ts';
+import { importArchive } from './archive-import.ts';
 import type { Commits } from './commits.ts';
 import type { Outbound, OutboundTarget } from './outbound.ts';
 import { type CreateRepoInput, fetchFailure, type Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
-
-const execFileP = promisify(execFile);
 
 export interface SourceSpec {
   url: string;
@@ -44,9 +43,13 @@ export interface ImportOptions {
   /** the one guard for URLs the server fetches */
   outbound: Outbound;
   fetchTimeoutMs: number;
-  /** largest tar/zip download */
+  /** largest tar/zip download (compressed bytes) */
   maxArchiveBytes: number;
+  /** what an archive may unpack to: bytes, entries, one entry's bytes, ratio */
+  archiveLimits: ArchiveLimits;
 }
+
+const SIG_RE = /^[^<>\n\r\0]{1,200}$/;
 
 /**
  * Creating a repository with content: `source` (clone any git URL, with or
@@ -80,6 +83,8 @@ export class RepoImport {
       // the caller's own new repository: it owns it, so it may remove it
       await this.repos.delete(p, row.id);
       if (e instanceof DomainError) throw e;
+      // an archive's failures are ours to word: no engine message, path or command line
+      if (im?.type === 'tar' || im?.type === 'zip') throw invalid('Could not import the archive', 'SOURCE_NOT_FOUND');
       const where = target ? ` ${target.shown}` : '';
       throw invalid(`Could not import from${where}: ${fetchFailure(e)}`, 'SOURCE_NOT_FOUND');
     }
@@ -97,6 +102,10 @@ export class RepoImport {
     const im = v as ImportSpec;
     if (typeof im !== 'object' || im === null || !['files', 'tar', 'zip', 'git'].includes(im.type)) throw invalid('import.type must be files, tar, zip or git');
     if (typeof im.commitMessage !== 'string' || im.commitMessage.trim() === '') throw invalid('import.commitMessage is required');
+    if (im.commitMessage.length > 1_000_000) throw invalid('import.commitMessage is too long');
+    for (const [v, what] of [[im.authorName, 'authorName'], [im.authorEmail, 'authorEmail']] as const) {
+      if (v !== undefined && v !== null && (typeof v !== 'string' || !SIG_RE.test(v))) throw invalid(`import.${what} must be 1-200 characters without <, > or line breaks`);
+    }
     if (im.type === 'files') {
       if (typeof im.files !== 'object' || im.files === null || Array.isArray(im.files)) throw invalid('import.files must be a map of paths to contents');
     } else if (typeof im.url !== 'string') throw invalid('import.url must be a URL');
@@ -139,62 +148,38 @@ export class RepoImport {
       return;
     }
     if (im.type === 'git') return this.importGitTree(row, im, target!, author);
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'palisade-import-'));
-    try {
-      const archive = path.join(tmp, im.type === 'tar' ? 'a.tar' : 'a.zip');
-      await this.download(target!, archive);
-      const out = path.join(tmp, 'x');
-      await fs.mkdir(out);
-      if (im.type === 'tar') await execFileP('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-f', archive, '-C', out], { timeout: 120_000 });
-      else {
-        // A symbolic link in a zip could send a later entry outside the folder: refuse such archives.
-        const { stdout } = await execFileP('zipinfo', ['-s', archive], { timeout: 60_000, maxBuffer: 64 << 20 });
-        if (stdout.split('\n').some((l) => l.startsWith('l'))) throw invalid('zip archives with symbolic links are not imported');
-        await execFileP('unzip', ['-q', '-o', archive, '-d', out], { timeout: 120_000 });
-      }
-      let root = out;
-      if (im.dir) {
-        root = path.join(out, normaliseRepoPath(im.dir)!);
-        if (!(await fs.stat(root).catch(() => null))?.isDirectory()) throw invalid(`Directory not found in ${im.type}: ${im.dir}`, 'IMPORT_SUBDIR_NOT_FOUND');
-      }
-      const files: { path: string; content: string; encoding: 'base64' }[] = [];
-      const walk = async (d: string, rel: string): Promise<void> => {
-        for (const e of await fs.readdir(d, { withFileTypes: true })) {
-          const r = rel ? `${rel}/${e.name}` : e.name;
-          // Only regular files and folders: a symlink in an archive must not read outside it.
-          if (e.isDirectory()) await walk(path.join(d, e.name), r);
-          else if (e.isFile()) files.push({ path: r, content: (await fs.readFile(path.join(d, e.name))).toString('base64'), encoding: 'base64' });
-        }
-      };
-      await walk(root, '');
-      if (files.length === 0) throw invalid('The archive holds no files');
-      await this.commits.create(p, row.id, { message: im.commitMessage, files, author });
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
-    }
+    const who = author ?? { name: p.kind === 'user' ? p.username : 'Palisade', email: p.kind === 'user' ? `${p.username}@users.palisade.invalid` : 'identity@users.palisade.invalid' };
+    const download = limitBytes(await this.openArchive(target!), this.opts.maxArchiveBytes);
+    // tar streams from the response into git; zip needs its central directory (at the end), so
+    // its compressed bytes are held (bounded by maxArchiveBytes) while entries stream out of them.
+    const entries = im.type === 'tar' ? readTar(Readable.from(download), this.opts.archiveLimits) : readZip(await collect(download), this.opts.archiveLimits);
+    await importArchive(this.reader.g, repoDir(this.dataDir, row.id), {
+      entries,
+      subdir: im.dir ? normaliseRepoPath(im.dir)! : '',
+      commit: { message: im.commitMessage, author: who, date: new Date() },
+      ref: `refs/heads/${row.default_branch}`,
+      timeoutMs: this.opts.fetchTimeoutMs,
+    });
   }
 
-  /** Downloads a checked target: pinned, no redirects, a size bound and a time bound. */
-  private async download(target: OutboundTarget, file: string): Promise<void> {
-    if (target.kind === 'file') {
-      const st = await fs.stat(target.path);
-      if (st.size > this.opts.maxArchiveBytes) throw invalid('The archive is too large');
-      await fs.copyFile(target.path, file);
-      return;
+  /**
+   * Opens a checked archive target as a byte stream: the one place an archive is fetched.
+   * http(s) goes through the guard's pinned client (no redirects, the fetch time limit);
+   * `file://` (an admin's path outside the data folder, see Outbound) is read as is.
+   */
+  private async openArchive(target: OutboundTarget): Promise<Readable> {
+    if (target.kind === 'file') return createReadStream(target.path);
+    let res;
+    try {
+      res = await this.opts.outbound.request(target, { method: 'GET', timeoutMs: this.opts.fetchTimeoutMs });
+    } catch {
+      throw invalid('Could not download the archive', 'SOURCE_NOT_FOUND');
     }
-    const res = await this.opts.outbound.request(target, { method: 'GET', timeoutMs: this.opts.fetchTimeoutMs });
     if (res.statusCode !== 200) {
       await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-      throw invalid(`The archive download answered HTTP ${res.statusCode}`, 'SOURCE_NOT_FOUND');
+      throw invalid(`Could not download the archive: the server answered HTTP ${res.statusCode}`, 'SOURCE_NOT_FOUND');
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      size += chunk.length;
-      if (size > this.opts.maxArchiveBytes) throw invalid('The archive is too large');
-      chunks.push(Buffer.from(chunk));
-    }
-    await fs.writeFile(file, Buffer.concat(chunks));
+    return res.body;
   }
 
   /** One commit whose tree is the source's tree at `rev` (or its `dir`), without history. */
@@ -219,4 +204,27 @@ export class RepoImport {
       await fs.rm(path.join(dir, 'shallow'), { force: true });
     }
   }
+}
+
+/** The download's bytes, at most `max` of them; its failures become one fixed sentence. */
+async function* limitBytes(src: Readable, max: number): AsyncGenerator<Buffer> {
+  let size = 0;
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > max) throw importTooLarge(`The archive is larger than ${max} bytes`);
+      yield chunk;
+    }
+  } catch (e) {
+    if (e instanceof DomainError) throw e;
+    throw invalid('Could not download the archive', 'SOURCE_NOT_FOUND');
+  } finally {
+    src.destroy();
+  }
+}
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(c);
+  return parts;
 }

@@ -87,12 +87,14 @@ describe('repositories from a source or an import', () => {
     const zip = await fsdk.git.repos.create({ import: { type: 'zip', url: `file://${path.join(src, 'x.zip')}`, commitMessage: 'from zip' } });
     const b = await zip.repo.contents.get({ path: 'pkg/sub/b.txt' });
     assert.equal(Buffer.from((b as { content: string }).content, 'base64').toString(), 'B');
-    // a symlink in a zip is refused (it could redirect a later entry outside the folder)
+    // a symlink in a zip is kept as a git symlink (its target as text), never followed
     fs.symlinkSync('/etc', path.join(src, 'pkg', 'escape'));
-    execFileSync('zip', ['-qry', path.join(src, 'evil.zip'), 'pkg'], { cwd: src });
-    const evil = await api(s, 'POST', '/git/v1/repo', { key: s.adminKey, body: { import: { type: 'zip', url: `file://${path.join(src, 'evil.zip')}`, commitMessage: 'x' } } });
-    assert.equal(evil.status, 400);
-    assert.match(evil.body.message, /symbolic links/);
+    execFileSync('zip', ['-qry', path.join(src, 'links.zip'), 'pkg'], { cwd: src });
+    const links = await api(s, 'POST', '/git/v1/repo', { key: s.adminKey, body: { import: { type: 'zip', url: `file://${path.join(src, 'links.zip')}`, commitMessage: 'x' } } });
+    assert.equal(links.status, 200);
+    const linksDir = path.join(s.dataDir, 'repos', links.body.repoId.slice(0, 2), `${links.body.repoId}.git`);
+    assert.match(await gitOk(['--git-dir', linksDir, 'ls-tree', 'HEAD', 'pkg/escape']), /^120000 blob [0-9a-f]{40}\tpkg\/escape\n$/);
+    assert.equal(await gitOk(['--git-dir', linksDir, 'cat-file', 'blob', 'HEAD:pkg/escape']), '/etc');
     const missingDir = await api(s, 'POST', '/git/v1/repo', { key: s.adminKey, body: { import: { type: 'tar', url: `file://${path.join(src, 'x.tar')}`, dir: 'nope', commitMessage: 'x' } } });
     assert.equal(missingDir.body.code, 'IMPORT_SUBDIR_NOT_FOUND');
 
