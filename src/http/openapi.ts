@@ -26,13 +26,24 @@ const TAGS = [
 /** What the wildcard at the end of a route is, in the document: a branch, a tag or a file path. */
 const wildcardName = (url: string) => (url.includes('/refs/heads/') ? 'branch' : url.includes('/refs/tags/') ? 'tag' : 'path');
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A request body to describe in /openapi.json that Fastify does not validate, because the
+     * route checks it itself (JSON-RPC answers every failure with HTTP 200).
+     */
+    openapiBody?: unknown;
+  }
+}
+
 /**
  * Per route: the surface's tag and security, an operation id, and a name for the trailing
  * wildcard (`*` -> `{branch}`, its `params` property renamed to match). Git's catch-all
  * route and the docs' static files are left out (smart HTTP is described by hand below).
  */
-function transform({ schema: given, url, route }: { schema: FastifySchema | undefined; url: string; route: { method: string | string[] } }): { schema: FastifySchema; url: string } {
-  const schema = given ?? {};
+function transform({ schema: given, url, route }: { schema: FastifySchema | undefined; url: string; route: { method: string | string[]; config?: unknown } }): { schema: FastifySchema; url: string } {
+  const described = (route.config as { openapiBody?: unknown } | undefined)?.openapiBody;
+  const schema = described ? { ...given, body: described } : (given ?? {});
   if (url === '/*' || url === '/docs' || url.startsWith('/docs/')) return { schema: { ...schema, hide: true }, url };
   const surface = SURFACES.find((s) => url.startsWith(s.prefix)) ?? SERVER;
   const method = [route.method].flat()[0]!.toLowerCase();
