@@ -153,6 +153,8 @@ export class Users {
       if (p) return p;
       throw unauthenticated('Invalid credentials');
     }
+    // A name no user can have is refused before the look-up: a NUL in it would reach PostgreSQL.
+    if (usernameProblem(username)) throw unauthenticated('Invalid credentials');
     const user = await this.store.findUserByName(this.store.db, username);
     if (user) {
       const asToken = await this.principalForToken(password);
