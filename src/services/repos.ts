@@ -224,7 +224,13 @@ export class Repos {
   async setDefaultBranch(p: Principal, idOrName: string, branch: unknown): Promise<string> {
     if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid default branch: ${typeof branch === 'string' ? branchNameProblem(branch) : 'must be a string'}`);
     const row = await this.get(p, idOrName, 'repo:write');
-    await this.setDefaultBranchInternal(row.id, branch);
+    try {
+      await this.setDefaultBranchInternal(row.id, branch);
+    } catch (e) {
+      // deleted since it was resolved (its folder is gone): the same answer as before
+      if (!(await this.store.findRepoById(this.store.db, row.id))) throw notFound(`Repository not found: ${idOrName.slice(0, 200)}`, REPO_NOT_FOUND);
+      throw e;
+    }
     return branch;
   }
 
