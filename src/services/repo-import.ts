@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Principal } from '../domain/access.ts';
 import { DomainError, invalid } from '../domain/errors.ts';
-import { branchNameProblem, isRevision } from '../domain/validate.ts';
+import { branchNameProblem, isObjectId, isRevision } from '../domain/validate.ts';
 import { formatCommit, ZERO_OID } from '../git/objects.ts';
 import { writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
@@ -121,7 +121,7 @@ export class RepoImport {
     const fetchRev = rev ?? head;
     if (!fetchRev) throw new Error('the source has no default branch; give source.rev');
     // "The given revision will be used as the new repository's default branch."
-    const target = askedDefault ?? (branchNameProblem(fetchRev) || /^[0-9a-f]{40}$/.test(fetchRev) ? row.default_branch : fetchRev);
+    const target = askedDefault ?? (branchNameProblem(fetchRev) || isObjectId(fetchRev) ? row.default_branch : fetchRev);
     await fetchRefspecs(this.reader.g, dir, src.url, [`+${fetchRev}:refs/heads/${target}`], { ...this.fetchOpts(), depth });
     if (target !== row.default_branch) await this.repos.setDefaultBranchInternal(row.id, target);
   }
