@@ -6,7 +6,9 @@ import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
-import { registerOpenApi } from './http/openapi.ts';
+import { registerDocs, registerOpenApi } from './http/openapi.ts';
+import { restErrorHandler } from './http/rest-errors.ts';
+import * as rootSchemas from './http/root-schemas.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
@@ -103,14 +105,16 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   const { users, repos, identities, access, git, groups, grants } = services;
 
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
-  registerOpenApi(app);
-  app.get('/healthz', async () => {
+  app.setErrorHandler(restErrorHandler); // the server's own routes answer errors like REST, never with internals
+  await registerOpenApi(app); // first: it collects every route registered after it
+  registerDocs(app);
+  app.get('/healthz', { schema: rootSchemas.healthz }, async () => {
     await services.store.db.selectFrom('users').select('id').limit(1).execute();
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
-  app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
+  app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, {
     users,

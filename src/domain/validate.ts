@@ -1,6 +1,8 @@
 import { invalid } from './errors.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The shape of a UUID in any case, for request schemas (`requireUuid` lowercases). */
+export const UUID_PATTERN = '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$';
 
 /** True for a lowercase canonical UUID, the form every Palisade id takes. */
 export const isUuid = (v: string): boolean => UUID_RE.test(v);
@@ -52,14 +54,48 @@ export function branchNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-const VM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const REV_RE = /^[A-Za-z0-9_][A-Za-z0-9._\/@{}^~-]{0,199}$/;
+
+/**
+ * The one revision check: true when `rev` may be handed to git as a revision (a branch, tag
+ * or object id, with `^`/`~`/`@{…}` suffixes): at most 200 characters, no option (leading
+ * `-`), no range (`..`), no spaces, colons or other characters git would read specially.
+ */
+export const isRevision = (rev: unknown): rev is string => typeof rev === 'string' && REV_RE.test(rev) && !rev.includes('..');
+
+/** Validates a revision taken from input; throws `invalid` (INVALID_REVISION) naming `what`. */
+export function requireRevision(rev: unknown, what = 'revision'): string {
+  if (!isRevision(rev)) throw invalid(`Invalid ${what}: ${String(rev).slice(0, 100)}`, 'INVALID_REVISION');
+  return rev;
+}
+
+const OID_RE = /^[0-9a-f]{40}$/;
+
+/** The one object-id check: a full SHA-1 object id in lowercase hex, as git prints them. */
+export const isObjectId = (v: unknown): v is string => typeof v === 'string' && OID_RE.test(v);
+
+/**
+ * Validates an object id taken from input, in any case, and returns it lowercased; throws
+ * `invalid` naming `what` (INVALID_OBJECT_ID unless another Freestyle code is given).
+ */
+export function requireObjectId(v: unknown, what = 'object ID', code = 'INVALID_OBJECT_ID'): string {
+  const lower = typeof v === 'string' ? v.toLowerCase() : v;
+  if (!isObjectId(lower)) throw invalid(`Invalid ${what}: ${String(v).slice(0, 100)} (expected 40 hex digits)`, code);
+  return lower;
+}
+
+/** VM ids as request schemas check them (and `requireVmId` below). */
+export const VM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+const VM_ID_RE = new RegExp(VM_ID_PATTERN);
 /** VM ids are opaque to Palisade until the SSH gateway comes; only their shape is checked. */
 export function requireVmId(v: unknown): string {
   if (typeof v !== 'string' || !VM_ID_RE.test(v)) throw invalid('Invalid VM id: expected 1-128 of A-Z a-z 0-9 . _ - ');
   return v;
 }
 
-const LINUX_USER_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+/** Linux user names as request schemas check them (and `requireAllowedUsers` below). */
+export const LINUX_USER_PATTERN = '^[a-z_][a-z0-9_-]{0,31}\\$?$';
+const LINUX_USER_RE = new RegExp(LINUX_USER_PATTERN);
 /** Validates a list of Linux user names (null: any user). */
 export function requireAllowedUsers(v: unknown): string[] | null {
   if (v === undefined || v === null) return null;

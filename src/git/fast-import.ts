@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { isOid, ZERO_OID } from './objects.ts';
+import { isObjectId } from '../domain/validate.ts';
+import { ZERO_OID } from './objects.ts';
 import { type GitEnv, spawnGit } from './runner.ts';
 
 /** The modes a file of an imported tree may have. */
@@ -117,7 +118,7 @@ export class BlobImporter {
     this.child.stdin!.end();
     const code = await this.closed;
     const oid = this.stdout.trim();
-    if (code !== 0 || !isOid(oid)) throw this.failure();
+    if (code !== 0 || !isObjectId(oid)) throw this.failure();
     return oid;
   }
 

@@ -120,4 +120,3 @@ export function formatCommit(c: { tree: string; parents: string[]; author: { nam
 
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export const ZERO_OID = '0000000000000000000000000000000000000000';
-export const isOid = (s: string): boolean => /^[0-9a-f]{40}$/.test(s);

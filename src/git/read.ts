@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { CatFilePool, type GitObject } from './cat-file.ts';
-import { type CommitInfo, isOid, parseCommit, parseTag, parseTree, type TagInfo, type TreeEntry } from './objects.ts';
+import { isObjectId, isRevision } from '../domain/validate.ts';
+import { type CommitInfo, parseCommit, parseTag, parseTree, type TagInfo, type TreeEntry } from './objects.ts';
 import { readRefs } from './refs.ts';
 import { type GitEnv, runGit } from './runner.ts';
-import { isSafeRev } from './tree.ts';
 
 /**
  * Read access to a repository's objects and refs, through the warm
  * `cat-file --batch` pool where one object is needed and plumbing commands
- * where git walks history. Every revision string is checked by `isSafeRev`
+ * where git walks history. Every revision string is checked by `isRevision`
  * before it reaches git; undefined means "not found".
  */
 export class GitReader {
@@ -58,13 +58,13 @@ export class GitReader {
 
   /** Resolves a revision to a commit id (peeling tags), or undefined. */
   async resolveCommit(dir: string, rev: string): Promise<string | undefined> {
-    if (!isSafeRev(rev)) return undefined;
+    if (!isRevision(rev)) return undefined;
     const o = await this.pool.read(dir, `${rev}^{commit}`);
     return o?.oid;
   }
 
   async commit(dir: string, rev: string): Promise<CommitInfo | undefined> {
-    if (!isSafeRev(rev)) return undefined;
+    if (!isRevision(rev)) return undefined;
     // The cache is keyed by id and shared by repositories: only an object that this
     // repository really has may be answered from it, so ids are checked on disk first.
     const o = await this.pool.read(dir, `${rev}^{commit}`);
@@ -83,7 +83,7 @@ export class GitReader {
 
   /** True when the repository holds the object (a loose object file, else a cat-file probe). */
   async has(dir: string, oid: string): Promise<boolean> {
-    if (!isOid(oid)) return false;
+    if (!isObjectId(oid)) return false;
     if (this.present.get(dir)?.has(oid)) return true;
     // one synchronous stat: cheaper than a thread-pool round trip for a file that is almost always there
     if (existsSync(`${dir}/objects/${oid.slice(0, 2)}/${oid.slice(2)}`)) return true;
@@ -91,7 +91,7 @@ export class GitReader {
   }
 
   async tree(dir: string, name: string): Promise<{ oid: string; entries: TreeEntry[] } | undefined> {
-    if (isOid(name)) {
+    if (isObjectId(name)) {
       const hit = this.trees.get(name);
       if (hit && (await this.has(dir, name))) return { oid: name, entries: hit };
     }
@@ -103,7 +103,7 @@ export class GitReader {
   }
 
   async tag(dir: string, oid: string): Promise<TagInfo | undefined> {
-    if (!isOid(oid)) return undefined;
+    if (!isObjectId(oid)) return undefined;
     const o = await this.pool.read(dir, oid);
     return o && o.type === 'tag' ? parseTag(o.oid, o.content) : undefined;
   }
@@ -115,7 +115,7 @@ export class GitReader {
     const r = await runGit(this.g, ['--git-dir', dir, 'cat-file', '--batch-check=%(objectname) %(objectsize)'], { timeoutMs: this.timeoutMs, input: `${oids.join('\n')}\n` });
     for (const line of r.stdout.toString('utf8').split('\n')) {
       const [oid, size] = line.split(' ');
-      if (oid && size && isOid(oid)) out.set(oid, Number(size));
+      if (oid && size && isObjectId(oid)) out.set(oid, Number(size));
     }
     return out;
   }

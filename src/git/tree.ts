@@ -1,3 +1,4 @@
+import { isRevision } from '../domain/validate.ts';
 import { type GitEnv, runGit } from './runner.ts';
 
 export interface TreeNode {
@@ -5,18 +6,13 @@ export interface TreeNode {
   type: 'file' | 'dir';
 }
 
-const REV_RE = /^[A-Za-z0-9_][A-Za-z0-9._\/@{}^~-]{0,199}$/;
-
-/** True when `rev` may be handed to git as a revision (no option, no range, no odd characters). */
-export const isSafeRev = (rev: string): boolean => REV_RE.test(rev) && !rev.includes('..');
-
 /**
  * Every file and folder under `root` (recursively, flat, paths from the
  * repository root) at revision `rev`, or undefined when the revision or path
  * does not exist. `root` must already be normalised ("" or "a/b").
  */
 export async function listTree(g: GitEnv, dir: string, rev: string, root: string, timeoutMs: number): Promise<TreeNode[] | undefined> {
-  if (!isSafeRev(rev)) return undefined;
+  if (!isRevision(rev)) return undefined;
   const treeish = root === '' ? `${rev}^{tree}` : `${rev}:${root}`;
   const r = await runGit(g, ['--git-dir', dir, 'ls-tree', '-r', '-t', '-z', treeish], { timeoutMs, maxOutput: 64 << 20 }, [treeish]);
   if (r.code !== 0) return undefined;

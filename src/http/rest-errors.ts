@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type AccessDenied, type ErrorKind, invalid, isAccessDenied, isDomainError, isRateLimited } from '../domain/errors.ts';
+import { type AccessDenied, type ErrorKind, isAccessDenied, isDomainError, isRateLimited } from '../domain/errors.ts';
+import { validationMessage } from './validation.ts';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -15,6 +16,7 @@ const STATUS: Record<ErrorKind, number> = {
 /**
  * The REST surfaces' one error mapper: domain errors become their status and
  * `{code, message}` (the Freestyle SDK picks its typed error by `code`);
+ * a request that fails its route's schemas is a 400 BAD_REQUEST naming the field;
  * Fastify's own client errors (bad JSON, body too large) keep their status;
  * anything else is logged with the request id and answered as a generic 500.
  */
@@ -45,7 +47,7 @@ export function restErrorHandler(this: FastifyInstance, err: FastifyError, req: 
   }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    const message = err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'Unsupported Content-Type' : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'Request body is too large' : err.validation ? `Invalid request: ${err.message}` : err.message;
+    const message = err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'Unsupported Content-Type' : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'Request body is too large' : err.validation ? `Invalid request: ${validationMessage(err.validation, err.validationContext)}` : err.message;
     void reply.status(status).send({ code: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', message });
     return;
   }
@@ -54,8 +56,8 @@ export function restErrorHandler(this: FastifyInstance, err: FastifyError, req: 
 }
 
 /**
- * JSON body parser for the REST surfaces: an empty body is `undefined` (the SDK
- * POSTs some endpoints without one), invalid JSON is a 400 with a clear message.
+ * JSON body parser for the REST surfaces: an empty body is `undefined` (read as `{}`
+ * by `registerRestValidation`), invalid JSON is a 400 with a clear message.
  */
 export function registerJsonParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
@@ -70,12 +72,4 @@ export function registerJsonParser(app: FastifyInstance): void {
       done(e, undefined);
     }
   });
-}
-
-/** The JSON body of a REST request as an object: none is `{}`, anything but an object is a 400. */
-export function objectBody(req: FastifyRequest): Record<string, unknown> {
-  const b = req.body;
-  if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw invalid('Request body must be a JSON object');
-  return b as Record<string, unknown>;
 }

@@ -1,7 +1,7 @@
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound } from '../domain/errors.ts';
-import { branchNameProblem } from '../domain/validate.ts';
-import { EMPTY_TREE, formatCommit, formatTree, isOid, objectId, parseCommit, type TreeEntry, ZERO_OID } from '../git/objects.ts';
+import { branchNameProblem, requireObjectId } from '../domain/validate.ts';
+import { EMPTY_TREE, formatCommit, formatTree, objectId, parseCommit, type TreeEntry, ZERO_OID } from '../git/objects.ts';
 import { type NewObject, writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -124,10 +124,7 @@ export class Commits {
     const branch = body.branch === undefined || body.branch === null ? row.default_branch : body.branch;
     if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid branch name: ${String(branch).slice(0, 100)}`);
     let expected: string | null | undefined;
-    if (body.expectedSha !== undefined && body.expectedSha !== null) {
-      if (typeof body.expectedSha !== 'string' || !isOid(body.expectedSha.toLowerCase())) throw invalid('expectedSha must be a 40-hex commit id');
-      expected = body.expectedSha.toLowerCase();
-    }
+    if (body.expectedSha !== undefined && body.expectedSha !== null) expected = requireObjectId(body.expectedSha, 'expectedSha');
     let author = { name: p.kind === 'user' ? p.username : 'Palisade', email: p.kind === 'user' ? `${p.username}@users.palisade.invalid` : 'identity@users.palisade.invalid' };
     if (body.author !== undefined && body.author !== null) {
       const a = body.author as { name?: unknown; email?: unknown };
@@ -246,8 +243,7 @@ export class Commits {
       target = heads.get(`refs/heads/${row.default_branch}`);
       if (!target) throw notFound('Repository has no default branch configured', 'NO_DEFAULT_BRANCH');
     } else {
-      if (typeof sha !== 'string' || !isOid(sha.toLowerCase())) throw invalid('sha must be a 40-hex commit id', 'INVALID_OBJECT_ID');
-      target = await this.reader.resolveCommit(dir, sha.toLowerCase());
+      target = await this.reader.resolveCommit(dir, requireObjectId(sha, 'sha'));
       if (!target) throw notFound(`Commit not found: ${sha}`, 'COMMIT_NOT_FOUND');
     }
     const ref = `refs/heads/${name}`;

@@ -74,7 +74,13 @@ export class Identities {
     const row = await this.modifiable(p, rawId);
     const { token, tokenHash } = newToken();
     const id = newId();
-    await this.store.insertToken(this.store.db, { id, identity_id: row.id, token_hash: tokenHash, created_at: now() });
+    try {
+      await this.store.insertToken(this.store.db, { id, identity_id: row.id, token_hash: tokenHash, created_at: now() });
+    } catch (e) {
+      // deleted since it was loaded (the foreign key refused the token): the same answer as before
+      if (!(await this.store.findIdentity(this.store.db, row.id))) throw notFound(`Identity not found: ${row.id}`, 'IDENTITY_NOT_FOUND');
+      throw e;
+    }
     return { id, token };
   }
 

@@ -1,6 +1,7 @@
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound } from '../domain/errors.ts';
-import { isOid, ZERO_OID } from '../git/objects.ts';
+import { isObjectId } from '../domain/validate.ts';
+import { ZERO_OID } from '../git/objects.ts';
 import type { GitReader } from '../git/read.ts';
 import { readRefs } from '../git/refs.ts';
 import { fetchRefspecs, isAncestor, pushRefspecs } from '../git/remote.ts';
@@ -143,7 +144,7 @@ export class RemoteSync implements RefEvents {
         const l = local.get(`refs/heads/${b}`);
         if (l) finalLocal.set(b, l);
         if (r) finalRemote.set(b, r);
-        if (r === l || (r && !isOid(r)) || (l && !isOid(l))) continue;
+        if (r === l || (r && !isObjectId(r)) || (l && !isObjectId(l))) continue;
         if (!l) {
           if (base[b] === r) toDeleteRemote.push(b); // deleted here since the last sync
           else if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID)) {

@@ -1,12 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Principal } from '../domain/access.ts';
 import { invalid, notFound } from '../domain/errors.ts';
-import { branchNameProblem } from '../domain/validate.ts';
-import { type CommitInfo, isOid, type TagInfo } from '../git/objects.ts';
+import { branchNameProblem, requireObjectId, requireRevision } from '../domain/validate.ts';
+import { type CommitInfo, type TagInfo } from '../git/objects.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
 import { spawnGit } from '../git/runner.ts';
-import { isSafeRev, normaliseRepoPath } from '../git/tree.ts';
+import { normaliseRepoPath } from '../git/tree.ts';
 import type { Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
@@ -23,15 +23,6 @@ export const commitOut = (c: CommitInfo) => ({
 const tagOut = (name: string, t: TagInfo | undefined, target: string) =>
   t ? { name, sha: t.sha, target: { sha: t.target }, tagger: t.tagger, message: t.message } : { name, sha: target, target: { sha: target }, tagger: null, message: null };
 
-function requireRev(rev: string): string {
-  if (!isSafeRev(rev)) throw invalid(`Invalid revision: ${rev.slice(0, 100)}`, 'INVALID_REVISION');
-  return rev;
-}
-function requireOid(hash: string): string {
-  const h = hash.toLowerCase();
-  if (!isOid(h)) throw invalid(`Invalid object ID: ${hash.slice(0, 100)}`, 'INVALID_OBJECT_ID');
-  return h;
-}
 
 /**
  * The read side of the Git REST API: refs, objects, history, contents,
@@ -81,21 +72,21 @@ export class RepoContent {
 
   async tagByHash(p: Principal, repo: string, hash: string) {
     const { dir } = await this.open(p, repo);
-    const t = await this.reader.tag(dir, requireOid(hash));
+    const t = await this.reader.tag(dir, requireObjectId(hash));
     if (!t) throw notFound(`Tag not found: ${hash}`, 'TAG_NOT_FOUND');
     return tagOut(t.name, t, t.target);
   }
 
   async blob(p: Principal, repo: string, hash: string) {
     const { dir } = await this.open(p, repo);
-    const o = await this.reader.object(dir, requireOid(hash));
+    const o = await this.reader.object(dir, requireObjectId(hash));
     if (!o || o.type !== 'blob') throw notFound(`Blob not found: ${hash}`, 'BLOB_NOT_FOUND');
     return { sha: o.oid, size: o.size, encoding: 'base64' as const, content: o.content.toString('base64') };
   }
 
   async tree(p: Principal, repo: string, hash: string) {
     const { dir } = await this.open(p, repo);
-    const t = await this.reader.tree(dir, requireOid(hash));
+    const t = await this.reader.tree(dir, requireObjectId(hash));
     if (!t) throw notFound(`Tree not found: ${hash}`, 'TREE_NOT_FOUND');
     const sizes = await this.reader.sizes(dir, t.entries.filter((e) => e.mode !== '40000' && e.mode !== '160000').map((e) => e.oid));
     return {
@@ -106,7 +97,7 @@ export class RepoContent {
 
   async commit(p: Principal, repo: string, hash: string) {
     const { dir } = await this.open(p, repo);
-    const c = await this.reader.commit(dir, requireOid(hash));
+    const c = await this.reader.commit(dir, requireObjectId(hash));
     if (!c) throw notFound(`Commit not found: ${hash}`, 'COMMIT_NOT_FOUND');
     return commitOut(c);
   }
@@ -123,8 +114,8 @@ export class RepoContent {
     const branch = q.branch || row.default_branch;
     if (branchNameProblem(branch)) throw invalid(`Invalid branch: ${branch.slice(0, 100)}`);
     const head = (await this.reader.heads(dir)).get(`refs/heads/${branch}`);
-    const since = q.since ? requireOid(q.since) : undefined;
-    const until = q.until ? requireOid(q.until) : undefined;
+    const since = q.since ? requireObjectId(q.since, 'since') : undefined;
+    const until = q.until ? requireObjectId(q.until, 'until') : undefined;
     const selector = since && until ? { Range: { since, until } } : since ? { Since: since } : until ? { Until: until } : null;
     const empty = { commits: [], count: 0, offset, limit, total: 0, order, selector, next_commit: null };
     const tip = until ?? head;
@@ -161,7 +152,7 @@ export class RepoContent {
     const { row, dir } = await this.open(p, repo);
     const path = normaliseRepoPath(rawPath);
     if (path === undefined) throw invalid(`Invalid path: ${rawPath.slice(0, 200)}`, 'INVALID_FILE_PATH');
-    const r = requireRev(rev || row.default_branch);
+    const r = requireRevision(rev || row.default_branch);
     const name = path === '' ? `${r}^{tree}` : `${r}:${path}`;
     const o = await this.reader.object(dir, name);
     const base = path.split('/').pop() ?? '';
@@ -192,7 +183,7 @@ export class RepoContent {
    */
   async archive(p: Principal, repo: string, format: 'tar.gz' | 'zip', rev: string | undefined, signal: AbortSignal): Promise<{ stream: Readable; filename: string }> {
     const { row, dir } = await this.open(p, repo);
-    const r = requireRev(rev || row.default_branch);
+    const r = requireRevision(rev || row.default_branch);
     const oid = await this.reader.resolveCommit(dir, r);
     if (!oid) throw notFound(`Revision not found: ${r}`, 'REFERENCE_NOT_FOUND');
     const child = spawnGit(this.reader.g, ['--git-dir', dir, 'archive', `--format=${format}`, oid], { timeoutMs: 30 * 60_000, signal }, [oid]);
@@ -206,8 +197,8 @@ export class RepoContent {
   async compare(p: Principal, repo: string, baseRev: string | undefined, headRev: string | undefined) {
     const { dir } = await this.open(p, repo);
     if (!baseRev || !headRev) throw invalid('base and head are required');
-    const base = await this.reader.resolveCommit(dir, requireRev(baseRev));
-    const head = await this.reader.resolveCommit(dir, requireRev(headRev));
+    const base = await this.reader.resolveCommit(dir, requireRevision(baseRev));
+    const head = await this.reader.resolveCommit(dir, requireRevision(headRev));
     if (!base) throw notFound(`Commit not found: ${baseRev}`, 'COMMIT_NOT_FOUND');
     if (!head) throw notFound(`Commit not found: ${headRev}`, 'COMMIT_NOT_FOUND');
     const counts = await this.reader.run(dir, ['rev-list', '--left-right', '--count', `${base}...${head}`], [`${base}...${head}`]);

@@ -4,13 +4,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Principal } from '../domain/access.ts';
 import { DomainError, invalid } from '../domain/errors.ts';
-import { branchNameProblem } from '../domain/validate.ts';
+import { branchNameProblem, isObjectId, isRevision } from '../domain/validate.ts';
 import { formatCommit, ZERO_OID } from '../git/objects.ts';
 import { writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
 import { fetchMirror, fetchRefspecs, remoteHeadBranch } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
-import { isSafeRev, normaliseRepoPath } from '../git/tree.ts';
+import { normaliseRepoPath } from '../git/tree.ts';
 import { casRef } from '../git/update-ref.ts';
 import { type ArchiveLimits, importTooLarge, readTar, readZip } from './archive.ts';
 import { importArchive } from './archive-import.ts';
@@ -93,7 +93,7 @@ export class RepoImport {
   private checkSource(v: unknown): SourceSpec {
     const s = v as SourceSpec;
     if (typeof s !== 'object' || s === null || typeof s.url !== 'string') throw invalid('source.url must be a URL', 'INVALID_GIT_REPO_SPEC_ERROR');
-    for (const r of [s.rev, s.branch]) if (r !== undefined && r !== null && (typeof r !== 'string' || !isSafeRev(r))) throw invalid('source.rev is not a valid revision', 'INVALID_REVISION');
+    for (const r of [s.rev, s.branch]) if (r !== undefined && r !== null && !isRevision(r)) throw invalid('source.rev is not a valid revision', 'INVALID_REVISION');
     if (s.depth !== undefined && s.depth !== null && (!Number.isInteger(s.depth) || s.depth < 1 || s.depth > 1_000_000)) throw invalid('source.depth must be a positive integer');
     return s;
   }
@@ -110,7 +110,7 @@ export class RepoImport {
       if (typeof im.files !== 'object' || im.files === null || Array.isArray(im.files)) throw invalid('import.files must be a map of paths to contents');
     } else if (typeof im.url !== 'string') throw invalid('import.url must be a URL');
     if (im.dir !== undefined && im.dir !== null && (typeof im.dir !== 'string' || normaliseRepoPath(im.dir) === undefined)) throw invalid('import.dir is not a valid folder path');
-    for (const r of [im.rev, im.branch]) if (r !== undefined && r !== null && (typeof r !== 'string' || !isSafeRev(r))) throw invalid('import.rev is not a valid revision', 'INVALID_REVISION');
+    for (const r of [im.rev, im.branch]) if (r !== undefined && r !== null && !isRevision(r)) throw invalid('import.rev is not a valid revision', 'INVALID_REVISION');
     return im;
   }
 
@@ -135,7 +135,7 @@ export class RepoImport {
     const fetchRev = rev ?? head;
     if (!fetchRev) throw new Error('the source has no default branch; give source.rev');
     // "The given revision will be used as the new repository's default branch."
-    const branch = askedDefault ?? (branchNameProblem(fetchRev) || /^[0-9a-f]{40}$/.test(fetchRev) ? row.default_branch : fetchRev);
+    const branch = askedDefault ?? (branchNameProblem(fetchRev) || isObjectId(fetchRev) ? row.default_branch : fetchRev);
     await fetchRefspecs(this.reader.g, dir, remote, [`+${fetchRev}:refs/heads/${branch}`], { ...this.fetchOpts(), depth });
     if (branch !== row.default_branch) await this.repos.setDefaultBranch(p, row.id, branch);
   }

@@ -231,7 +231,13 @@ export class Repos {
   async setDefaultBranch(p: Principal, idOrName: string, branch: unknown): Promise<string> {
     if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid default branch: ${typeof branch === 'string' ? branchNameProblem(branch) : 'must be a string'}`);
     const row = await this.get(p, idOrName, 'repo:write');
-    await setHead(this.dataDir, row.id, branch);
+    try {
+      await setHead(this.dataDir, row.id, branch);
+    } catch (e) {
+      // deleted since it was resolved (its folder is gone): the same answer as for a missing one
+      if (!(await this.store.findRepoById(this.store.db, row.id))) await this.access.requireRepo(p, 'repo:write', undefined, idOrName);
+      throw e;
+    }
     await this.store.updateRepo(this.store.db, row.id, { default_branch: branch });
     return branch;
   }

@@ -1,10 +1,9 @@
 import type { Principal } from '../domain/access.ts';
 import { invalid } from '../domain/errors.ts';
-import { boolParam } from '../domain/validate.ts';
+import { boolParam, requireRevision } from '../domain/validate.ts';
 import { checkPattern, grepFlags, grepLines, type MatchMode } from '../git/grep.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
-import { isSafeRev } from '../git/tree.ts';
 import type { Repos } from './repos.ts';
 
 export type SearchQuery = Record<string, string | undefined>;
@@ -46,7 +45,7 @@ export class Search {
     const row = await this.repos.get(p, repo, 'repo:read');
     const dir = repoDir(this.dataDir, row.id);
     const rev = q.rev || q.ref || row.default_branch;
-    if (!isSafeRev(rev)) throw invalid(`Invalid revision: ${rev.slice(0, 100)}`, 'INVALID_REVISION');
+    requireRevision(rev);
     const query = q.query ?? '';
     if (query === '') throw invalid('Query must not be empty', 'COMMIT_EMPTY_QUERY');
     if (query.length > 1000 || /[\n\0]/.test(query)) throw invalid('query must be one line of at most 1000 characters');

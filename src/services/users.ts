@@ -201,6 +201,11 @@ export class Users {
     }
     const keys = [addressKey(from), `user:${username.toLowerCase().slice(0, 64)}`];
     this.limiter.check(keys);
+    // A name no user can have is refused before the look-up: a NUL in it would reach PostgreSQL.
+    if (usernameProblem(username)) {
+      this.limiter.fail(keys);
+      throw unauthenticated('Invalid credentials');
+    }
     const user = await this.store.findUserByName(this.store.db, username);
     if (user) {
       const asToken = await this.lookupToken(password);

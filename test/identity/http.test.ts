@@ -196,7 +196,7 @@ describe('Identity API over raw HTTP', () => {
   test('/openapi.json lists every surface, generated from the registered routes', async () => {
     const r = await api(s, 'GET', '/openapi.json');
     assert.equal(r.status, 200);
-    assert.equal(r.body.openapi, '3.0.3');
+    assert.equal(r.body.openapi, '3.1.0');
     const paths = Object.keys(r.body.paths);
     for (const p of ['/identity/v1/identities/{identity}/permissions/git/{repo}', '/git/v1/repo/{repo}/commits', '/_admin/api', '/{repo}/info/refs', '/git/v1/repo/{repo}/git/refs/heads/{branch}', '/git/v1/repo/{repo}/contents/{path}']) assert.ok(paths.includes(p), p);
     const identityPaths = paths.filter((p) => p.startsWith('/identity/v1/'));

@@ -7,7 +7,8 @@ import type { Groups } from '../../services/groups.ts';
 import type { Repos } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import type { RepoRow, UserRow, UsersGroupRow } from '../../services/types.ts';
-import type { ArgSpec, ArgValues } from './args.ts';
+import Type from 'typebox';
+import { type ArgSpec, type ArgValues, RpcBool, RpcNullableStr, RpcStr } from './args.ts';
 
 export interface RpcDeps {
   users: Users;
@@ -20,12 +21,20 @@ export interface RpcDeps {
 export interface RpcMethod {
   /** only admins may call it (checked through the decision point as `server:admin`) */
   admin: boolean;
-  args: Record<string, ArgSpec>;
+  /** a short description for /openapi.json */
+  summary: string;
+  args: ArgSpec;
   run(d: RpcDeps, p: Principal, a: ArgValues): Promise<unknown>;
 }
 
-const str = (required = true, extra: Partial<ArgSpec> = {}): ArgSpec => ({ type: 'string', required, ...extra });
-const bool = (def: boolean): ArgSpec => ({ type: 'bool', default: def });
+/** The arguments of a method: a closed object (an unknown argument is an error naming it). */
+const args = (props: Parameters<typeof Type.Object>[0], aliases?: Record<string, string>): ArgSpec => ({ schema: Type.Object(props, { additionalProperties: false }), aliases });
+const opt = Type.Optional;
+const NAME = 255;
+const RepoName = RpcStr(NAME, { description: 'Repository full name or id' });
+const Username = RpcStr(NAME, { description: 'Username' });
+const GroupName = RpcStr(NAME, { description: 'Users group name' });
+const Perm = RpcStr(50, { description: 'repository.none, repository.read, repository.write or repository.admin' });
 
 /** A user in seed 002's shape. The API key is stored hashed, so it appears only where it was just created. */
 export const userOut = (u: UserRow, apiKey: string | null = null) => ({
@@ -53,7 +62,8 @@ function perm(v: unknown): Level {
 export const METHODS: Record<string, RpcMethod> = {
   pull: {
     admin: false,
-    args: { repo_name: str(true, { aliases: ['repo'] }) },
+    summary: 'Fetch the repository from its clone_uri again (repository.admin); also `repo` for repo_name',
+    args: args({ repo_name: RepoName }, { repo: 'repo_name' }),
     async run(d, p, a) {
       const row = await d.repos.pull(p, a.repo_name as string);
       return `Pulled from ${row.name ?? row.id}`;
@@ -61,7 +71,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_user: {
     admin: true,
-    args: { username: str() },
+    summary: 'A user, or null (admin)',
+    args: args({ username: Username }),
     async run(d, p, a) {
       const u = await d.users.find(p, a.username as string);
       return u ? userOut(u) : null;
@@ -69,23 +80,25 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_users: {
     admin: true,
-    args: {},
+    summary: 'All users (admin)',
+    args: args({}),
     async run(d, p) {
       return (await d.users.list(p)).map((u) => userOut(u));
     },
   },
   create_user: {
     admin: true,
-    args: {
-      username: str(),
-      password: str(),
-      email: str(),
-      firstname: str(false, { nullable: true }),
-      lastname: str(false, { nullable: true }),
-      active: { type: 'bool' },
-      admin: { type: 'bool' },
-      ldap_dn: str(false, { nullable: true }),
-    },
+    summary: "Create a user, or update the given fields of an existing one; a new user's api_key is shown once (admin)",
+    args: args({
+      username: Username,
+      password: RpcStr(1024),
+      email: RpcStr(NAME),
+      firstname: opt(RpcNullableStr(NAME)),
+      lastname: opt(RpcNullableStr(NAME)),
+      active: opt(RpcBool()),
+      admin: opt(RpcBool()),
+      ldap_dn: opt(RpcNullableStr(1024)),
+    }),
     async run(d, p, a) {
       const r = await d.users.createOrUpdate(p, {
         username: a.username as string,
@@ -107,7 +120,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_users_group: {
     admin: true,
-    args: { group_name: str() },
+    summary: 'A users group with its members, or null (admin)',
+    args: args({ group_name: GroupName }),
     async run(d, p, a) {
       const w = await d.groups.findWithMembers(p, a.group_name as string);
       return w ? groupOut(w.group, w.members) : null;
@@ -115,14 +129,16 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_users_groups: {
     admin: true,
-    args: {},
+    summary: 'All users groups with their members (admin)',
+    args: args({}),
     async run(d, p) {
       return (await d.groups.list(p)).map((w) => groupOut(w.group, w.members));
     },
   },
   create_users_group: {
     admin: true,
-    args: { group_name: str(), active: bool(true) },
+    summary: 'Create a users group (admin)',
+    args: args({ group_name: GroupName, active: opt(RpcBool(true)) }),
     async run(d, p, a) {
       const g = await d.groups.create(p, a.group_name as string, a.active as boolean);
       return { id: g.id, msg: `created new users group ${g.name}` };
@@ -130,7 +146,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   add_user_to_users_group: {
     admin: true,
-    args: { group_name: str(), username: str() },
+    summary: 'Add a member; success false when it already was one (admin); also spelled add_user_users_group',
+    args: args({ group_name: GroupName, username: Username }),
     async run(d, p, a) {
       const r = await d.groups.addMember(p, a.group_name as string, a.username as string);
       return { id: r.id, success: r.added, msg: r.added ? `added member ${r.user.username} to users group ${r.group.name}` : 'User is already in that group' };
@@ -138,7 +155,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   remove_user_from_users_group: {
     admin: true,
-    args: { group_name: str(), username: str() },
+    summary: 'Remove a member; success false when it was not one (admin)',
+    args: args({ group_name: GroupName, username: Username }),
     async run(d, p, a) {
       const { group, user, removed } = await d.groups.removeMember(p, a.group_name as string, a.username as string);
       return { success: removed, msg: removed ? `removed member ${user.username} from users group ${group.name}` : "User wasn't in group" };
@@ -146,7 +164,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_repo: {
     admin: false,
-    args: { repo_name: str() },
+    summary: 'A repository the caller may read, or null; members only for its administrators',
+    args: args({ repo_name: RepoName }),
     async run(d, p, a) {
       const row = await d.repos.findReadable(p, a.repo_name as string);
       if (!row) return null;
@@ -165,7 +184,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_repos: {
     admin: false,
-    args: {},
+    summary: 'The repositories the caller may read',
+    args: args({}),
     async run(d, p) {
       const out: ReturnType<typeof repoOut>[] = [];
       for (let offset = 0; ; offset += 1000) {
@@ -177,23 +197,29 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   get_repo_nodes: {
     admin: false,
-    args: { repo_name: str(), revision: str(), root_path: str(), ret_type: { type: 'string', default: 'all' } },
+    summary: 'Files and folders under root_path at revision, flat',
+    args: args({
+      repo_name: RepoName,
+      revision: RpcStr(NAME, { description: 'Branch, tag or commit id' }),
+      root_path: RpcStr(4096, { description: 'Folder ("" or "/" for the root)' }),
+      ret_type: opt(Type.Unsafe<'all' | 'files' | 'dirs'>({ type: 'string', enum: ['all', 'files', 'dirs'], default: 'all' })),
+    }),
     async run(d, p, a) {
-      const ret = a.ret_type as string;
-      if (ret !== 'all' && ret !== 'files' && ret !== 'dirs') throw invalid('ret_type must be one of all, files, dirs');
+      const ret = a.ret_type as 'all' | 'files' | 'dirs';
       return d.repos.nodes(p, a.repo_name as string, a.revision as string, a.root_path as string, ret);
     },
   },
   create_repo: {
     admin: false,
-    args: {
-      repo_name: str(),
-      owner_name: str(false),
-      description: { type: 'string', default: '' },
-      repo_type: { type: 'string', default: 'git' },
-      private: bool(false),
-      clone_uri: str(false, { nullable: true }),
-    },
+    summary: 'Create a repository (groups from "/" in its name); clone_uri fetches now, pull later',
+    args: args({
+      repo_name: RpcStr(NAME, { description: 'Full name `group/sub/name`' }),
+      owner_name: opt(RpcStr(NAME, { description: 'Owner (another user than yourself: admins only)' })),
+      description: opt(RpcStr(10_000, { default: '' })),
+      repo_type: opt(RpcStr(20, { default: 'git', description: '"git" ("hg" is not supported yet)' })),
+      private: opt(RpcBool(false)),
+      clone_uri: opt(RpcNullableStr(4096, 'http(s) URL to clone from (SSRF-checked)')),
+    }),
     async run(d, p, a) {
       if (a.repo_type === 'hg') throw invalid('Mercurial repositories are not supported (yet); use repo_type "git"');
       if (a.repo_type !== 'git') throw invalid(`unknown repo_type ${String(a.repo_type).slice(0, 20)}; use "git"`);
@@ -209,7 +235,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   grant_user_permission: {
     admin: false,
-    args: { repo_name: str(), username: str(), perm: str() },
+    summary: "Set a user's permission on a repository (repository.admin)",
+    args: args({ repo_name: RepoName, username: Username, perm: Perm }),
     async run(d, p, a) {
       const level = perm(a.perm);
       const { repo, user } = await d.grants.grantUser(p, a.repo_name as string, a.username as string, level);
@@ -218,7 +245,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   revoke_user_permission: {
     admin: false,
-    args: { repo_name: str(), username: str() },
+    summary: "Remove a user's permission on a repository (repository.admin)",
+    args: args({ repo_name: RepoName, username: Username }),
     async run(d, p, a) {
       const { repo, user } = await d.grants.revokeUser(p, a.repo_name as string, a.username as string);
       return { msg: `Revoked perm for user: ${user.username} in repo: ${repo.name ?? repo.id}` };
@@ -226,7 +254,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   grant_users_group_permission: {
     admin: false,
-    args: { repo_name: str(), group_name: str(true, { aliases: ['users_group'] }), perm: str() },
+    summary: "Set a users group's permission on a repository (repository.admin); also `users_group` for group_name",
+    args: args({ repo_name: RepoName, group_name: GroupName, perm: Perm }, { users_group: 'group_name' }),
     async run(d, p, a) {
       const level = perm(a.perm);
       const { repo, group } = await d.grants.grantGroup(p, a.repo_name as string, a.group_name as string, level);
@@ -235,7 +264,8 @@ export const METHODS: Record<string, RpcMethod> = {
   },
   revoke_users_group_permission: {
     admin: false,
-    args: { repo_name: str(), group_name: str(true, { aliases: ['users_group'] }) },
+    summary: "Remove a users group's permission on a repository (repository.admin); also `users_group` for group_name",
+    args: args({ repo_name: RepoName, group_name: GroupName }, { users_group: 'group_name' }),
     async run(d, p, a) {
       const { repo, group } = await d.grants.revokeGroup(p, a.repo_name as string, a.group_name as string);
       return { msg: `Revoked perm for group: ${group.name} in repo: ${repo.name ?? repo.id}` };

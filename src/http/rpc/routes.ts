@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
-import { parseArgs } from './args.ts';
+import { checkEnvelope, CompiledArgs } from './args.ts';
 import { METHOD_ALIASES, METHODS, type RpcDeps } from './methods.ts';
+import { RpcResponse, rpcRequestDoc } from './schemas.ts';
 
 /** A request that failed before its id was known answers with `id: null`. */
 class RpcFailure extends Error {}
@@ -32,13 +33,20 @@ function answerError(req: FastifyRequest, reply: FastifyReply, id: unknown, err:
 /**
  * `POST /_admin/api`: seed 002's protocol. The body is JSON whatever the
  * Content-Type (the seed's curl sends text/plain); `id` is echoed as sent.
+ * Fastify does not validate this body: the handler checks the envelope, the
+ * caller's key and rights, then the method's `args` against its schema
+ * (compiled once, below), in that order, so every failure is an HTTP 200
+ * with the id echoed. The same schemas describe the body in /openapi.json.
  */
 export async function rpcRoutes(app: FastifyInstance, deps: RpcDeps): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err, req, reply) => answerError(req, reply, null, err));
+  const compiled = new Map(Object.entries(METHODS).map(([name, m]) => [name, new CompiledArgs(m.args)]));
 
-  app.post('/', async (req, reply) => {
+  const schema = { summary: "RhodeCode's admin API: {id, api_key, method, args} in, {id, result, error} out", consumes: ['application/json', 'text/plain'], response: { 200: RpcResponse } };
+  // '' (not '/'): the API lives at /_admin/api exactly
+  app.post('', { schema, config: { openapiBody: rpcRequestDoc(METHODS, METHOD_ALIASES) } }, async (req, reply) => {
     const text = typeof req.body === 'string' ? req.body : '';
     let body: unknown;
     try {
@@ -50,21 +58,17 @@ export async function rpcRoutes(app: FastifyInstance, deps: RpcDeps): Promise<vo
     const b = body as Record<string, unknown>;
     const id = b.id ?? null;
     try {
-      const extra = Object.keys(b).filter((k) => !['id', 'api_key', 'method', 'args'].includes(k));
-      if (extra.length) throw new RpcFailure(`unexpected key(s) in request: ${extra.map((k) => `"${k.slice(0, 50)}"`).join(', ')}`);
-      if (typeof b.api_key !== 'string' || b.api_key === '') throw new RpcFailure('Missing api_key');
-      if (typeof b.method !== 'string' || b.method === '') throw new RpcFailure('Missing method name');
-      const principal = await deps.users.principalForToken(b.api_key, req.ip);
+      const { api_key, method: asked, args } = checkEnvelope(b);
+      const principal = await deps.users.principalForToken(api_key, req.ip);
       if (!principal || !(await deps.access.authorize(principal, 'account:use', { kind: 'server' })).allowed) throw new RpcFailure('Invalid API KEY');
-      const name = METHOD_ALIASES[b.method] ?? b.method;
+      const name = (Object.hasOwn(METHOD_ALIASES, asked) ? METHOD_ALIASES[asked] : undefined) ?? asked;
       const method = Object.hasOwn(METHODS, name) ? METHODS[name] : undefined;
-      if (!method) throw new RpcFailure(`Unknown method: ${b.method.slice(0, 100)}`);
+      if (!method) throw new RpcFailure(`Unknown method: ${asked.slice(0, 100)}`);
       if (method.admin) {
         const d = await deps.access.authorize(principal, 'server:admin', { kind: 'server' });
         if (!d.allowed) throw new RpcFailure(`method ${name} requires admin rights`);
       }
-      const args = parseArgs(method.args, b.args);
-      const result = await method.run(deps, principal, args);
+      const result = await method.run(deps, principal, compiled.get(name)!.parse(args));
       return reply.send({ id, result: result ?? null, error: null });
     } catch (err) {
       return answerError(req, reply, id, err);

@@ -1,0 +1,99 @@
+import Type from 'typebox';
+import { LINUX_USER_PATTERN, VM_ID_PATTERN } from '../../domain/validate.ts';
+import { BoolQuery, Empty, Enum, errorResponses, Nullable, Paging, RepoRef, Uuid } from '../common-schemas.ts';
+
+/**
+ * Schemas of the Identity API (Freestyle's IdentityApi, seed 000), shaped as the
+ * `freestyle-sandboxes` SDK types them. What an id means (does it exist, may the caller see
+ * it) is for the services; these check shapes.
+ */
+
+const IdentityId = Uuid('identity id', 'Identity id');
+const Access = Enum(['read', 'write']);
+const AccessLevel = Enum(['read', 'write'], 'Older name of `permission`');
+const VmId = Type.String({ pattern: VM_ID_PATTERN, title: 'VM id', description: 'VM id: 1-128 of A-Z a-z 0-9 . _ -' });
+
+const IdentityParams = Type.Object({ identity: IdentityId });
+const TokenParams = Type.Object({ identity: IdentityId, token: Uuid('token id', 'Access token id') });
+const GitParams = Type.Object({ identity: IdentityId, repo: RepoRef() });
+const VmParams = Type.Object({ identity: IdentityId, vm_id: VmId });
+
+const Identity = Type.Object({ id: Type.String(), managed: Type.Boolean() });
+const VmPermission = Type.Object({
+  id: Type.String(),
+  vmId: Type.String(),
+  identityId: Type.String(),
+  allowedUsers: Nullable(Type.Array(Type.String())),
+  grantedAt: Type.String(),
+  grantedBy: Type.String(),
+});
+
+const PagingQuery = Type.Object(Paging(1000, 100), { additionalProperties: false });
+
+const PermissionBody = Type.Object(
+  {
+    permission: Type.Optional(Access),
+    accessLevel: Type.Optional(AccessLevel),
+  },
+  { additionalProperties: false, description: '`permission` is required (or its older name `accessLevel`)' },
+);
+
+const VmGrantBody = Type.Object(
+  {
+    allowedUsers: Type.Optional(Nullable(Type.Array(Type.String({ pattern: LINUX_USER_PATTERN, title: 'allowedUsers entry' }), { maxItems: 256, description: 'Linux users the identity may log in as; null: any' }))),
+  },
+  { additionalProperties: false },
+);
+
+const ok = <T>(schema: T) => ({ 200: schema, ...errorResponses });
+
+export const createIdentity = { summary: 'Create an identity', response: ok(Identity) };
+export const listIdentities = {
+  summary: 'List identities',
+  querystring: Type.Object(
+    {
+      ...Paging(1000, 100),
+      include_managed: Type.Optional(BoolQuery('Include managed identities (those backing users)')),
+      includeManaged: Type.Optional(BoolQuery('Same as include_managed')),
+    },
+    { additionalProperties: false },
+  ),
+  response: ok(Type.Object({ identities: Type.Array(Identity), offset: Type.Integer(), total: Type.Integer() })),
+};
+export const deleteIdentity = { summary: 'Delete an identity (its tokens and grants go with it)', params: IdentityParams, response: ok(Empty) };
+
+export const createToken = { summary: 'Issue an access token (shown once)', params: IdentityParams, response: ok(Type.Object({ id: Type.String(), token: Type.String() })) };
+export const listTokens = { summary: 'List access tokens (ids only)', params: IdentityParams, response: ok(Type.Object({ tokens: Type.Array(Type.Object({ id: Type.String() })) })) };
+export const revokeToken = { summary: 'Revoke an access token', params: TokenParams, response: ok(Empty) };
+
+export const listGitPermissions = {
+  summary: 'List the repositories an identity may access',
+  params: IdentityParams,
+  querystring: PagingQuery,
+  response: ok(
+    Type.Object({
+      repositories: Type.Array(Type.Object({ id: Type.String(), name: Nullable(Type.String()), accountId: Type.String(), permissions: Access, visibility: Enum(['public', 'private']) })),
+      offset: Type.Integer(),
+      total: Type.Integer(),
+    }),
+  ),
+};
+export const describeGitPermission = {
+  summary: "An identity's access to one repository",
+  params: GitParams,
+  response: ok(Type.Object({ identity: Type.String(), repo: Type.String(), accessLevel: Nullable(Access) })),
+};
+export const grantGit = { summary: 'Grant git access (409 if a grant exists)', params: GitParams, body: PermissionBody, response: ok(Empty) };
+export const updateGit = { summary: 'Change git access', params: GitParams, body: PermissionBody, response: ok(Empty) };
+export const revokeGit = { summary: 'Revoke git access', params: GitParams, response: ok(Empty) };
+
+export const listVmPermissions = {
+  summary: "List an identity's VM permissions",
+  params: IdentityParams,
+  querystring: PagingQuery,
+  response: ok(Type.Object({ permissions: Type.Array(VmPermission), offset: Type.Integer(), total: Type.Integer() })),
+};
+export const describeVmPermission = { summary: 'One VM permission', params: VmParams, response: ok(VmPermission) };
+export const grantVm = { summary: 'Grant VM access (409 if a grant exists)', params: VmParams, body: VmGrantBody, response: ok(VmPermission) };
+export const updateVm = { summary: 'Change the Linux users of a VM permission', params: VmParams, body: VmGrantBody, response: ok(VmPermission) };
+export const revokeVm = { summary: 'Revoke VM access', params: VmParams, response: ok(Empty) };
