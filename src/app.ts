@@ -12,6 +12,7 @@ import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
+import { GitService } from './services/git-service.ts';
 import { Grants } from './services/grants.ts';
 import { RepoContent } from './services/repo-content.ts';
 import type { RefEvents } from './services/events.ts';
@@ -43,6 +44,8 @@ export interface Services {
   /** every listener of ref changes: webhooks and remote sync */
   events: RefEvents;
   git: GitEnv;
+  /** resolve, authorize and run git for the transports */
+  gitService: GitService;
 }
 
 /** Opens the store and wires the services (no HTTP); the CLI's admin commands use this alone. */
@@ -75,7 +78,8 @@ export async function openServices(config: Config): Promise<Services> {
   };
   const commits = new Commits(repos, reader, config.dataDir, events);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git };
+  const gitService = new GitService(repos, access, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs });
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git, gitService };
 }
 
 /**
@@ -92,7 +96,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
-  const { users, repos, identities, access, git, groups, grants } = services;
+  const { users, repos, identities, access, groups, grants } = services;
 
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   registerOpenApi(app);
@@ -104,16 +108,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
-  await app.register(smartHttpRoutes, {
-    users,
-    repos,
-    access,
-    git,
-    dataDir: config.dataDir,
-    maxPackBytes: config.maxPackBytes,
-    gitTimeoutMs: config.gitTimeoutMs,
-    events: services.events,
-  });
+  await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
   app.addHook('onReady', async () => {
     services.webhooks.start();
     services.sync.start();

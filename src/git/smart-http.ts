@@ -1,9 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
 import { type GitEnv, spawnGit } from './runner.ts';
 
-export type GitService = 'git-upload-pack' | 'git-receive-pack';
+/** The two git services, by the names git's protocols use for them. */
+export type GitServiceName = 'git-upload-pack' | 'git-receive-pack';
 
-export const isGitService = (s: unknown): s is GitService => s === 'git-upload-pack' || s === 'git-receive-pack';
+export const isGitService = (s: unknown): s is GitServiceName => s === 'git-upload-pack' || s === 'git-receive-pack';
 
 const PROTOCOL_RE = /^[A-Za-z0-9-]+=[A-Za-z0-9.-]+(:[A-Za-z0-9-]+=[A-Za-z0-9.-]+)*$/;
 
@@ -21,7 +22,7 @@ export function pktLine(s: string): Buffer {
 export interface ServeOptions {
   git: GitEnv;
   dir: string;
-  service: GitService;
+  service: GitServiceName;
   /** the validated `Git-Protocol` header, passed to git as GIT_PROTOCOL */
   protocol: string | undefined;
   timeoutMs: number;
@@ -34,7 +35,7 @@ export interface ServeResult {
 }
 
 /** The preamble of an info/refs answer: present for protocol v0/v1, absent for v2 (as git http-backend does). */
-export function advertisementPreamble(service: GitService, protocol: string | undefined): Buffer {
+export function advertisementPreamble(service: GitServiceName, protocol: string | undefined): Buffer {
   if (protocol && /(^|:)version=2(:|$)/.test(protocol)) return Buffer.alloc(0);
   return Buffer.concat([pktLine(`# service=${service}\n`), Buffer.from('0000')]);
 }

@@ -1,0 +1,114 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Access } from '../access/index.ts';
+import type { Principal } from '../domain/access.ts';
+import { forbidden, notFound, unauthenticated } from '../domain/errors.ts';
+import { PushCommandReader } from '../git/push-commands.ts';
+import { readRef } from '../git/refs.ts';
+import { repoDir } from '../git/repo-path.ts';
+import type { GitEnv } from '../git/runner.ts';
+import { advertiseRefs, type GitServiceName, type ServeOptions, serviceRpc } from '../git/smart-http.ts';
+import type { RefChange, RefEvents } from './events.ts';
+import type { Repos } from './repos.ts';
+
+export interface GitServiceOptions {
+  git: GitEnv;
+  dataDir: string;
+  /** longest run of one git child */
+  timeoutMs: number;
+}
+
+/** How a git child ended, for the transport to log and to decide whether to keep the connection. */
+export interface GitRunResult {
+  code: number | null;
+  stderr: string;
+}
+
+/** One authorized git call: run it once with `advertise` or `rpc`. Obtained from `GitService.open`. */
+export interface GitSession {
+  readonly repoId: string;
+  readonly service: GitServiceName;
+  /** Streams the ref advertisement (`--advertise-refs`) into `output`. */
+  advertise(output: Writable): Promise<GitRunResult>;
+  /**
+   * Runs one stateless-RPC round: `input` (the request body, already decoded)
+   * into git, git's answer into `output`. After a push, the refs it moved are
+   * reported to the ref events.
+   */
+  rpc(input: Readable, output: Writable): Promise<GitRunResult>;
+}
+
+export interface OpenOptions {
+  /** the validated `Git-Protocol` value, passed to git as GIT_PROTOCOL */
+  protocol?: string;
+  /** fires when the client went away: kills the child */
+  signal: AbortSignal;
+}
+
+const ZERO = /^0+$/;
+
+/**
+ * The transport-independent git service that smart HTTP (and SSH next) call:
+ * resolve the repository by id or full name, decide (read for upload-pack,
+ * write for receive-pack) before any process starts, run git with streams in and out, and report the refs a push moved. The
+ * transports only move bytes and map the errors it throws:
+ * `unauthenticated` (anonymous and not allowed, or no such repository),
+ * `notFound` (hidden or missing), `forbidden` (visible, push not allowed).
+ */
+export class GitService {
+  constructor(
+    private readonly repos: Repos,
+    private readonly access: Access,
+    private readonly events: RefEvents,
+    private readonly o: GitServiceOptions,
+  ) {}
+
+  async open(p: Principal, repoRef: string, service: GitServiceName, opts: OpenOptions): Promise<GitSession> {
+    // Decide before any process starts. Missing and hidden repositories get the same answer.
+    const repo = await this.repos.find(repoRef);
+    const action = service === 'git-upload-pack' ? 'repo:read' : 'repo:write';
+    const d = repo ? await this.access.authorize(p, action, { kind: 'repo', repoId: repo.id }) : { allowed: false, visible: false };
+    if (!repo || !d.allowed) {
+      if (p.kind === 'anonymous') throw unauthenticated('Authentication required');
+      if (!d.visible) throw notFound('Repository not found');
+      throw forbidden(action === 'repo:write' ? 'Permission denied: write access to this repository is required to push' : 'Permission denied');
+    }
+    const dir = repoDir(this.o.dataDir, repo.id);
+    const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal };
+    let used = false;
+    const once = () => {
+      if (used) throw new Error('a git session runs once');
+      used = true;
+    };
+    return {
+      repoId: repo.id,
+      service,
+      advertise: async (output) => {
+        once();
+        return advertiseRefs(serve, output);
+      },
+      rpc: async (input, output) => {
+        once();
+        return service === 'git-receive-pack' ? this.push(repo.id, serve, input, output) : serviceRpc(serve, input, output);
+      },
+    };
+  }
+
+  private async push(repoId: string, serve: ServeOptions, input: Readable, output: Writable): Promise<GitRunResult> {
+    const commands = new PushCommandReader();
+    input.on('error', (e) => commands.destroy(e));
+    input.pipe(commands);
+    const result = await serviceRpc(serve, commands, output);
+    if (result.code === 0) {
+      // Of the refs the client asked to move, those now at their new value moved.
+      const changes: RefChange[] = [];
+      for (const c of commands.commands) {
+        if (c.oldOid === c.newOid) continue;
+        const deleted = ZERO.test(c.newOid);
+        const now = readRef(serve.dir, c.ref);
+        if (deleted ? now === undefined : now === c.newOid) changes.push({ ref: c.ref, before: ZERO.test(c.oldOid) ? null : c.oldOid, after: deleted ? null : c.newOid });
+      }
+      if (changes.length) this.events.refsChanged(repoId, changes);
+    }
+    return result;
+  }
+}
