@@ -7,6 +7,7 @@ import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
 import { registerOpenApi } from './http/openapi.ts';
+import { registerRoot } from './http/root.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
@@ -14,6 +15,7 @@ import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
 import { GitService } from './services/git-service.ts';
 import { Grants } from './services/grants.ts';
+import { ProcessSlots } from './services/process-slots.ts';
 import { RepoContent } from './services/repo-content.ts';
 import type { RefEvents } from './services/events.ts';
 import { RemoteSync } from './services/remote-sync.ts';
@@ -62,7 +64,9 @@ export async function openServices(config: Config): Promise<Services> {
   const grants = new Grants(store, repos, users, groups);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
-  const content = new RepoContent(repos, reader, config.dataDir);
+  // git and grep children started for requests: bounded server-wide and per client
+  const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
+  const content = new RepoContent(repos, reader, config.dataDir, slots);
   const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), {
     allowPrivateUrls: config.allowPrivateUrls,
     backoffMs: config.webhookBackoffMs,
@@ -78,8 +82,8 @@ export async function openServices(config: Config): Promise<Services> {
   };
   const commits = new Commits(repos, reader, config.dataDir, events);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, { allowPrivateUrls: config.allowPrivateUrls, fetchTimeoutMs: config.fetchTimeoutMs, maxArchiveBytes: config.maxImportBytes });
-  const gitService = new GitService(repos, access, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git, gitService };
+  const gitService = new GitService(repos, access, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, gitService };
 }
 
 /**
@@ -90,14 +94,17 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   const app = Fastify({
     logger: { level: config.logLevel },
     bodyLimit: config.maxJsonBytes,
-    requestTimeout: 0, // pushes and clones may run long; the git child has its own limit
+    requestTimeout: 0, // pushes and clones may run long; the git child has its own limit, bodies an idle timeout
     connectionTimeout: 0,
+    // a client must finish its request line and headers within this (Node's own check, every 5 s)
+    http: { headersTimeout: 20_000, connectionsCheckingInterval: 5_000 },
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
   const { users, repos, identities, access, groups, grants } = services;
 
+  registerRoot(app, { bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
   registerOpenApi(app);
   app.get('/healthz', async () => {

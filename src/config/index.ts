@@ -31,6 +31,14 @@ export interface Config {
   readonly syncIntervalMs: number;
   /** Largest body of a commits.create or repository-create request (file contents inline), in bytes. */
   readonly maxCommitBytes: number;
+  /** git and grep children running for requests at once, server-wide. */
+  readonly maxGitProcesses: number;
+  /** Of those, for one client: a principal, or a client address when anonymous. */
+  readonly maxGitProcessesPerClient: number;
+  /** How long a request waits for a free process slot before it is answered 503, in milliseconds. */
+  readonly gitQueueMs: number;
+  /** A request body that brings no byte for this long is dropped (and its git child killed), in milliseconds. */
+  readonly bodyIdleTimeoutMs: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -52,6 +60,10 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_WEBHOOK_MAX_ATTEMPTS', 'attempts before a webhook delivery is marked failed (default 15)'],
   ['PALISADE_MAX_IMPORT_BYTES', 'largest tar/zip archive a repository import downloads (default 268435456)'],
   ['PALISADE_MAX_COMMIT_BYTES', 'largest JSON body of commits.create and repository creation with files (default 104857600)'],
+  ['PALISADE_MAX_GIT_PROCESSES', 'git and grep processes serving requests at once, server-wide (default 32)'],
+  ['PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 'of those, for one client: an authenticated principal, or one address (IPv6: one /64) when anonymous (default 8)'],
+  ['PALISADE_GIT_QUEUE_SECONDS', 'how long a request waits for a free git process before it is answered 503 with Retry-After (default 10; 0: at once)'],
+  ['PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 'a request body that brings no byte for this long is dropped, its git process killed and the connection closed (default 30)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
 ];
 
@@ -98,5 +110,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxImportBytes: int(merged, 'PALISADE_MAX_IMPORT_BYTES', 256 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
     syncIntervalMs: int(merged, 'PALISADE_SYNC_INTERVAL_SECONDS', 300, 1, 86400) * 1000,
     maxCommitBytes: int(merged, 'PALISADE_MAX_COMMIT_BYTES', 100 * 1024 * 1024, 1024, 1024 ** 3),
+    maxGitProcesses: int(merged, 'PALISADE_MAX_GIT_PROCESSES', 32, 1, 100_000),
+    maxGitProcessesPerClient: int(merged, 'PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 8, 1, 100_000),
+    gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 10, 0, 3600) * 1000,
+    bodyIdleTimeoutMs: int(merged, 'PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 30, 1, 86400) * 1000,
   });
 }

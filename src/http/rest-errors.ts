@@ -13,12 +13,14 @@ const STATUS: Record<ErrorKind, number> = {
 
 /**
  * The REST surfaces' one error mapper: domain errors become their status and
- * `{code, message}` (the Freestyle SDK picks its typed error by `code`);
+ * `{code, message}` (the Freestyle SDK picks its typed error by `code`),
+ * `unavailable` with `Retry-After`;
  * Fastify's own client errors (bad JSON, body too large) keep their status;
  * anything else is logged with the request id and answered as a generic 500.
  */
 export function restErrorHandler(this: FastifyInstance, err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   if (isDomainError(err)) {
+    if (err.kind === 'unavailable') void reply.header('Retry-After', String(err.retryAfterSeconds ?? 1));
     void reply.status(STATUS[err.kind]).send({ code: err.code ?? 'BAD_REQUEST', message: err.message });
     return;
   }

@@ -8,6 +8,7 @@ import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
 import { advertiseRefs, type GitServiceName, type ServeOptions, serviceRpc } from '../git/smart-http.ts';
 import type { RefChange, RefEvents } from './events.ts';
+import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
 
 export interface GitServiceOptions {
@@ -15,15 +16,23 @@ export interface GitServiceOptions {
   dataDir: string;
   /** longest run of one git child */
   timeoutMs: number;
+  /** kill a child whose input brings no byte for this long (0: never) */
+  idleTimeoutMs: number;
 }
 
 /** How a git child ended, for the transport to log and to decide whether to keep the connection. */
 export interface GitRunResult {
   code: number | null;
   stderr: string;
+  /** killed because the client's input went quiet: the transport should drop the connection */
+  idle: boolean;
 }
 
-/** One authorized git call: run it once with `advertise` or `rpc`. Obtained from `GitService.open`. */
+/**
+ * One authorized git call holding a process slot: run it once with
+ * `advertise` or `rpc`, which release the slot when the child ends; `close`
+ * releases it if the call never runs. Obtained from `GitService.open`.
+ */
 export interface GitSession {
   readonly repoId: string;
   readonly service: GitServiceName;
@@ -35,12 +44,13 @@ export interface GitSession {
    * reported to the ref events.
    */
   rpc(input: Readable, output: Writable): Promise<GitRunResult>;
+  close(): void;
 }
 
 export interface OpenOptions {
   /** the validated `Git-Protocol` value, passed to git as GIT_PROTOCOL */
   protocol?: string;
-  /** fires when the client went away: kills the child */
+  /** fires when the client went away: stops waiting for a slot, kills the child */
   signal: AbortSignal;
 }
 
@@ -49,15 +59,18 @@ const ZERO = /^0+$/;
 /**
  * The transport-independent git service that smart HTTP (and SSH next) call:
  * resolve the repository by id or full name, decide (read for upload-pack,
- * write for receive-pack) before any process starts, run git with streams in and out, and report the refs a push moved. The
+ * write for receive-pack) before any process starts, take a process slot,
+ * run git with streams in and out, and report the refs a push moved. The
  * transports only move bytes and map the errors it throws:
  * `unauthenticated` (anonymous and not allowed, or no such repository),
- * `notFound` (hidden or missing), `forbidden` (visible, push not allowed).
+ * `notFound` (hidden or missing), `forbidden` (visible, push not allowed),
+ * `unavailable` (no process slot in time).
  */
 export class GitService {
   constructor(
     private readonly repos: Repos,
     private readonly access: Access,
+    private readonly slots: ProcessSlots,
     private readonly events: RefEvents,
     private readonly o: GitServiceOptions,
   ) {}
@@ -72,8 +85,10 @@ export class GitService {
       if (!d.visible) throw notFound('Repository not found');
       throw forbidden(action === 'repo:write' ? 'Permission denied: write access to this repository is required to push' : 'Permission denied');
     }
+    // Only an authorized caller may wait for, or hold, a process slot.
+    const slot = await this.slots.acquire(p, opts.signal);
     const dir = repoDir(this.o.dataDir, repo.id);
-    const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal };
+    const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal, idleTimeoutMs: this.o.idleTimeoutMs };
     let used = false;
     const once = () => {
       if (used) throw new Error('a git session runs once');
@@ -84,12 +99,21 @@ export class GitService {
       service,
       advertise: async (output) => {
         once();
-        return advertiseRefs(serve, output);
+        try {
+          return await advertiseRefs(serve, output);
+        } finally {
+          slot.release();
+        }
       },
       rpc: async (input, output) => {
         once();
-        return service === 'git-receive-pack' ? this.push(repo.id, serve, input, output) : serviceRpc(serve, input, output);
+        try {
+          return service === 'git-receive-pack' ? await this.push(repo.id, serve, input, output) : await serviceRpc(serve, input, output);
+        } finally {
+          slot.release();
+        }
       },
+      close: () => slot.release(),
     };
   }
 

@@ -33,7 +33,13 @@ const STATUS = { invalid: 400, unauthenticated: 401, forbidden: 403, notFound: 4
  */
 function smartHttpErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   if (isDomainError(err)) {
+    if (err.kind === 'unavailable') void reply.header('Retry-After', String(err.retryAfterSeconds ?? 1));
     void fail(reply, STATUS[err.kind], err.message);
+    return;
+  }
+  if (req.raw.destroyed) {
+    // the client left while waiting (for a process slot): nobody to answer, nothing to log
+    void fail(reply, 503, 'Client went away');
     return;
   }
   const status = err.statusCode ?? 500;
@@ -127,15 +133,25 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         source.pipe(limit);
         result = await session.rpc(limit, res);
         if (limit.exceeded) req.log.warn({ repo: session.repoId }, 'git request body over the limit; child killed');
+        if (result.idle) req.log.warn({ repo: session.repoId, service }, 'git request body idle too long; child killed');
       }
-      if (result.code !== 0 && !ac.signal.aborted) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
+      if (result.code !== 0 && !ac.signal.aborted && !result.idle) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {
       req.log.error({ err }, 'git service failed');
     } finally {
+      session.close();
+      // A body git did not read to its end (killed: idle, too large, failed) is not drained:
+      // the connection is dropped once the answer is out (or soon, if the client does not read it).
+      if (!req.raw.complete) {
+        const drop = () => req.raw.socket.destroy();
+        res.once('finish', drop);
+        setTimeout(drop, 5000).unref();
+      }
       res.end();
     }
   };
 
   app.setErrorHandler(smartHttpErrorHandler);
-  app.route({ method: ['GET', 'POST'], url: '/*', bodyLimit: deps.maxPackBytes, handler });
+  // The body is streamed to git, which watches it for idleness (see GitService).
+  app.route({ method: ['GET', 'POST'], url: '/*', bodyLimit: deps.maxPackBytes, config: { streamsBody: true }, handler });
 }

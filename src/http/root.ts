@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import { runInRequestContext } from '../services/request-context.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** the route streams the request body into a process that watches it for idleness itself */
+    streamsBody?: boolean;
+  }
+}
+
+export interface RootOptions {
+  /** drop a request whose body brings no byte for this long */
+  bodyIdleTimeoutMs: number;
+}
+
+/**
+ * What every request goes through, whatever its surface; register before the
+ * surfaces so that their routes inherit it:
+ * - the request context (client address) that the process pool counts by;
+ * - an idle timeout while a request body is being received;
+ * - a refusal sent before the body was read closes the connection, so the
+ *   server never reads (or waits for) a body it refused.
+ */
+export function registerRoot(app: FastifyInstance, opts: RootOptions): void {
+  app.addHook('onRequest', (req, _reply, done) => {
+    // A body still arriving: the socket may not go quiet for longer than the idle timeout.
+    // (Routes that stream into git watch their own input, where git's backpressure is visible.)
+    if (!req.raw.complete && !req.routeOptions.config?.streamsBody) {
+      const socket = req.raw.socket;
+      socket.setTimeout(opts.bodyIdleTimeoutMs);
+      req.raw.once('end', () => socket.setTimeout(0));
+    }
+    done();
+  });
+  // Set just before the handler, after any body was parsed: body events run outside the context.
+  app.addHook('preHandler', (req, _reply, done) => runInRequestContext({ clientAddress: req.ip }, done));
+  app.addHook('onSend', async (req, reply) => {
+    if (req.raw.complete) return;
+    // The body was not (fully) read: answer, then drop the connection instead of
+    // draining the rest of it (Node would read it all to reach the next request).
+    void reply.header('Connection', 'close');
+    const socket = req.raw.socket;
+    reply.raw.once('finish', () => socket.destroy());
+  });
+}
