@@ -116,11 +116,18 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   app.get('/.well-known/jwks.json', async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
   await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
+  let closing = false;
   app.addHook('onReady', async () => {
     services.webhooks.start();
     services.sync.start();
+    // Pushes killed with an earlier process left their quarantine behind: sweep in the background.
+    void services.gitService
+      .sweepAll(() => closing)
+      .then((n) => n && app.log.info({ removed: n }, 'removed quarantine folders of interrupted pushes'))
+      .catch((err: unknown) => app.log.warn({ err }, 'quarantine sweep failed'));
   });
   app.addHook('onClose', async () => {
+    closing = true;
     services.sync.stop();
     await services.webhooks.stop();
     services.pool.close();

@@ -3,6 +3,7 @@ import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
 import { forbidden, notFound, unauthenticated } from '../domain/errors.ts';
 import { PushCommandReader } from '../git/push-commands.ts';
+import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
 import { readRef } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
@@ -67,6 +68,9 @@ const ZERO = /^0+$/;
  * `unavailable` (no process slot in time).
  */
 export class GitService {
+  /** receive-pack runs in this process, per repository: a quarantine is only swept when none runs */
+  private readonly pushing = new Map<string, number>();
+
   constructor(
     private readonly repos: Repos,
     private readonly access: Access,
@@ -121,7 +125,17 @@ export class GitService {
     const commands = new PushCommandReader();
     input.on('error', (e) => commands.destroy(e));
     input.pipe(commands);
-    const result = await serviceRpc(serve, commands, output);
+    this.pushing.set(repoId, (this.pushing.get(repoId) ?? 0) + 1);
+    let result: GitRunResult | undefined;
+    try {
+      result = await serviceRpc(serve, commands, output);
+    } finally {
+      const left = (this.pushing.get(repoId) ?? 1) - 1;
+      if (left === 0) this.pushing.delete(repoId);
+      else this.pushing.set(repoId, left);
+      // A push killed (client gone, limits) or failed may leave its quarantine behind.
+      if (left === 0 && (result?.code !== 0 || serve.signal.aborted)) void sweepQuarantine(serve.dir, () => this.pushing.has(repoId)).catch(() => undefined);
+    }
     if (result.code === 0) {
       // Of the refs the client asked to move, those now at their new value moved.
       const changes: RefChange[] = [];
@@ -134,5 +148,19 @@ export class GitService {
       if (changes.length) this.events.refsChanged(repoId, changes);
     }
     return result;
+  }
+
+  /**
+   * Removes the quarantine folders that pushes killed with the server left in
+   * every repository (run at start, in the background). Returns the count.
+   */
+  async sweepAll(shouldStop: () => boolean = () => false): Promise<number> {
+    let removed = 0;
+    for await (const dir of repoDirs(this.o.dataDir)) {
+      if (shouldStop()) break;
+      const id = dir.slice(dir.lastIndexOf('/') + 1, -'.git'.length);
+      removed += await sweepQuarantine(dir, () => this.pushing.has(id));
+    }
+    return removed;
   }
 }

@@ -110,7 +110,7 @@ export async function startServer(env: Record<string, string> = {}, opts: StartO
       return key;
     },
     async stop() {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
         await exited;
