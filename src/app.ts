@@ -50,8 +50,31 @@ export interface Services {
   gitService: GitService;
 }
 
+/**
+ * The data folder holds the database, keys and every repository: only the
+ * server's own user may read it. What is created from now on is covered by
+ * the process umask (0o077, set by the CLI); this tightens a folder made
+ * before: the folder itself, the files in it (database, WAL, keys) and its
+ * sub-folders (which close off everything below them).
+ */
+function tightenDataDir(dataDir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    fs.chmodSync(dataDir, 0o700);
+    entries = fs.readdirSync(dataDir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  for (const e of entries) {
+    if (e.isFile()) fs.chmodSync(path.join(dataDir, e.name), 0o600);
+    else if (e.isDirectory()) fs.chmodSync(path.join(dataDir, e.name), 0o700);
+  }
+}
+
 /** Opens the store and wires the services (no HTTP); the CLI's admin commands use this alone. */
 export async function openServices(config: Config): Promise<Services> {
+  tightenDataDir(config.dataDir);
   const store = await Store.open(config.dataDir, config.databaseUrl);
   const home = path.join(config.dataDir, 'git-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
