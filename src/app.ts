@@ -7,7 +7,7 @@ import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
 import { registerOpenApi } from './http/openapi.ts';
-import { registerRoot } from './http/root.ts';
+import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
@@ -121,6 +121,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     connectionTimeout: 0,
     // a client must finish its request line and headers within this (Node's own check, every 5 s)
     http: { headersTimeout: 20_000, connectionsCheckingInterval: 5_000 },
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
