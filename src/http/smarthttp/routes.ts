@@ -102,13 +102,14 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     }
 
     const principal = await gitPrincipal(req, deps.users);
+    const protocol = safeGitProtocol(req.headers['git-protocol']);
     const ac = new AbortController();
     const res = reply.raw;
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
     });
     // Resolves and decides before any process starts; refusals go to the error mapper.
-    const session = await deps.git.open(principal, repoRef, service, { protocol: safeGitProtocol(req.headers['git-protocol']), signal: ac.signal });
+    const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal });
     const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
 
     reply.hijack();
@@ -122,7 +123,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     try {
       let result;
       if (endpoint === 'info/refs') {
-        res.write(advertisementPreamble(service, safeGitProtocol(req.headers['git-protocol'])));
+        res.write(advertisementPreamble(service, protocol));
         result = await session.advertise(res);
       } else {
         const limit = new ByteLimit(deps.maxPackBytes);
