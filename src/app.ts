@@ -7,14 +7,16 @@ import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
 import { identityRoutes } from './http/identity/routes.ts';
 import { registerDocs, registerOpenApi } from './http/openapi.ts';
-import { restErrorHandler } from './http/rest-errors.ts';
 import * as rootSchemas from './http/root-schemas.ts';
+import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
+import { GitService } from './services/git-service.ts';
 import { Grants } from './services/grants.ts';
+import { ProcessSlots } from './services/process-slots.ts';
 import { RepoContent } from './services/repo-content.ts';
 import type { RefEvents } from './services/events.ts';
 import { RemoteSync } from './services/remote-sync.ts';
@@ -48,10 +50,35 @@ export interface Services {
   git: GitEnv;
   /** the one guard for outbound URLs; told where the server listens once it does */
   outbound: Outbound;
+  /** resolve, authorize and run git for the transports */
+  gitService: GitService;
+}
+
+/**
+ * The data folder holds the database, keys and every repository: only the
+ * server's own user may read it. What is created from now on is covered by
+ * the process umask (0o077, set by the CLI); this tightens a folder made
+ * before: the folder itself, the files in it (database, WAL, keys) and its
+ * sub-folders (which close off everything below them).
+ */
+function tightenDataDir(dataDir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    fs.chmodSync(dataDir, 0o700);
+    entries = fs.readdirSync(dataDir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  for (const e of entries) {
+    if (e.isFile()) fs.chmodSync(path.join(dataDir, e.name), 0o600);
+    else if (e.isDirectory()) fs.chmodSync(path.join(dataDir, e.name), 0o700);
+  }
 }
 
 /** Opens the store and wires the services (no HTTP); the CLI's admin commands use this alone. */
 export async function openServices(config: Config): Promise<Services> {
+  tightenDataDir(config.dataDir);
   const store = await Store.open(config.dataDir, config.databaseUrl);
   const home = path.join(config.dataDir, 'git-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -65,7 +92,9 @@ export async function openServices(config: Config): Promise<Services> {
   const grants = new Grants(store, repos);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
-  const content = new RepoContent(repos, reader, config.dataDir);
+  // git and grep children started for requests: bounded server-wide and per client
+  const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
+  const content = new RepoContent(repos, reader, config.dataDir, slots);
   const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), outbound, {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
@@ -85,7 +114,8 @@ export async function openServices(config: Config): Promise<Services> {
     maxArchiveBytes: config.maxImportBytes,
     archiveLimits: { maxUnpackedBytes: config.maxImportUnpackedBytes, maxEntries: config.maxImportEntries, maxEntryBytes: config.maxImportEntryBytes, maxRatio: config.maxImportRatio },
   });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir), sync, events, git, outbound };
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService };
 }
 
 /**
@@ -96,16 +126,20 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   const app = Fastify({
     logger: { level: config.logLevel },
     bodyLimit: config.maxJsonBytes,
-    requestTimeout: 0, // pushes and clones may run long; the git child has its own limit
+    requestTimeout: 0, // pushes and clones may run long; the git child has its own limit, bodies an idle timeout
     connectionTimeout: 0,
+    // a client must finish its request line and headers within this (Node's own check, every 5 s)
+    http: { headersTimeout: 20_000, connectionsCheckingInterval: 5_000 },
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
-  const { users, repos, identities, access, git, groups, grants } = services;
+  const { users, repos, identities, access, groups, grants } = services;
 
+  registerRoot(app, { bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
-  app.setErrorHandler(restErrorHandler); // the server's own routes answer errors like REST, never with internals
   await registerOpenApi(app); // first: it collects every route registered after it
   registerDocs(app);
   app.get('/healthz', { schema: rootSchemas.healthz }, async () => {
@@ -116,21 +150,19 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
-  await app.register(smartHttpRoutes, {
-    users,
-    repos,
-    access,
-    git,
-    dataDir: config.dataDir,
-    maxPackBytes: config.maxPackBytes,
-    gitTimeoutMs: config.gitTimeoutMs,
-    events: services.events,
-  });
+  await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
+  let closing = false;
   app.addHook('onReady', async () => {
     services.webhooks.start();
     services.sync.start();
+    // Pushes killed with an earlier process left their quarantine behind: sweep in the background.
+    void services.gitService
+      .sweepAll(() => closing)
+      .then((n) => n && app.log.info({ removed: n }, 'removed quarantine folders of interrupted pushes'))
+      .catch((err: unknown) => app.log.warn({ err }, 'quarantine sweep failed'));
   });
   app.addHook('onClose', async () => {
+    closing = true;
     services.sync.stop();
     await services.webhooks.stop();
     services.pool.close();

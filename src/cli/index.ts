@@ -78,6 +78,9 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
 
 /** Runs the command line; `argv` excludes node and the script. */
 export async function main(argv: string[]): Promise<void> {
+  // Everything the server and its git children create (database, keys, repositories) is
+  // for this user only: 0700 folders, 0600 files.
+  process.umask(0o077);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -42,6 +42,14 @@ export interface Config {
   /** Failed authentications allowed per client address and per username or key, within the window. */
   readonly authFailureLimit: number;
   readonly authFailureWindowMs: number;
+  /** git and grep children running for requests at once, server-wide. */
+  readonly maxGitProcesses: number;
+  /** Of those, for one client: a principal, or a client address when anonymous. */
+  readonly maxGitProcessesPerClient: number;
+  /** How long a request waits for a free process slot before it is answered 503, in milliseconds. */
+  readonly gitQueueMs: number;
+  /** A request body that brings no byte for this long is dropped (and its git child killed), in milliseconds. */
+  readonly bodyIdleTimeoutMs: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -67,6 +75,10 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_MAX_IMPORT_ENTRY_BYTES', 'largest single file in an imported tar/zip (default 104857600)'],
   ['PALISADE_MAX_IMPORT_RATIO', 'largest unpacked/compressed size ratio of an imported tar.gz/zip, checked past 10 MiB unpacked (default 200)'],
   ['PALISADE_MAX_COMMIT_BYTES', 'largest JSON body of commits.create and repository creation with files (default 104857600)'],
+  ['PALISADE_MAX_GIT_PROCESSES', 'git and grep processes serving requests at once, server-wide (default 32)'],
+  ['PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 'of those, for one client: an authenticated principal, or one address (IPv6: one /64) when anonymous (default 8)'],
+  ['PALISADE_GIT_QUEUE_SECONDS', 'how long a request waits for a free git process before it is answered 503 with Retry-After (default 10; 0: at once)'],
+  ['PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 'a request body that brings no byte for this long is dropped, its git process killed and the connection closed (default 30)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
   ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
   ['PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 'the window of that limit, in seconds (default 60)'],
@@ -124,5 +136,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxCommitBytes: int(merged, 'PALISADE_MAX_COMMIT_BYTES', 100 * 1024 * 1024, 1024, 1024 ** 3),
     authFailureLimit: int(merged, 'PALISADE_AUTH_FAILURE_LIMIT', 20, 1, 1_000_000),
     authFailureWindowMs: int(merged, 'PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86400) * 1000,
+    maxGitProcesses: int(merged, 'PALISADE_MAX_GIT_PROCESSES', 32, 1, 100_000),
+    maxGitProcessesPerClient: int(merged, 'PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 8, 1, 100_000),
+    gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 10, 0, 3600) * 1000,
+    bodyIdleTimeoutMs: int(merged, 'PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 30, 1, 86400) * 1000,
   });
 }

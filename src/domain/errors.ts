@@ -3,13 +3,15 @@ export type ErrorKind = 'invalid' | 'unauthenticated' | 'forbidden' | 'notFound'
 
 /**
  * A failure whose message is safe to show to the caller. `code` is the
- * Freestyle error code (SCREAMING_SNAKE_CASE) the REST surfaces put in `code`.
+ * Freestyle error code (SCREAMING_SNAKE_CASE) the REST surfaces put in `code`;
+ * `retryAfterSeconds` (kinds `unavailable`, `rateLimited`) tells the caller when to try again.
  */
 export class DomainError extends Error {
   constructor(
     readonly kind: ErrorKind,
     message: string,
     readonly code?: string,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'DomainError';
@@ -24,20 +26,15 @@ export const notFound = (message: string, code = 'NOT_FOUND') => new DomainError
 export const conflict = (message: string, code = 'CONFLICT') => new DomainError('conflict', message, code);
 export const tooLarge = (message: string, code = 'PAYLOAD_TOO_LARGE') => new DomainError('tooLarge', message, code);
 
+export const unavailable = (message: string, retryAfterSeconds: number, code = 'SERVICE_UNAVAILABLE') =>
+  new DomainError('unavailable', message, code, retryAfterSeconds);
+
 export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
 
 /** Too many failed attempts: refused without looking, until `retryAfterSeconds` have passed. */
-export class RateLimited extends DomainError {
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super('rateLimited', message, 'TOO_MANY_REQUESTS');
-    this.name = 'RateLimited';
-  }
-}
+export const rateLimited = (message: string, retryAfterSeconds: number) => new DomainError('rateLimited', message, 'TOO_MANY_REQUESTS', retryAfterSeconds);
 
-export const isRateLimited = (e: unknown): e is RateLimited => e instanceof RateLimited;
+export const isRateLimited = (e: unknown): e is DomainError & { retryAfterSeconds: number } => e instanceof DomainError && e.kind === 'rateLimited';
 
 /** What a refused decision was about; each surface's mapper names it in its own terms. */
 export type DeniedResource = 'repo' | 'identity' | 'server';

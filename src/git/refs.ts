@@ -45,3 +45,37 @@ export async function readRefs(dir: string, prefix: string): Promise<Map<string,
   walk(prefix.slice(0, -1));
   return out;
 }
+
+/** A ref name safe to read as a path under the repository folder: `refs/…`, git's forbidden forms excluded. */
+function isReadableRef(ref: string): boolean {
+  if (!ref.startsWith('refs/') || ref.length > 1024) return false;
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref) || ref.includes('..') || ref.includes('@{') || ref.includes('//')) return false;
+  if (ref.endsWith('/') || ref.endsWith('.') || ref.endsWith('.lock')) return false;
+  return !ref.split('/').some((p) => p.startsWith('.'));
+}
+
+/**
+ * The value of one ref on disk (its loose file, else its `packed-refs` line), or
+ * undefined when it does not exist, is symbolic, or is not a well-formed ref name.
+ */
+export function readRef(dir: string, ref: string): string | undefined {
+  if (!isReadableRef(ref)) return undefined;
+  try {
+    const v = fs.readFileSync(path.join(dir, ref), 'utf8').trim();
+    return /^[0-9a-f]{40,64}$/.test(v) ? v : undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw e;
+  }
+  let packed: string;
+  try {
+    packed = fs.readFileSync(path.join(dir, 'packed-refs'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  for (const line of packed.split('\n')) {
+    if (line.endsWith(` ${ref}`) && line.length === line.indexOf(' ') + 1 + ref.length) return line.slice(0, line.indexOf(' '));
+  }
+  return undefined;
+}

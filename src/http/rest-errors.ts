@@ -17,6 +17,7 @@ const STATUS: Record<ErrorKind, number> = {
  * The REST surfaces' one error mapper: domain errors become their status and
  * `{code, message}` (the Freestyle SDK picks its typed error by `code`);
  * a request that fails its route's schemas is a 400 BAD_REQUEST naming the field;
+ * `unavailable` and `rateLimited` with `Retry-After`;
  * Fastify's own client errors (bad JSON, body too large) keep their status;
  * anything else is logged with the request id and answered as a generic 500.
  */
@@ -42,6 +43,7 @@ export function restErrorHandler(this: FastifyInstance, err: FastifyError, req: 
   }
   if (isRateLimited(err)) void reply.header('Retry-After', String(err.retryAfterSeconds));
   if (isDomainError(err)) {
+    if (err.kind === 'unavailable') void reply.header('Retry-After', String(err.retryAfterSeconds ?? 1));
     void reply.status(STATUS[err.kind]).send({ code: err.code ?? 'BAD_REQUEST', message: err.message });
     return;
   }

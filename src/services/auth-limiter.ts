@@ -1,4 +1,4 @@
-import { RateLimited } from '../domain/errors.ts';
+import { rateLimited } from '../domain/errors.ts';
 
 export interface AuthLimits {
   /** failed attempts allowed per key within the window */
@@ -41,7 +41,7 @@ export class AuthLimiter {
       const list = this.recent(k, t);
       if (list.length >= this.limits.failures) wait = Math.max(wait, list[0]! + this.limits.windowMs - t);
     }
-    if (wait > 0) throw new RateLimited('Too many failed authentication attempts; try again later', Math.max(1, Math.ceil(wait / 1000)));
+    if (wait > 0) throw rateLimited('Too many failed authentication attempts; try again later', Math.max(1, Math.ceil(wait / 1000)));
   }
 
   /** Records one failed attempt under every key. */

@@ -7,6 +7,7 @@ import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
 import { spawnGit } from '../git/runner.ts';
 import { normaliseRepoPath } from '../git/tree.ts';
+import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
@@ -27,14 +28,27 @@ const tagOut = (name: string, t: TagInfo | undefined, target: string) =>
 /**
  * The read side of the Git REST API: refs, objects, history, contents,
  * archives and comparisons. Each call resolves the repository through
- * `Repos.get`, i.e. the one decision point, needing read.
+ * `Repos.get`, i.e. the one decision point, needing read. Every git child
+ * started for a call (history walks, diffs, size look-ups, archives) holds a
+ * slot of the process pool while it runs (`unavailable` when none frees up).
  */
 export class RepoContent {
   constructor(
     private readonly repos: Repos,
     private readonly reader: GitReader,
     private readonly dataDir: string,
+    private readonly slots: ProcessSlots,
   ) {}
+
+  /** `GitReader.run` holding a process slot for `p`'s client. */
+  private git(p: Principal, ...args: Parameters<GitReader['run']>) {
+    return this.slots.run(p, () => this.reader.run(...args));
+  }
+
+  /** `GitReader.sizes` (one batch-check child) holding a process slot. */
+  private sizes(p: Principal, dir: string, oids: string[]) {
+    return oids.length === 0 ? this.reader.sizes(dir, oids) : this.slots.run(p, () => this.reader.sizes(dir, oids));
+  }
 
   private async open(p: Principal, repo: string): Promise<{ row: RepoRow; dir: string }> {
     const row = await this.repos.get(p, repo, 'repo:read');
@@ -88,7 +102,7 @@ export class RepoContent {
     const { dir } = await this.open(p, repo);
     const t = await this.reader.tree(dir, requireObjectId(hash));
     if (!t) throw notFound(`Tree not found: ${hash}`, 'TREE_NOT_FOUND');
-    const sizes = await this.reader.sizes(dir, t.entries.filter((e) => e.mode !== '40000' && e.mode !== '160000').map((e) => e.oid));
+    const sizes = await this.sizes(p, dir, t.entries.filter((e) => e.mode !== '40000' && e.mode !== '160000').map((e) => e.oid));
     return {
       sha: t.oid,
       tree: t.entries.map((e) => (e.mode === '40000' ? { path: e.name, sha: e.oid, type: 'tree' as const } : { path: e.name, sha: e.oid, type: 'blob' as const, size: sizes.get(e.oid) ?? 0 })),
@@ -125,16 +139,16 @@ export class RepoContent {
     }
     for (const c of [since, until]) if (c && !(await this.reader.commit(dir, c))) throw notFound(`Commit not found: ${c}`, 'COMMIT_NOT_FOUND');
     const range = since ? [`^${since}`, tip] : [tip];
-    const count = await this.reader.run(dir, ['rev-list', '--count', ...range], range.filter((r) => !r.startsWith('^')));
+    const count = await this.git(p, dir, ['rev-list', '--count', ...range], range.filter((r) => !r.startsWith('^')));
     const total = Number(count.stdout.toString().trim()) || 0;
     let shas: string[];
     let next: string | null = null;
     if (order === 'desc') {
-      const r = await this.reader.run(dir, ['rev-list', `--max-count=${limit + 1}`, `--skip=${offset}`, ...range], range.filter((x) => !x.startsWith('^')));
+      const r = await this.git(p, dir, ['rev-list', `--max-count=${limit + 1}`, `--skip=${offset}`, ...range], range.filter((x) => !x.startsWith('^')));
       shas = r.stdout.toString().split('\n').filter(Boolean);
       if (shas.length > limit) next = shas.pop()!;
     } else {
-      const r = await this.reader.run(dir, ['rev-list', '--reverse', ...range], range.filter((x) => !x.startsWith('^')), undefined, 256 << 20);
+      const r = await this.git(p, dir, ['rev-list', '--reverse', ...range], range.filter((x) => !x.startsWith('^')), undefined, 256 << 20);
       const all = r.stdout.toString().split('\n').filter(Boolean);
       shas = all.slice(offset, offset + limit);
       next = all[offset + limit] ?? null;
@@ -164,7 +178,7 @@ export class RepoContent {
     if (o.type !== 'tree') throw notFound(`Path not found: ${path}`, 'PATH_NOT_FOUND');
     const t = await this.reader.tree(dir, o.oid);
     const entries = t!.entries.filter((e) => e.mode !== '160000');
-    const sizes = await this.reader.sizes(dir, entries.filter((e) => e.mode !== '40000').map((e) => e.oid));
+    const sizes = await this.sizes(p, dir, entries.filter((e) => e.mode !== '40000').map((e) => e.oid));
     return {
       type: 'dir' as const,
       name: base,
@@ -186,7 +200,17 @@ export class RepoContent {
     const r = requireRevision(rev || row.default_branch);
     const oid = await this.reader.resolveCommit(dir, r);
     if (!oid) throw notFound(`Revision not found: ${r}`, 'REFERENCE_NOT_FOUND');
-    const child = spawnGit(this.reader.g, ['--git-dir', dir, 'archive', `--format=${format}`, oid], { timeoutMs: 30 * 60_000, signal }, [oid]);
+    // The slot is held for as long as the archive streams.
+    const slot = await this.slots.acquire(p, signal);
+    let child;
+    try {
+      child = spawnGit(this.reader.g, ['--git-dir', dir, 'archive', `--format=${format}`, oid], { timeoutMs: 30 * 60_000, signal }, [oid]);
+    } catch (e) {
+      slot.release();
+      throw e;
+    }
+    child.once('close', () => slot.release());
+    child.once('error', () => slot.release());
     child.stderr!.resume();
     child.stdin!.end();
     const name = (row.name ?? row.id).replaceAll('/', '-');
@@ -201,13 +225,13 @@ export class RepoContent {
     const head = await this.reader.resolveCommit(dir, requireRevision(headRev));
     if (!base) throw notFound(`Commit not found: ${baseRev}`, 'COMMIT_NOT_FOUND');
     if (!head) throw notFound(`Commit not found: ${headRev}`, 'COMMIT_NOT_FOUND');
-    const counts = await this.reader.run(dir, ['rev-list', '--left-right', '--count', `${base}...${head}`], [`${base}...${head}`]);
+    const counts = await this.git(p, dir, ['rev-list', '--left-right', '--count', `${base}...${head}`], [`${base}...${head}`]);
     const [behind, ahead] = counts.stdout.toString().trim().split(/\s+/).map(Number) as [number, number];
     const status = ahead === 0 && behind === 0 ? 'identical' : behind === 0 ? 'ahead' : ahead === 0 ? 'behind' : 'diverged';
-    const mb = await this.reader.run(dir, ['merge-base', base, head], [base, head]);
+    const mb = await this.git(p, dir, ['merge-base', base, head], [base, head]);
     const from = mb.stdout.toString().trim() || base;
-    const raw = await this.reader.run(dir, ['diff', '--raw', '-z', '-M', '--abbrev=40', '--no-ext-diff', from, head], [from, head]);
-    const num = await this.reader.run(dir, ['diff', '--numstat', '-z', '-M', '--no-ext-diff', from, head], [from, head]);
+    const raw = await this.git(p, dir, ['diff', '--raw', '-z', '-M', '--abbrev=40', '--no-ext-diff', from, head], [from, head]);
+    const num = await this.git(p, dir, ['diff', '--numstat', '-z', '-M', '--no-ext-diff', from, head], [from, head]);
     const files = parseRawDiff(raw.stdout.toString('utf8'));
     const stats = parseNumstat(num.stdout.toString('utf8'));
     return {

@@ -4,7 +4,9 @@ import { boolParam, requireRevision } from '../domain/validate.ts';
 import { checkPattern, grepFlags, grepLines, type MatchMode } from '../git/grep.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
+import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
+import type { RepoRow } from './types.ts';
 
 export type SearchQuery = Record<string, string | undefined>;
 
@@ -28,21 +30,31 @@ const ext = (p: string) => {
   return dot > 0 ? base.slice(dot + 1) : null;
 };
 
+type Opened = Awaited<ReturnType<Search['open']>>;
+
 /**
  * Search in a repository: file contents (git grep), file names, commit
  * messages and diffs. Patterns run in git or GNU grep child processes with a
  * time limit, never as JavaScript regular expressions, so a hostile pattern
- * cannot pin the server's core.
+ * cannot pin the server's core; and one search holds one slot of the process
+ * pool for all its children, so a flood of them cannot start more than the
+ * pool allows (`unavailable` when no slot frees up in time).
  */
 export class Search {
   constructor(
     private readonly repos: Repos,
     private readonly reader: GitReader,
     private readonly dataDir: string,
+    private readonly slots: ProcessSlots,
   ) {}
 
-  private async open(p: Principal, repo: string, q: SearchQuery) {
+  /** Authorizes (read), then runs `fn` holding one process slot: every child of one search shares it. */
+  private async slotted<T>(p: Principal, repo: string, q: SearchQuery, fn: (o: Opened) => Promise<T>): Promise<T> {
     const row = await this.repos.get(p, repo, 'repo:read');
+    return this.slots.run(p, async () => fn(await this.open(row, q)));
+  }
+
+  private async open(row: RepoRow, q: SearchQuery) {
     const dir = repoDir(this.dataDir, row.id);
     const rev = q.rev || q.ref || row.default_branch;
     requireRevision(rev);
@@ -57,8 +69,10 @@ export class Search {
   }
 
   /** Content search: files with matching lines, each match with its columns and two lines of context. */
-  async content(p: Principal, repo: string, q: SearchQuery) {
-    const { dir, commit, query, mode } = await this.open(p, repo, q);
+  content(p: Principal, repo: string, q: SearchQuery) {
+    return this.slotted(p, repo, q, (o) => this.contentIn(o, q));
+  }
+  private async contentIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
     const maxResults = num(q.maxResults, 50, 500, 'maxResults') || 50;
     const offset = num(q.offset, 0, 1_000_000, 'offset');
     const empty = { totalFiles: 0, totalMatches: 0, hasMore: false, offset, files: [] };
@@ -105,8 +119,10 @@ export class Search {
   }
 
   /** File name search. */
-  async files(p: Principal, repo: string, q: SearchQuery) {
-    const { dir, commit, query, mode } = await this.open(p, repo, { ...q, wholeWord: 'false' });
+  files(p: Principal, repo: string, q: SearchQuery) {
+    return this.slotted(p, repo, { ...q, wholeWord: 'false' }, (o) => this.filesIn(o, q));
+  }
+  private async filesIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
     const maxResults = num(q.maxResults, 50, 1000, 'maxResults') || 50;
     if (!commit) return { totalFiles: 0, hasMore: false, files: [] };
     const r = await this.reader.run(dir, ['ls-tree', '-r', '-l', '-z', commit], [commit], undefined, 128 << 20, TIMEOUT_MS);
@@ -128,8 +144,10 @@ export class Search {
   }
 
   /** Commit message search. */
-  async commits(p: Principal, repo: string, q: SearchQuery) {
-    const { dir, commit, query, mode } = await this.open(p, repo, { ...q, wholeWord: 'false' });
+  commits(p: Principal, repo: string, q: SearchQuery) {
+    return this.slotted(p, repo, { ...q, wholeWord: 'false' }, (o) => this.commitsIn(o, q));
+  }
+  private async commitsIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
     const maxResults = num(q.maxResults, 50, 500, 'maxResults') || 50;
     if (!commit) return { totalCommits: 0, hasMore: false, commits: [] };
     const flags = [mode.isRegex ? '--extended-regexp' : '--fixed-strings', ...(mode.caseSensitive ? [] : ['--regexp-ignore-case'])];
@@ -149,8 +167,10 @@ export class Search {
   }
 
   /** Diff search: commits whose added or removed lines match, with those lines. */
-  async diffs(p: Principal, repo: string, q: SearchQuery) {
-    const { dir, commit, query, mode } = await this.open(p, repo, q);
+  diffs(p: Principal, repo: string, q: SearchQuery) {
+    return this.slotted(p, repo, q, (o) => this.diffsIn(o, q));
+  }
+  private async diffsIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
     const maxResults = num(q.maxResults, 20, 200, 'maxResults') || 20;
     const offset = num(q.offset, 0, 1_000_000, 'offset');
     if (!commit) return { totalCommits: 0, hasMore: false, commits: [] };

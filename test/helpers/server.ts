@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, execFile } from 'node:child_process';
+import { type ChildProcess, spawn, execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +15,8 @@ export interface TestServer {
   port: number;
   dataDir: string;
   adminKey: string;
+  /** the PostgreSQL database of this server, when the suite runs on PostgreSQL */
+  databaseUrl: string | undefined;
   proc: ChildProcess;
   /** Everything the server printed so far (stdout and stderr): for asserting what is never logged. */
   logs(): string;
@@ -51,15 +53,24 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
+export interface StartOptions {
+  /**
+   * Start on the data folder, database and admin key of an earlier server (a restart).
+   * The earlier server keeps owning them: its `stop()` removes them, this one's only stops.
+   */
+  reuse?: TestServer;
+}
+
 /**
  * Starts the real server (`palisade serve --port 0`) on a temp data folder
  * (and a fresh PostgreSQL database when the suite runs against one) and waits
  * for its `listening on` line.
  */
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
-  const adminKey = `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
-  const database = await freshDatabase();
+export async function startServer(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<TestServer> {
+  const dataDir = opts.reuse?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
+  const adminKey = opts.reuse?.adminKey ?? `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
+  const database = opts.reuse ? (opts.reuse.databaseUrl ? { url: opts.reuse.databaseUrl, drop: async () => undefined } : undefined) : await freshDatabase();
+  const owned = !opts.reuse;
   // Every test client comes from 127.0.0.1: the brute-force limit is raised unless a test sets it.
   const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', PALISADE_AUTH_FAILURE_LIMIT: '100000', ...(database ? { DATABASE_URL: database.url } : {}), ...env };
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -92,6 +103,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     port: Number(new URL(url).port),
     dataDir,
     adminKey,
+    databaseUrl: database?.url,
     proc,
     cli,
     logs: () => out + stderr,
@@ -102,15 +114,29 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
       return key;
     },
     async stop() {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
         await exited;
       }
+      if (!owned) return;
       fs.rmSync(dataDir, { recursive: true, force: true });
       await database?.drop();
     },
   };
+}
+
+/** The direct child processes of `pid` (git, grep, …), with their command lines. */
+export function childProcesses(pid: number): { pid: number; args: string }[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(pid), '-o', 'pid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => ({ pid: Number(m[1]), args: m[2]! }));
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
 }
 
 export interface ApiResult<T = any> {

@@ -1,49 +1,73 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Access } from '../../access/index.ts';
-import { ANONYMOUS, type Principal } from '../../domain/access.ts';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
-import type { GitEnv } from '../../git/runner.ts';
-import { readRefs } from '../../git/refs.ts';
-import { repoDir } from '../../git/repo-path.ts';
-import { advertisementPreamble, advertiseRefs, type GitService, isGitService, safeGitProtocol, serviceRpc } from '../../git/smart-http.ts';
-import type { RefChange, RefEvents } from '../../services/events.ts';
-import type { Repos } from '../../services/repos.ts';
+import { advertisementPreamble, type GitServiceName, isGitService, safeGitProtocol } from '../../git/smart-http.ts';
+import type { GitService } from '../../services/git-service.ts';
 import type { Users } from '../../services/users.ts';
 import { gitPrincipal } from '../credentials.ts';
 
 export interface SmartHttpDeps {
   users: Users;
-  repos: Repos;
-  access: Access;
-  git: GitEnv;
-  dataDir: string;
+  /** resolves, authorizes and runs git; this surface only moves bytes */
+  git: GitService;
   maxPackBytes: number;
-  gitTimeoutMs: number;
-  /** told which refs a successful push moved (webhooks) */
-  events: RefEvents;
-}
-
-async function allRefs(dir: string): Promise<Map<string, string>> {
-  const [h, t] = await Promise.all([readRefs(dir, 'refs/heads/'), readRefs(dir, 'refs/tags/')]);
-  return new Map([...h, ...t]);
-}
-
-function diffRefs(before: Map<string, string>, after: Map<string, string>): RefChange[] {
-  const out: RefChange[] = [];
-  for (const [ref, oid] of after) if (before.get(ref) !== oid) out.push({ ref, before: before.get(ref) ?? null, after: oid });
-  for (const [ref, oid] of before) if (!after.has(ref)) out.push({ ref, before: oid, after: null });
-  return out;
 }
 
 const PATH_RE = /^\/(.+?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/;
 const REALM = 'Basic realm="Palisade", charset="UTF-8"';
 
-/** Smart HTTP's error mapper: status + plain text that git prints, `WWW-Authenticate` on 401. */
+/** An answer git prints: status + plain text, `WWW-Authenticate` on 401. */
 function fail(reply: FastifyReply, status: number, text: string): FastifyReply {
   if (status === 401) void reply.header('WWW-Authenticate', REALM);
   return reply.status(status).header('Content-Type', 'text/plain; charset=utf-8').header('Cache-Control', 'no-cache').send(`${text}\n`);
+}
+
+const STATUS = { invalid: 400, unauthenticated: 401, forbidden: 403, notFound: 404, conflict: 409, tooLarge: 413, unavailable: 503, rateLimited: 429 } as const;
+
+/** What git prints for a refused decision: nothing about whether a hidden repository exists. */
+const DENIED = {
+  unauthenticated: 'Authentication required',
+  notFound: 'Repository not found',
+  forbidden: 'Permission denied: write access to this repository is required to push',
+} as const;
+
+/**
+ * Smart HTTP's one error mapper: a domain error becomes its status and its
+ * (safe) message as plain text; a Fastify client error keeps its status with
+ * a generic text; anything else is logged with the request id and answered
+ * as a generic 500, so no exception's internals reach git's terminal.
+ */
+function smartHttpErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  if (isAccessDenied(err)) {
+    void fail(reply, STATUS[err.kind], DENIED[err.kind as keyof typeof DENIED] ?? 'Permission denied');
+    return;
+  }
+  if (isRateLimited(err)) {
+    void fail(reply.header('Retry-After', String(err.retryAfterSeconds)), 429, 'Too many failed authentication attempts; try again later');
+    return;
+  }
+  if (isDomainError(err)) {
+    if (err.kind === 'unauthenticated') {
+      void fail(reply, 401, 'Authentication failed');
+      return;
+    }
+    if (err.kind === 'unavailable') void reply.header('Retry-After', String(err.retryAfterSeconds ?? 1));
+    void fail(reply, STATUS[err.kind], err.message);
+    return;
+  }
+  if (req.raw.destroyed) {
+    // the client left while waiting (for a process slot): nobody to answer, nothing to log
+    void fail(reply, 503, 'Client went away');
+    return;
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    void fail(reply, status, 'Bad request');
+    return;
+  }
+  req.log.error({ err }, 'unhandled error');
+  void fail(reply, 500, `Internal error (request ${req.id})`);
 }
 
 /** Counts bytes through and fails the stream once `max` is passed. */
@@ -84,7 +108,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     const repoRef = m[1]!;
     const endpoint = m[2]!;
 
-    let service: GitService;
+    let service: GitServiceName;
     if (endpoint === 'info/refs') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return fail(reply, 405, 'Method not allowed');
       const s = (req.query as { service?: string }).service;
@@ -92,41 +116,22 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
       service = s;
     } else {
       if (req.method !== 'POST') return fail(reply, 405, 'Method not allowed');
-      service = endpoint as GitService;
+      service = endpoint as GitServiceName;
       if (req.headers['content-type'] !== `application/x-${service}-request`) return fail(reply, 415, `Content-Type must be application/x-${service}-request`);
     }
 
-    let principal: Principal = ANONYMOUS;
-    try {
-      principal = await gitPrincipal(req, deps.users);
-    } catch (e) {
-      if (isRateLimited(e)) return fail(reply.header('Retry-After', String(e.retryAfterSeconds)), 429, 'Too many failed authentication attempts; try again later');
-      if (isDomainError(e) && e.kind === 'unauthenticated') return fail(reply, 401, 'Authentication failed');
-      throw e;
-    }
-
-    // Decide before any process starts. Missing and hidden repositories get the same answer.
-    const action = service === 'git-upload-pack' ? 'repo:read' : 'repo:write';
-    let repo;
-    try {
-      repo = await deps.repos.get(principal, repoRef, action);
-    } catch (e) {
-      if (!isAccessDenied(e)) throw e;
-      if (e.kind === 'unauthenticated') return fail(reply, 401, 'Authentication required');
-      if (e.kind === 'notFound') return fail(reply, 404, 'Repository not found');
-      return fail(reply, 403, 'Permission denied: write access to this repository is required to push');
-    }
-
+    const principal = await gitPrincipal(req, deps.users);
     const protocol = safeGitProtocol(req.headers['git-protocol']);
     const ac = new AbortController();
-    const opts = { git: deps.git, dir: repoDir(deps.dataDir, repo.id), service, protocol, timeoutMs: deps.gitTimeoutMs, signal: ac.signal };
-    const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
-
-    reply.hijack();
     const res = reply.raw;
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
     });
+    // Resolves and decides before any process starts; refusals go to the error mapper.
+    const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal });
+    const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
+
+    reply.hijack();
     res.writeHead(200, {
       'Content-Type': `application/x-${service}-${kind}`,
       'Cache-Control': 'no-cache, max-age=0, must-revalidate',
@@ -138,30 +143,35 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
       let result;
       if (endpoint === 'info/refs') {
         res.write(advertisementPreamble(service, protocol));
-        result = await advertiseRefs(opts, res);
+        result = await session.advertise(res);
       } else {
-        // The refs before and after a push tell which moved: that is where push events come from.
-        const before = service === 'git-receive-pack' ? await allRefs(opts.dir) : undefined;
         const limit = new ByteLimit(deps.maxPackBytes);
         const raw = req.raw;
         const enc = String(req.headers['content-encoding'] ?? '').toLowerCase();
         const source = enc === 'gzip' || enc === 'x-gzip' ? raw.pipe(zlib.createGunzip()) : raw;
         source.on('error', () => limit.destroy(new Error('bad request body')));
         source.pipe(limit);
-        result = await serviceRpc(opts, limit, res);
-        if (limit.exceeded) req.log.warn({ repo: repo.id }, 'git request body over the limit; child killed');
-        if (before) {
-          const changes = diffRefs(before, await allRefs(opts.dir));
-          if (changes.length) deps.events.refsChanged(repo.id, changes);
-        }
+        result = await session.rpc(limit, res);
+        if (limit.exceeded) req.log.warn({ repo: session.repoId }, 'git request body over the limit; child killed');
+        if (result.idle) req.log.warn({ repo: session.repoId, service }, 'git request body idle too long; child killed');
       }
-      if (result.code !== 0 && !ac.signal.aborted) req.log.warn({ repo: repo.id, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
+      if (result.code !== 0 && !ac.signal.aborted && !result.idle) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {
       req.log.error({ err }, 'git service failed');
     } finally {
+      session.close();
+      // A body git did not read to its end (killed: idle, too large, failed) is not drained:
+      // the connection is dropped once the answer is out (or soon, if the client does not read it).
+      if (!req.raw.complete) {
+        const drop = () => req.raw.socket.destroy();
+        res.once('finish', drop);
+        setTimeout(drop, 5000).unref();
+      }
       res.end();
     }
   };
 
-  app.route({ method: ['GET', 'POST'], url: '/*', bodyLimit: deps.maxPackBytes, handler });
+  app.setErrorHandler(smartHttpErrorHandler);
+  // The body is streamed to git, which watches it for idleness (see GitService).
+  app.route({ method: ['GET', 'POST'], url: '/*', bodyLimit: deps.maxPackBytes, config: { streamsBody: true }, handler });
 }
