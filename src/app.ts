@@ -86,14 +86,14 @@ export async function openServices(config: Config): Promise<Services> {
   const access = new Access(store);
   const outbound = new Outbound(store, access, { allowPrivate: config.allowPrivateUrls, dataDir: config.dataDir });
   const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs });
-  const repos = new Repos(store, access, config.dataDir, { git, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
+  // git and grep children started for requests: bounded server-wide and per client
+  const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
+  const repos = new Repos(store, access, config.dataDir, { git, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
   const groups = new Groups(store, access);
   const grants = new Grants(store, repos);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
-  // git and grep children started for requests: bounded server-wide and per client
-  const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
   const content = new RepoContent(repos, reader, config.dataDir, slots);
   const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), outbound, {
     backoffMs: config.webhookBackoffMs,
@@ -135,6 +135,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // a repository's full name may be 255 characters (URL-encoded in a REST path: more)
+    routerOptions: { maxParamLength: 1024 },
   });
   const { users, repos, identities, access, groups, grants } = services;
 

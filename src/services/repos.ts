@@ -10,6 +10,7 @@ import { createBareRepo, removeRepo, setHead } from '../git/skeleton.ts';
 import { listTree, normaliseRepoPath, type TreeNode } from '../git/tree.ts';
 import { type Conn, isUniqueViolation, type RepoRow, type Store } from '../store/index.ts';
 import { type Outbound, type OutboundTarget, outboundErrorText, redactText, redactUrl } from './outbound.ts';
+import type { ProcessSlots } from './process-slots.ts';
 import { findRepoByRef } from './repo-ref.ts';
 import { newId, now } from './secrets.ts';
 
@@ -26,6 +27,8 @@ export interface CreateRepoInput {
 
 export interface RepoOptions {
   git: GitEnv;
+  /** git children started for requests are bounded (get_repo_nodes' ls-tree) */
+  slots: ProcessSlots;
   /** the one guard for URLs the server fetches (clone_uri) */
   outbound: Outbound;
   fetchTimeoutMs: number;
@@ -191,7 +194,7 @@ export class Repos {
     const row = await this.get(p, idOrName, 'repo:read');
     const root = normaliseRepoPath(rootPath);
     if (root === undefined) throw invalid(`Invalid root_path: ${rootPath.slice(0, 200)}`);
-    const nodes = await listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000);
+    const nodes = await this.opts.slots.run(p, () => listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000));
     if (!nodes) throw notFound(`revision ${revision.slice(0, 100)} or path "${root}" not found in ${row.name ?? row.id}`, 'PATH_NOT_FOUND');
     return retType === 'all' ? nodes : nodes.filter((n) => (retType === 'files' ? n.type === 'file' : n.type === 'dir'));
   }
