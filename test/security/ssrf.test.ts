@@ -204,3 +204,67 @@ describe('SSRF: IPv4-mapped loopback on every outbound surface of a default serv
     assert.equal(hits, 0, 'the loopback service was never reached');
   });
 });
+
+// Stored URLs are checked again at each use. The attack: a URL accepted while the operator had
+// PALISADE_ALLOW_PRIVATE_URLS=1 (or whose name pointed at a public address when stored) keeps
+// being fetched later. Here a clone_uri, a webhook endpoint and a github-sync remote on loopback
+// are stored by a server with the switch on; after a restart with the switch off, pull, the
+// webhook delivery and the background sync all refuse to connect.
+describe('SSRF: stored URLs are checked again at each use', () => {
+  let upstream: TestServer;
+  let s: TestServer;
+  let restarted: TestServer | undefined;
+  let hits = 0;
+  let receiver: http.Server;
+  before(async () => {
+    upstream = await startServer();
+    s = await startServer({ PALISADE_ALLOW_PRIVATE_URLS: '1', PALISADE_SYNC_INTERVAL_SECONDS: '1', PALISADE_WEBHOOK_BACKOFF_MS: '100' });
+    receiver = http.createServer((req, res) => {
+      hits++;
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  });
+  after(async () => {
+    receiver.close();
+    receiver.closeAllConnections();
+    await restarted?.stop();
+    await s.stop();
+    await upstream.stop();
+  });
+
+  test('pull, webhook deliveries and github-sync refuse a loopback URL once the switch is off', async () => {
+    const up = (await api(upstream, 'POST', '/git/v1/repo', { key: upstream.adminKey, body: { name: 'up/pub', public: true, import: { type: 'files', files: { 'a.txt': 'a' }, commitMessage: 'a' } } })).body.repoId;
+    const rpc = async (srv: TestServer, method: string, args: object) =>
+      (await (await fetch(`${srv.url}/_admin/api`, { method: 'POST', body: JSON.stringify({ id: 1, api_key: srv.adminKey, method, args }) })).json()) as { result: any; error: string | null };
+    assert.equal((await rpc(s, 'create_repo', { repo_name: 'mirror/up', owner_name: 'admin', clone_uri: `${upstream.url}/${up}.git` })).error, null);
+    const { repoId } = (await api(s, 'POST', '/git/v1/repo', { key: s.adminKey, body: { name: 'hooked/one' } })).body;
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    assert.equal((await api(s, 'POST', `/git/v1/repo/${repoId}/trigger`, { key: s.adminKey, body: { trigger: { event: 'push' }, action: { action: 'webhook', endpoint: hookUrl } } })).status, 200);
+    assert.equal((await api(s, 'POST', `/git/v1/repo/${repoId}/github-sync`, { key: s.adminKey, body: { githubRepoName: `${upstream.url}/${up}.git` } })).status, 200);
+    for (let i = 0; i < 50 && (await api(s, 'GET', `/git/v1/repo/${repoId}/git/refs/heads/`, { key: s.adminKey })).body.branches.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+
+    // the same data folder and database, the switch off
+    await new Promise<void>((resolve) => {
+      s.proc.once('exit', () => resolve());
+      s.proc.kill('SIGTERM');
+    });
+    restarted = await startServer({ PALISADE_SYNC_INTERVAL_SECONDS: '1', PALISADE_WEBHOOK_BACKOFF_MS: '100' }, { reuse: s });
+    hits = 0;
+    const since = new Date().toISOString();
+    const pull = await rpc(restarted, 'pull', { repo_name: 'mirror/up' });
+    assert.match(pull.error ?? '', /private or local address/);
+    await api(restarted, 'POST', `/git/v1/repo/${repoId}/commits`, { key: restarted.adminKey, body: { message: 'm', files: [{ path: 'b.txt', content: 'b' }] } });
+    const sync = await api(restarted, 'POST', `/git/v1/repo/${repoId}/github-sync/sync`, { key: restarted.adminKey });
+    assert.equal(sync.status, 400, JSON.stringify(sync.body));
+    await new Promise((r) => setTimeout(r, 1500));
+    const triggers = (await api(restarted, 'GET', `/git/v1/repo/${repoId}/trigger`, { key: restarted.adminKey })).body.triggers;
+    const all = (await api(restarted, 'GET', `/git/v1/repo/${repoId}/trigger/${triggers[0].id}/deliveries`, { key: restarted.adminKey })).body.deliveries;
+    const log = all.filter((d: { createdAt: string }) => d.createdAt >= since);
+    assert.ok(log.length >= 1 && log.every((d: { status: string; lastError: string | null }) => d.status !== 'delivered' && /private or local/.test(d.lastError ?? '')), JSON.stringify(log));
+    assert.equal(hits, 0, 'the loopback receiver was never reached after the restart');
+    const linked = (await api(restarted, 'GET', `/git/v1/repo/${repoId}/github-sync`, { key: restarted.adminKey })).body;
+    assert.match(linked.lastError ?? '', /private or local/);
+  });
+});
