@@ -65,6 +65,44 @@ export interface Decision {
   /** false: answer as if the resource did not exist */
   visible: boolean;
   level: Level;
+  /** why it was refused, in words that may be shown to the caller (vm:login) */
+  reason?: string;
+  /** vm:login: the Linux user the login is for (the VM's default when none was asked) */
+  linuxUser?: string;
+}
+
+/** Facts about a VM and the asking identity that `vm:login` and `vm:manage` use. */
+export interface VmFacts {
+  /** the registered VM, if any */
+  vm: { accountId: string; defaultUser: string } | undefined;
+  /** the asking identity's grant on that VM id, if any (allowedUsers null: any user) */
+  grant: { allowedUsers: string[] | null } | undefined;
+  /** the asking identity's account, and whether it is active */
+  identityAccountId: string | null;
+  accountActive: boolean | null;
+}
+
+/**
+ * Decides `vm:login`: an identity opens a VM as a Linux user when it holds a grant on that
+ * VM id, the VM is registered by the identity's own account, that account is active, and the
+ * grant's allowedUsers is null or holds the user (default: the VM's default user). The reason
+ * of a refusal never tells a caller without a grant that the VM exists.
+ */
+export function decideVmLogin(p: Principal, f: VmFacts, linuxUser: string | undefined): Decision {
+  const no = (reason: string): Decision => ({ allowed: false, visible: false, level: Level.None, reason });
+  if (p.kind !== 'identity') return no('only identities log in to VMs');
+  if (f.accountActive !== true || f.identityAccountId !== p.accountId) return no('account inactive');
+  if (!f.grant) return no('no grant for this VM');
+  if (!f.vm || f.vm.accountId !== f.identityAccountId) return no('VM not registered');
+  const user = linuxUser ?? f.vm.defaultUser;
+  if (f.grant.allowedUsers !== null && !f.grant.allowedUsers.includes(user)) return { ...no(`user ${user} not allowed`), visible: true, linuxUser: user };
+  return { allowed: true, visible: true, level: Level.Write, linuxUser: user };
+}
+
+/** Decides `vm:manage`: the registering account and admins; missing and foreign look the same. */
+export function decideVmManage(p: Principal, f: VmFacts['vm']): Decision {
+  const ok = !!f && p.kind === 'user' && p.active && (p.admin || p.userId === f.accountId);
+  return { allowed: ok, visible: ok, level: ok ? Level.Admin : Level.None };
 }
 
 /** Decides `action` on a repository given its facts (undefined: no such repository). */

@@ -1,15 +1,15 @@
 import type { Action, Principal, Resource } from '../domain/access.ts';
 import { AccessDenied, type DeniedResource } from '../domain/errors.ts';
 import type { Conn, IdentityRow, RepoRow, Store } from '../store/index.ts';
-import { type Decision, decideIdentity, decideRepo, decideServer } from './decide.ts';
+import { type Decision, decideIdentity, decideRepo, decideServer, decideVmLogin, decideVmManage } from './decide.ts';
 
-export { repoLevel, decideRepo, decideIdentity, decideServer } from './decide.ts';
+export { repoLevel, decideRepo, decideIdentity, decideServer, decideVmLogin, decideVmManage } from './decide.ts';
 export type { Decision } from './decide.ts';
 
 /** A principal that acts as an account: an active user. */
 export type AccountPrincipal = Extract<Principal, { kind: 'user' }>;
 
-const NOUN: Record<DeniedResource, string> = { repo: 'Repository', identity: 'Identity', server: 'Resource' };
+const NOUN: Record<DeniedResource, string> = { repo: 'Repository', identity: 'Identity', vm: 'VM', server: 'Resource' };
 
 /**
  * The single decision point: "may this principal do this action on this resource". One
@@ -30,6 +30,24 @@ export class Access {
         if (r.accountId !== undefined) return decideIdentity(p, { accountId: r.accountId });
         const row = await this.store.findIdentity(c, r.identityId);
         return decideIdentity(p, row && { accountId: row.account_id });
+      }
+      case 'vm': {
+        if (action === 'vm:login') {
+          if (p.kind !== 'identity') return decideVmLogin(p, { vm: undefined, grant: undefined, identityAccountId: null, accountActive: null }, r.linuxUser);
+          const f = await this.store.vmAccessFacts(c, r.vmId, p.identityId);
+          return decideVmLogin(
+            p,
+            {
+              vm: f.vmAccountId ? { accountId: f.vmAccountId, defaultUser: f.defaultUser! } : undefined,
+              grant: f.hasGrant ? { allowedUsers: f.allowedUsers === null ? null : (JSON.parse(f.allowedUsers) as string[]) } : undefined,
+              identityAccountId: f.identityAccountId,
+              accountActive: f.accountActive === null ? null : f.accountActive === 1,
+            },
+            r.linuxUser,
+          );
+        }
+        const vm = await this.store.findVm(c, r.vmId);
+        return decideVmManage(p, vm && { accountId: vm.account_id, defaultUser: vm.default_user });
       }
       case 'server':
         return decideServer(p, action);
@@ -57,7 +75,7 @@ export class Access {
   /** Decides `action` on `r` and throws `AccessDenied` when refused. */
   async require(p: Principal, action: Action, r: Resource, shownAs = ''): Promise<Decision> {
     const d = await this.authorize(p, action, r);
-    if (!d.allowed) this.raise(p, action, d, r.kind, shownAs || (r.kind === 'repo' ? r.repoId : r.kind === 'identity' ? r.identityId : ''));
+    if (!d.allowed) this.raise(p, action, d, r.kind, shownAs || (r.kind === 'repo' ? r.repoId : r.kind === 'identity' ? r.identityId : r.kind === 'vm' ? r.vmId : ''));
     return d;
   }
 

@@ -23,7 +23,7 @@ export function parseIdentityAccess(v: unknown): IdentityAccess | undefined {
  * Actions a principal may ask to perform. `account:use` is what an account does on its own
  * behalf (create repositories and identities, list what it may see): an active user.
  */
-export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:manage' | 'account:use' | 'server:admin';
+export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:manage' | 'account:use' | 'server:admin' | 'vm:manage' | 'vm:login';
 
 export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Level> = {
   'repo:read': Level.Read,
@@ -52,6 +52,8 @@ export type Resource =
   | { kind: 'repo'; repoId: string }
   /** `accountId`, when the caller already loaded the identity, saves the look-up */
   | { kind: 'identity'; identityId: string; accountId?: string }
+  /** a VM of the registry; `linuxUser` (vm:login) defaults to the VM's default user */
+  | { kind: 'vm'; vmId: string; linuxUser?: string }
   | { kind: 'server' };
 
 const REPO_PERMS = ['repository.none', 'repository.read', 'repository.write', 'repository.admin'] as const;

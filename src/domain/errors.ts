@@ -37,7 +37,7 @@ export const rateLimited = (message: string, retryAfterSeconds: number) => new D
 export const isRateLimited = (e: unknown): e is DomainError & { retryAfterSeconds: number } => e instanceof DomainError && e.kind === 'rateLimited';
 
 /** What a refused decision was about; each surface's mapper names it in its own terms. */
-export type DeniedResource = 'repo' | 'identity' | 'server';
+export type DeniedResource = 'repo' | 'identity' | 'vm' | 'server';
 
 /**
  * A decision the decision point refused, raised in one place (`Access`). It carries what was

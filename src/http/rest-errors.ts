@@ -24,7 +24,7 @@ const STATUS: Record<ErrorKind, number> = {
 /** Freestyle's code for a refused decision, by what it was about. */
 function deniedCode(e: AccessDenied): string {
   if (e.kind === 'unauthenticated') return 'UNAUTHORIZED';
-  if (e.kind === 'notFound') return e.resource === 'repo' ? 'REPO_NOT_FOUND' : e.resource === 'identity' ? 'IDENTITY_NOT_FOUND' : 'NOT_FOUND';
+  if (e.kind === 'notFound') return e.resource === 'repo' ? 'REPO_NOT_FOUND' : e.resource === 'identity' ? 'IDENTITY_NOT_FOUND' : e.resource === 'vm' ? 'VM_NOT_FOUND' : 'NOT_FOUND';
   if (e.resource === 'repo') return 'GIT_REPOSITORY_ACCESS_DENIED';
   // acting as an account (identities, repositories) with an identity token or an inactive user
   return e.action === 'account:use' || e.resource === 'identity' ? 'IDENTITY_ACCESS_DENIED' : 'FORBIDDEN';

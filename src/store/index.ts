@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Kysely, Migrator, type Transaction } from 'kysely';
-import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable } from './schema.ts';
+import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './dialect/postgres.ts';
 import { openSqlite } from './dialect/sqlite.ts';
@@ -21,6 +21,21 @@ export type RepoGroupRow = RepoGroupsTable;
 export type TriggerRow = TriggersTable;
 export type DeliveryRow = DeliveriesTable;
 export type RepoSyncRow = RepoSyncTable;
+export type SshKeyRow = SshKeysTable;
+export type VmRow = VmsTable;
+
+/** Facts the `vm:login` decision needs, in one query. */
+export interface VmAccessFacts {
+  /** the registered VM, if any */
+  vmAccountId: string | null;
+  defaultUser: string | null;
+  /** the asking identity's grant on this VM id: JSON array or null for any user; undefined: no grant */
+  hasGrant: number;
+  allowedUsers: string | null;
+  /** the identity's owning account, and whether it is active */
+  identityAccountId: string | null;
+  accountActive: number | null;
+}
 
 /** What a presented token resolves to: the identity, and the user it backs if it is managed. */
 export interface TokenOwner {
@@ -434,6 +449,92 @@ export class Store {
 
   findDelivery(c: Conn, triggerId: string, id: string): Promise<DeliveryRow | undefined> {
     return c.selectFrom('deliveries').selectAll().where('trigger_id', '=', triggerId).where('id', '=', id).executeTakeFirst();
+  }
+
+  // ---- SSH keys --------------------------------------------------------------------
+
+  async insertSshKey(c: Conn, row: SshKeyRow): Promise<void> {
+    await c.insertInto('ssh_keys').values(row).execute();
+  }
+
+  listSshKeys(c: Conn, identityId: string): Promise<SshKeyRow[]> {
+    return c.selectFrom('ssh_keys').selectAll().where('identity_id', '=', identityId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  /** Deletes one key of one identity; false when there was none. */
+  async deleteSshKey(c: Conn, identityId: string, keyId: string): Promise<boolean> {
+    const r = await c.deleteFrom('ssh_keys').where('id', '=', keyId).where('identity_id', '=', identityId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  findSshKeyById(c: Conn, keyId: string): Promise<SshKeyRow | undefined> {
+    return c.selectFrom('ssh_keys').selectAll().where('id', '=', keyId).executeTakeFirst();
+  }
+
+  /** Resolves a key fingerprint to its identity and, for a managed identity, its user (as findTokenOwner). */
+  findSshKeyOwner(c: Conn, fingerprint: string): Promise<(TokenOwner & { keyId: string; publicKey: string }) | undefined> {
+    return c
+      .selectFrom('ssh_keys as k')
+      .innerJoin('identities as i', 'i.id', 'k.identity_id')
+      .leftJoin('users as u', 'u.identity_id', 'i.id')
+      .select(['k.id as keyId', 'k.public_key as publicKey', 'i.id as identityId', 'i.account_id as accountId', 'i.managed as managed', 'u.id as userId', 'u.username as username', 'u.admin as admin', 'u.active as active'])
+      .where('k.fingerprint', '=', fingerprint)
+      .executeTakeFirst();
+  }
+
+  // ---- VMs -----------------------------------------------------------------------
+
+  async insertVm(c: Conn, row: VmRow): Promise<void> {
+    await c.insertInto('vms').values(row).execute();
+  }
+
+  findVm(c: Conn, id: string): Promise<VmRow | undefined> {
+    return c.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async listVms(c: Conn, q: { accountId?: string; limit: number; offset: number }): Promise<{ rows: VmRow[]; total: number }> {
+    let base = c.selectFrom('vms');
+    if (q.accountId !== undefined) base = base.where('account_id', '=', q.accountId);
+    const rows = await base.selectAll().orderBy('created_at').orderBy('id').limit(q.limit).offset(q.offset).execute();
+    const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return { rows, total: Number(n) };
+  }
+
+  async updateVm(c: Conn, id: string, patch: Partial<Omit<VmRow, 'id' | 'account_id' | 'created_at'>>): Promise<void> {
+    await c.updateTable('vms').set(patch).where('id', '=', id).execute();
+  }
+
+  async deleteVm(c: Conn, id: string): Promise<boolean> {
+    const r = await c.deleteFrom('vms').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /**
+   * The facts of `vm:login` in one query: the registered VM (if any), the identity's grant
+   * on that VM id (if any), and the identity's account with its state.
+   */
+  async vmAccessFacts(c: Conn, vmId: string, identityId: string): Promise<VmAccessFacts> {
+    const row = await c
+      .selectFrom('identities as i')
+      .leftJoin('users as au', 'au.id', 'i.account_id')
+      .select((eb) => [
+        'i.account_id as identityAccountId',
+        'au.active as accountActive',
+        eb.selectFrom('vms as v').select('v.account_id').where('v.id', '=', vmId).as('vmAccountId'),
+        eb.selectFrom('vms as v2').select('v2.default_user').where('v2.id', '=', vmId).as('defaultUser'),
+        eb.selectFrom('vm_grants as g').select((e) => e.fn.count<number>('g.id').as('n')).where('g.identity_id', '=', identityId).where('g.vm_id', '=', vmId).as('hasGrant'),
+        eb.selectFrom('vm_grants as g2').select('g2.allowed_users').where('g2.identity_id', '=', identityId).where('g2.vm_id', '=', vmId).as('allowedUsers'),
+      ])
+      .where('i.id', '=', identityId)
+      .executeTakeFirst();
+    return {
+      vmAccountId: row?.vmAccountId ?? null,
+      defaultUser: row?.defaultUser ?? null,
+      hasGrant: Number(row?.hasGrant ?? 0),
+      allowedUsers: row?.allowedUsers ?? null,
+      identityAccountId: row?.identityAccountId ?? null,
+      accountActive: row?.accountActive ?? null,
+    };
   }
 
   // ---- remote sync links ----------------------------------------------------------

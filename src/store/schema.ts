@@ -140,6 +140,32 @@ export interface RepoSyncTable {
   last_state: string | null;
 }
 
+export interface SshKeysTable {
+  id: string;
+  /** the identity the key authenticates as (a user's keys: the user's managed identity) */
+  identity_id: string;
+  /** `SHA256:<base64, no padding>` of the key blob, as OpenSSH prints it; unique */
+  fingerprint: string;
+  key_type: string;
+  /** `<type> <base64>`, without a comment */
+  public_key: string;
+  title: string | null;
+  created_at: string;
+}
+
+export interface VmsTable {
+  id: string;
+  /** the account (user) that registered the VM */
+  account_id: string;
+  name: string | null;
+  host: string;
+  port: number;
+  default_user: string;
+  /** the VM's OpenSSH public host key line (`<type> <base64>`) */
+  host_key: string;
+  created_at: string;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -155,4 +181,6 @@ export interface DB {
   triggers: TriggersTable;
   deliveries: DeliveriesTable;
   repo_sync: RepoSyncTable;
+  ssh_keys: SshKeysTable;
+  vms: VmsTable;
 }

@@ -1,7 +1,7 @@
 // Plain table tests of the pure decision: who holds which level on a repository.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideIdentity, decideRepo, decideServer, repoLevel } from '../../src/access/decide.ts';
+import { decideIdentity, decideRepo, decideServer, decideVmLogin, decideVmManage, repoLevel, type VmFacts } from '../../src/access/decide.ts';
 import { Level, type Principal } from '../../src/domain/access.ts';
 
 const owner: Principal = { kind: 'user', userId: 'u-owner', username: 'o', admin: false, active: true, identityId: 'i-o' };
@@ -82,4 +82,39 @@ test('decideIdentity and decideServer', () => {
   assert.equal(decideServer(system).allowed, true, 'the console operator administers the server');
   assert.equal(decideServer(system, 'account:use').allowed, false, 'but is no account');
   assert.equal(decideIdentity(system, { accountId: 'u-owner' }).allowed, false);
+});
+
+test('decideVmLogin table: grant, registration by the same account, active account, allowed users', () => {
+  const vm = (over: Partial<VmFacts> = {}): VmFacts => ({ vm: { accountId: 'u-owner', defaultUser: 'root' }, grant: { allowedUsers: null }, identityAccountId: 'u-owner', accountActive: true, ...over });
+  const rows: [string, Principal, VmFacts, string | undefined, boolean, string | undefined][] = [
+    ['any user, default user', ident, vm(), undefined, true, undefined],
+    ['any user, named user', ident, vm(), 'dev', true, undefined],
+    ['allowed list holds the user', ident, vm({ grant: { allowedUsers: ['dev', 'ci'] } }), 'ci', true, undefined],
+    ['allowed list, default user not in it', ident, vm({ grant: { allowedUsers: ['dev'] } }), undefined, false, 'user root not allowed'],
+    ['allowed list without the user', ident, vm({ grant: { allowedUsers: ['dev'] } }), 'root', false, 'user root not allowed'],
+    ['empty allowed list', ident, vm({ grant: { allowedUsers: [] } }), 'dev', false, 'user dev not allowed'],
+    ['no grant (a stranger learns nothing of the VM)', ident, vm({ grant: undefined }), 'dev', false, 'no grant for this VM'],
+    ['no grant, no VM: the same answer', ident, vm({ grant: undefined, vm: undefined }), 'dev', false, 'no grant for this VM'],
+    ['grant, VM not registered', ident, vm({ vm: undefined }), 'dev', false, 'VM not registered'],
+    ['grant, VM of another account', ident, vm({ vm: { accountId: 'u-other', defaultUser: 'root' } }), 'dev', false, 'VM not registered'],
+    ['inactive account', ident, vm({ accountActive: false }), 'dev', false, 'account inactive'],
+    ['account gone', ident, vm({ accountActive: null }), 'dev', false, 'account inactive'],
+    ['a user is not an identity', owner, vm(), 'dev', false, 'only identities log in to VMs'],
+    ['anonymous', anon, vm(), 'dev', false, 'only identities log in to VMs'],
+  ];
+  for (const [name, p, f, user, allowed, reason] of rows) {
+    const d = decideVmLogin(p, f, user);
+    assert.equal(d.allowed, allowed, name);
+    assert.equal(d.reason, reason, name);
+  }
+  assert.equal(decideVmLogin(ident, vm(), undefined).linuxUser, 'root', 'the default user is the one logged in as');
+});
+
+test('decideVmManage: the registering account and admins', () => {
+  assert.equal(decideVmManage(owner, { accountId: 'u-owner', defaultUser: 'root' }).allowed, true);
+  assert.equal(decideVmManage(admin, { accountId: 'u-owner', defaultUser: 'root' }).allowed, true);
+  assert.equal(decideVmManage(stranger, { accountId: 'u-owner', defaultUser: 'root' }).visible, false);
+  assert.equal(decideVmManage(ident, { accountId: 'u-owner', defaultUser: 'root' }).allowed, false);
+  assert.equal(decideVmManage(inactiveAdmin, { accountId: 'u-owner', defaultUser: 'root' }).allowed, false);
+  assert.equal(decideVmManage(owner, undefined).allowed, false);
 });
