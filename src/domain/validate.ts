@@ -1,17 +1,11 @@
 import { invalid } from './errors.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** The shape of a UUID in any case, for request schemas (`requireUuid` lowercases). */
+/** The shape of a UUID in any case, for request schemas (services lowercase what they get). */
 export const UUID_PATTERN = '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$';
 
 /** True for a lowercase canonical UUID, the form every Palisade id takes. */
 export const isUuid = (v: string): boolean => UUID_RE.test(v);
-
-/** Validates an id taken from input; throws `invalid` naming the field. */
-export function requireUuid(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !isUuid(v.toLowerCase())) throw invalid(`Invalid ${what}: expected a UUID`);
-  return v.toLowerCase();
-}
 
 const SEGMENT_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
 /** First path segments that belong to Palisade's own URLs. */
@@ -84,29 +78,14 @@ export function requireObjectId(v: unknown, what = 'object ID', code = 'INVALID_
   return lower;
 }
 
-/** VM ids as request schemas check them (and `requireVmId` below). */
+/**
+ * VM ids, as request schemas check them: opaque to Palisade until the SSH gateway comes, so
+ * their shape is all there is to check.
+ */
 export const VM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
-const VM_ID_RE = new RegExp(VM_ID_PATTERN);
-/** VM ids are opaque to Palisade until the SSH gateway comes; only their shape is checked. */
-export function requireVmId(v: unknown): string {
-  if (typeof v !== 'string' || !VM_ID_RE.test(v)) throw invalid('Invalid VM id: expected 1-128 of A-Z a-z 0-9 . _ - ');
-  return v;
-}
 
-/** Linux user names as request schemas check them (and `requireAllowedUsers` below). */
+/** Linux user names (a VM grant's `allowedUsers`), as request schemas check them. */
 export const LINUX_USER_PATTERN = '^[a-z_][a-z0-9_-]{0,31}\\$?$';
-const LINUX_USER_RE = new RegExp(LINUX_USER_PATTERN);
-/** Validates a list of Linux user names (null: any user). */
-export function requireAllowedUsers(v: unknown): string[] | null {
-  if (v === undefined || v === null) return null;
-  if (!Array.isArray(v) || v.length > 256) throw invalid('allowedUsers must be null or an array of at most 256 user names');
-  const out: string[] = [];
-  for (const u of v) {
-    if (typeof u !== 'string' || !LINUX_USER_RE.test(u)) throw invalid(`Invalid Linux user name in allowedUsers: ${JSON.stringify(String(u).slice(0, 40))}`);
-    if (!out.includes(u)) out.push(u);
-  }
-  return out;
-}
 
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Usernames: 1-64 of letters, digits, `._-`, starting with a letter or digit; `x-access-token` is reserved for git. */
