@@ -95,19 +95,6 @@ export function usernameProblem(v: string): string | undefined {
   return undefined;
 }
 
-/** Parses `limit`/`offset` query values with bounds; throws `invalid`. */
-export function pageParams(q: { limit?: unknown; offset?: unknown }, defLimit = 100, maxLimit = 1000): { limit: number; offset: number } {
-  const num = (v: unknown, name: string, def: number): number => {
-    if (v === undefined || v === null || v === '') return def;
-    const n = typeof v === 'number' ? v : Number(v);
-    if (!Number.isInteger(n) || n < 0) throw invalid(`${name} must be a non-negative integer`);
-    return n;
-  };
-  const limit = num(q.limit, 'limit', defLimit);
-  if (limit > maxLimit) throw invalid(`limit must be at most ${maxLimit}`);
-  return { limit, offset: num(q.offset, 'offset', 0) };
-}
-
 /** Parses a boolean query parameter (`true|false|1|0`); undefined when absent; throws `invalid` naming it. */
 export function boolParam(v: string | undefined, name: string): boolean | undefined {
   if (v === undefined || v === '') return undefined;
