@@ -81,7 +81,7 @@ export async function gitRestRoutes(fastify: FastifyInstance, deps: GitRestDeps)
   app.get('/repo/:repo/git/blobs/:hash', { schema: S.getBlob }, async (req) => content.blob(await who(req), req.params.repo, req.params.hash));
   app.get('/repo/:repo/git/trees/:hash', { schema: S.getTree }, async (req) => content.tree(await who(req), req.params.repo, req.params.hash));
   app.get('/repo/:repo/git/commits/:hash', { schema: S.getCommit }, async (req) => content.commit(await who(req), req.params.repo, req.params.hash));
-  app.get('/repo/:repo/git/commits', { schema: S.listCommits }, async (req) => content.commits(await who(req), req.params.repo, asText(req.query)));
+  app.get('/repo/:repo/git/commits', { schema: S.listCommits }, async (req) => content.commits(await who(req), req.params.repo, req.query));
   app.get('/repo/:repo/contents/*', { schema: S.getContents }, async (req) => content.contents(await who(req), req.params.repo, req.params['*'] ?? '', req.query.rev ?? req.query.ref));
   app.get('/repo/:repo/compare', { schema: S.compare }, async (req) => content.compare(await who(req), req.params.repo, req.query.base, req.query.head));
   for (const [route, format, type, schema] of [

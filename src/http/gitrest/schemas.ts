@@ -186,7 +186,7 @@ export const getContents = {
 export const compare = {
   summary: 'How head relates to base',
   params: RepoParams,
-  querystring: Type.Object({ base: Rev('Base revision'), head: Rev('Head revision'), path: Type.Optional(Nullable(Str(4096, { description: 'Ignored (SDK compatibility)' }))) }, { additionalProperties: false }),
+  querystring: Type.Object({ base: Str(255, { minLength: 1, description: 'Base revision' }), head: Str(255, { minLength: 1, description: 'Head revision' }), path: Type.Optional(Nullable(Str(4096, { description: 'Ignored (SDK compatibility)' }))) }, { additionalProperties: false }),
   response: ok(
     Type.Object({
       status: Enum(['identical', 'ahead', 'behind', 'diverged']),
