@@ -94,11 +94,3 @@ export function usernameProblem(v: string): string | undefined {
   if (v.toLowerCase() === 'x-access-token') return 'username "x-access-token" is reserved';
   return undefined;
 }
-
-/** Parses a boolean query parameter (`true|false|1|0`); undefined when absent; throws `invalid` naming it. */
-export function boolParam(v: string | undefined, name: string): boolean | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw invalid(`${name} must be true or false`);
-}
