@@ -87,6 +87,12 @@ export const VM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
 /** Linux user names (a VM grant's `allowedUsers`), as request schemas check them. */
 export const LINUX_USER_PATTERN = '^[a-z_][a-z0-9_-]{0,31}\\$?$';
 
+/**
+ * True when `v` may be the name or the email of a commit's author or committer: git writes
+ * them as `name <email>` on one header line, so not empty, no `<`, `>`, line break or NUL.
+ */
+export const isSignaturePart = (v: string): boolean => v.length > 0 && !/[<>\n\r\0]/.test(v);
+
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Usernames: 1-64 of letters, digits, `._-`, starting with a letter or digit; `x-access-token` is reserved for git. */
 export function usernameProblem(v: string): string | undefined {
