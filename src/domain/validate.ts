@@ -1,17 +1,11 @@
 import { invalid } from './errors.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** The shape of a UUID in any case, for request schemas (`requireUuid` lowercases). */
+/** The shape of a UUID in any case, for request schemas (services lowercase what they get). */
 export const UUID_PATTERN = '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$';
 
 /** True for a lowercase canonical UUID, the form every Palisade id takes. */
 export const isUuid = (v: string): boolean => UUID_RE.test(v);
-
-/** Validates an id taken from input; throws `invalid` naming the field. */
-export function requireUuid(v: unknown, what: string): string {
-  if (typeof v !== 'string' || !isUuid(v.toLowerCase())) throw invalid(`Invalid ${what}: expected a UUID`);
-  return v.toLowerCase();
-}
 
 const SEGMENT_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
 /** First path segments that belong to Palisade's own URLs. */
@@ -84,29 +78,20 @@ export function requireObjectId(v: unknown, what = 'object ID', code = 'INVALID_
   return lower;
 }
 
-/** VM ids as request schemas check them (and `requireVmId` below). */
+/**
+ * VM ids, as request schemas check them: opaque to Palisade until the SSH gateway comes, so
+ * their shape is all there is to check.
+ */
 export const VM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
-const VM_ID_RE = new RegExp(VM_ID_PATTERN);
-/** VM ids are opaque to Palisade until the SSH gateway comes; only their shape is checked. */
-export function requireVmId(v: unknown): string {
-  if (typeof v !== 'string' || !VM_ID_RE.test(v)) throw invalid('Invalid VM id: expected 1-128 of A-Z a-z 0-9 . _ - ');
-  return v;
-}
 
-/** Linux user names as request schemas check them (and `requireAllowedUsers` below). */
+/** Linux user names (a VM grant's `allowedUsers`), as request schemas check them. */
 export const LINUX_USER_PATTERN = '^[a-z_][a-z0-9_-]{0,31}\\$?$';
-const LINUX_USER_RE = new RegExp(LINUX_USER_PATTERN);
-/** Validates a list of Linux user names (null: any user). */
-export function requireAllowedUsers(v: unknown): string[] | null {
-  if (v === undefined || v === null) return null;
-  if (!Array.isArray(v) || v.length > 256) throw invalid('allowedUsers must be null or an array of at most 256 user names');
-  const out: string[] = [];
-  for (const u of v) {
-    if (typeof u !== 'string' || !LINUX_USER_RE.test(u)) throw invalid(`Invalid Linux user name in allowedUsers: ${JSON.stringify(String(u).slice(0, 40))}`);
-    if (!out.includes(u)) out.push(u);
-  }
-  return out;
-}
+
+/**
+ * True when `v` may be the name or the email of a commit's author or committer: git writes
+ * them as `name <email>` on one header line, so not empty, no `<`, `>`, line break or NUL.
+ */
+export const isSignaturePart = (v: string): boolean => v.length > 0 && !/[<>\n\r\0]/.test(v);
 
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Usernames: 1-64 of letters, digits, `._-`, starting with a letter or digit; `x-access-token` is reserved for git. */
@@ -114,25 +99,4 @@ export function usernameProblem(v: string): string | undefined {
   if (!USERNAME_RE.test(v)) return 'username must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit';
   if (v.toLowerCase() === 'x-access-token') return 'username "x-access-token" is reserved';
   return undefined;
-}
-
-/** Parses `limit`/`offset` query values with bounds; throws `invalid`. */
-export function pageParams(q: { limit?: unknown; offset?: unknown }, defLimit = 100, maxLimit = 1000): { limit: number; offset: number } {
-  const num = (v: unknown, name: string, def: number): number => {
-    if (v === undefined || v === null || v === '') return def;
-    const n = typeof v === 'number' ? v : Number(v);
-    if (!Number.isInteger(n) || n < 0) throw invalid(`${name} must be a non-negative integer`);
-    return n;
-  };
-  const limit = num(q.limit, 'limit', defLimit);
-  if (limit > maxLimit) throw invalid(`limit must be at most ${maxLimit}`);
-  return { limit, offset: num(q.offset, 'offset', 0) };
-}
-
-/** Parses a boolean query parameter (`true|false|1|0`); undefined when absent; throws `invalid` naming it. */
-export function boolParam(v: string | undefined, name: string): boolean | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw invalid(`${name} must be true or false`);
 }

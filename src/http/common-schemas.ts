@@ -44,8 +44,14 @@ export const Paging = (maxLimit: number, defLimit: number) => ({
 export const Enum = <const V extends string>(values: readonly V[], description?: string) =>
   Type.Unsafe<V>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
-/** A boolean query parameter: `true|false|1|0` (the domain's `boolParam` reads it). */
-export const BoolQuery = (description?: string) => Enum(['true', 'false', '1', '0'], description);
+/** What a `BoolQuery` parameter may be. */
+export type BoolText = 'true' | 'false' | '1' | '0';
+
+/** A boolean query parameter: `true|false|1|0` (`queryBool` reads it). */
+export const BoolQuery = (description?: string) => Enum<BoolText>(['true', 'false', '1', '0'], description);
+
+/** The value of a `BoolQuery` parameter; undefined when absent. */
+export const queryBool = (v: BoolText | undefined): boolean | undefined => (v === undefined ? undefined : v === 'true' || v === '1');
 
 /** `T` or `null`. */
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);

@@ -24,9 +24,34 @@ const textAjv = ajv({ coerceTypes: true });
 /** JSON bodies keep the types they were sent with: `"1"` is not a number, `1` is not a string. */
 const jsonAjv = ajv({ coerceTypes: false });
 
-/** Fastify's validator compiler for the REST surfaces: bodies exact, path and query coerced. */
+/**
+ * ajv's coercion turns the text "Infinity" or "1e999" into Infinity and then skips every number
+ * keyword, bounds included (ajv-validator/ajv#2212). A path or query value coerced to a number
+ * that is not finite therefore fails here as the non-integer it is, and no handler sees one.
+ * (A JSON body cannot carry one: its numbers are not coerced, and ajv refuses non-finite ones.)
+ */
+function finiteNumbers(validate: ValidateFunction): ValidateFunction {
+  const props = (validate.schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {};
+  const checked = ((data: unknown, ctx?: Parameters<ValidateFunction>[1]) => {
+    const ok = validate(data, ctx);
+    checked.errors = validate.errors;
+    if (!ok || !data || typeof data !== 'object') return ok;
+    for (const [key, value] of Object.entries(data)) {
+      if (typeof value !== 'number' || Number.isFinite(value)) continue;
+      const parentSchema = props[key];
+      checked.errors = [{ instancePath: `/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, schemaPath: `#/properties/${key}/type`, keyword: 'type', params: { type: parentSchema?.type ?? 'number' }, message: 'must be a finite number', parentSchema, data: value }];
+      return false;
+    }
+    return true;
+  }) as ValidateFunction;
+  checked.schema = validate.schema;
+  checked.schemaEnv = validate.schemaEnv;
+  return checked;
+}
+
+/** Fastify's validator compiler for the REST surfaces: bodies exact, path and query coerced (and finite). */
 export const restValidatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? jsonAjv : textAjv).compile(schema) as ValidateFunction;
+  httpPart === 'body' ? (jsonAjv.compile(schema) as ValidateFunction) : finiteNumbers(textAjv.compile(schema) as ValidateFunction);
 
 /**
  * Request validation of a REST surface (call inside its plugin): the compilers above, a query

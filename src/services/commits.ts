@@ -1,6 +1,6 @@
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound } from '../domain/errors.ts';
-import { branchNameProblem, requireObjectId } from '../domain/validate.ts';
+import { branchNameProblem, isSignaturePart, requireObjectId } from '../domain/validate.ts';
 import { EMPTY_TREE, formatCommit, formatTree, objectId, parseCommit, type TreeEntry, ZERO_OID } from '../git/objects.ts';
 import { type NewObject, writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
@@ -12,6 +12,7 @@ import { commitOut } from './repo-content.ts';
 import type { Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
+/** One file of a commit: new content (utf8 text or base64), or `deleted`. */
 export interface FileChange {
   path: string;
   content?: string | null;
@@ -19,46 +20,47 @@ export interface FileChange {
   deleted?: boolean | null;
 }
 
+/**
+ * A commit to write, shaped as the route's schema checks it: a message of 1-1,000,000
+ * characters, 1-2000 files with paths of at most 4096 characters, author parts of at most 200
+ * NUL-free characters. Internal callers (imports) build the same.
+ */
 export interface CreateCommitInput {
-  message: unknown;
-  files: unknown;
-  branch?: unknown;
-  author?: unknown;
-  expectedSha?: unknown;
+  message: string;
+  files: readonly FileChange[];
+  /** default: the default branch */
+  branch?: string | null;
+  author?: { name: string; email: string } | null;
+  /** the tip the caller expects: a compare-and-swap */
+  expectedSha?: string | null;
 }
 
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const MAX_FILES = 2000;
 
-function sigPart(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 200 || /[<>\n\r\0]/.test(v)) throw invalid(`${what} must be 1-200 characters without <, > or line breaks`);
+function sigPart(v: string, what: string): string {
+  if (!isSignaturePart(v)) throw invalid(`${what} must be 1-200 characters without <, > or line breaks`);
   return v;
 }
 
 /** Validated changes: path -> new content, or null to delete. */
-function parseChanges(files: unknown): Map<string, Buffer | null> {
-  if (!Array.isArray(files) || files.length === 0) throw invalid('files must be a non-empty array');
-  if (files.length > MAX_FILES) throw invalid(`at most ${MAX_FILES} files per commit`);
+function parseChanges(files: readonly FileChange[]): Map<string, Buffer | null> {
   const out = new Map<string, Buffer | null>();
-  for (const f of files as FileChange[]) {
-    if (typeof f !== 'object' || f === null || typeof f.path !== 'string') throw invalid('each file needs a path');
+  for (const f of files) {
+    // the path's meaning: inside the tree, never into .git, no control characters or backslashes
     const path = normaliseRepoPath(f.path);
-    if (!path || path.split('/').some((s) => s.toLowerCase() === '.git') || f.path.includes('\\')) throw invalid(`Invalid file path: ${String(f.path).slice(0, 200)}`, 'INVALID_FILE_PATH');
-    const hasContent = f.content !== undefined && f.content !== null;
-    if (hasContent === !!f.deleted) throw invalid(`File change must have either content or deleted flag, not both: ${path}`, 'INVALID_FILE_CHANGE');
+    if (!path || path.split('/').some((s) => s.toLowerCase() === '.git') || f.path.includes('\\')) throw invalid(`Invalid file path: ${f.path.slice(0, 200)}`, 'INVALID_FILE_PATH');
+    const content = f.content ?? null;
+    if ((content !== null) === !!f.deleted) throw invalid(`File change must have either content or deleted flag, not both: ${path}`, 'INVALID_FILE_CHANGE');
     if (out.has(path)) throw invalid(`File listed twice: ${path}`, 'INVALID_FILE_PATH');
-    if (f.deleted) {
+    if (content === null) {
       out.set(path, null);
       continue;
     }
-    if (typeof f.content !== 'string') throw invalid(`content must be a string: ${path}`);
-    const enc = f.encoding ?? 'utf8';
-    if (enc === 'base64') {
-      const clean = f.content.replace(/\s+/g, '');
+    if (f.encoding === 'base64') {
+      const clean = content.replace(/\s+/g, '');
       if (!BASE64_RE.test(clean)) throw invalid(`Invalid base64 content for file: ${path}`, 'INVALID_BASE64_CONTENT');
       out.set(path, Buffer.from(clean, 'base64'));
-    } else if (enc === 'utf8') out.set(path, Buffer.from(f.content, 'utf8'));
-    else throw invalid(`encoding must be utf8 or base64: ${path}`);
+    } else out.set(path, Buffer.from(content, 'utf8'));
   }
   // a path that is both a file and a folder of another change is contradictory
   for (const p of out.keys()) {
@@ -118,18 +120,15 @@ export class Commits {
   async create(p: Principal, repo: string, body: CreateCommitInput) {
     const row = await this.repos.get(p, repo, 'repo:write');
     const dir = repoDir(this.dataDir, row.id);
-    if (typeof body.message !== 'string' || body.message.trim() === '') throw invalid('message must be a non-empty string');
-    if (body.message.length > 1_000_000) throw invalid('message is too long');
+    // the schema counts characters; a message of only blanks is still no message
+    if (body.message.trim() === '') throw invalid('message must be a non-empty string');
     const changes = parseChanges(body.files);
-    const branch = body.branch === undefined || body.branch === null ? row.default_branch : body.branch;
-    if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid branch name: ${String(branch).slice(0, 100)}`);
+    const branch = body.branch ?? row.default_branch;
+    if (branchNameProblem(branch)) throw invalid(`Invalid branch name: ${branch.slice(0, 100)}`);
     let expected: string | null | undefined;
     if (body.expectedSha !== undefined && body.expectedSha !== null) expected = requireObjectId(body.expectedSha, 'expectedSha');
     let author = { name: p.kind === 'user' ? p.username : 'Palisade', email: p.kind === 'user' ? `${p.username}@users.palisade.invalid` : 'identity@users.palisade.invalid' };
-    if (body.author !== undefined && body.author !== null) {
-      const a = body.author as { name?: unknown; email?: unknown };
-      author = { name: sigPart(a.name, 'author.name'), email: sigPart(a.email, 'author.email') };
-    }
+    if (body.author) author = { name: sigPart(body.author.name, 'author.name'), email: sigPart(body.author.email, 'author.email') };
     // Blob ids do not depend on the tip; the objects are written with the trees and the commit, as one pack.
     const blobs = new Map<string, string | null>();
     const blobObjects: NewObject[] = [];
@@ -142,7 +141,7 @@ export class Commits {
     }
 
     const ref = `refs/heads/${branch}`;
-    return this.serial(row.id, () => this.commitLoop(p, row, dir, ref, branch, blobs, blobObjects, author, body.message as string, expected));
+    return this.serial(row.id, () => this.commitLoop(p, row, dir, ref, branch, blobs, blobObjects, author, body.message, expected));
   }
 
   private async commitLoop(p: Principal, row: RepoRow, dir: string, ref: string, branch: string, blobs: Map<string, string | null>, blobObjects: NewObject[], author: { name: string; email: string }, message: string, expected: string | null | undefined) {
@@ -229,7 +228,7 @@ export class Commits {
    * Creates a branch at `sha` (default: the tip of the default branch);
    * 409 BRANCH_ALREADY_EXISTS if it exists.
    */
-  async createBranch(p: Principal, repo: string, name: string, sha: unknown) {
+  async createBranch(p: Principal, repo: string, name: string, sha: string | null | undefined) {
     if (name === '{*branch}' || name === '*branch' || name === '{branch}') {
       throw invalid('The branch name is missing from the URL: the path ended in the literal "{*branch}" (freestyle-sandboxes 0.1.46 sends this by mistake); POST /git/v1/repo/{repo}/git/refs/heads/<name> instead', 'BRANCH_NAME_EMPTY');
     }

@@ -1,10 +1,10 @@
 import type { Access } from '../access/index.ts';
 import { type IdentityAccess, type Principal } from '../domain/access.ts';
-import { conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
-import { pageParams, requireAllowedUsers, requireUuid, requireVmId } from '../domain/validate.ts';
+import { conflict, forbidden, notFound } from '../domain/errors.ts';
 import { type IdentityRow, isUniqueViolation, type Store, type VmGrantRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
 import { newId, newToken, now } from './secrets.ts';
+import type { PageQuery } from './types.ts';
 
 export interface VmPermission {
   id: string;
@@ -24,8 +24,14 @@ const vmPermission = (r: VmGrantRow): VmPermission => ({
   grantedBy: r.granted_by,
 });
 
+/** The Linux users of a VM grant, each once (null: any user); the schema checked each name. */
+const allowedUsersOf = (v: readonly string[] | null | undefined): string[] | null => (v === undefined || v === null ? null : [...new Set(v)]);
 
-/** The Identity API's use cases (seed 000): identities, their tokens, git and VM grants. */
+/**
+ * The Identity API's use cases (seed 000): identities, their tokens, git and VM grants. Ids
+ * arrive as the route schemas checked them (identity and token ids UUIDs in any case, VM ids
+ * and Linux user names by their patterns, pages bounded); what they refer to is decided here.
+ */
 export class Identities {
   constructor(
     private readonly store: Store,
@@ -36,7 +42,8 @@ export class Identities {
   /** Loads an identity the caller manages; a missing and a foreign one look the same. */
   private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
     await this.access.requireAccount(p);
-    const id = requireUuid(rawId, 'identity id');
+    // ids are stored lowercase; the schema accepts a UUID in any case
+    const id = rawId.toLowerCase();
     // One look-up: the row's account is the only fact the decision needs.
     return this.access.requireIdentity(p, await this.store.findIdentity(this.store.db, id), id);
   }
@@ -54,9 +61,9 @@ export class Identities {
     return { id, managed: false };
   }
 
-  async list(p: Principal, q: { limit?: unknown; offset?: unknown; includeManaged?: boolean }): Promise<{ identities: { id: string; managed: boolean }[]; offset: number; total: number }> {
+  async list(p: Principal, q: PageQuery & { includeManaged?: boolean }): Promise<{ identities: { id: string; managed: boolean }[]; offset: number; total: number }> {
     const u = await this.access.requireAccount(p);
-    const { limit, offset } = pageParams(q, 100, 1000);
+    const { limit = 100, offset = 0 } = q;
     const all = await this.access.isServerAdmin(p);
     const { rows, total } = await this.store.listIdentities(this.store.db, { accountId: all ? undefined : u.userId, includeManaged: !!q.includeManaged, limit, offset });
     return { identities: rows.map((r) => ({ id: r.id, managed: r.managed === 1 })), offset, total };
@@ -93,7 +100,7 @@ export class Identities {
   /** Revokes a token: its next use fails, git included (tokens are looked up on every request). */
   async revokeToken(p: Principal, rawId: string, rawTokenId: string): Promise<void> {
     const row = await this.modifiable(p, rawId);
-    const tokenId = requireUuid(rawTokenId, 'token id');
+    const tokenId = rawTokenId.toLowerCase();
     if (!(await this.store.deleteToken(this.store.db, row.id, tokenId))) throw notFound(`Token not found: ${tokenId}`, 'NOT_FOUND');
   }
 
@@ -101,13 +108,12 @@ export class Identities {
 
   /** Resolves the repository of a grant: the caller needs admin on it to change grants, read to look. */
   private async grantRepo(p: Principal, rawRepo: string, action: 'repo:read' | 'repo:admin') {
-    if (typeof rawRepo !== 'string' || rawRepo.length === 0 || rawRepo.length > 255) throw invalid('Invalid repository id');
     return this.repos.get(p, rawRepo, action);
   }
 
-  async listGitPermissions(p: Principal, rawId: string, q: { limit?: unknown; offset?: unknown }) {
+  async listGitPermissions(p: Principal, rawId: string, q: PageQuery) {
     const row = await this.manageable(p, rawId);
-    const { limit, offset } = pageParams(q, 100, 1000);
+    const { limit = 100, offset = 0 } = q;
     const { rows, total } = await this.store.listIdentityGrants(this.store.db, row.id, limit, offset);
     return {
       repositories: rows.map((r) => ({ id: r.id, name: r.name, accountId: r.owner_id, permissions: r.access, visibility: r.visibility })),
@@ -149,24 +155,23 @@ export class Identities {
 
   // ---- VM permissions ----------------------------------------------------------
 
-  async listVmPermissions(p: Principal, rawId: string, q: { limit?: unknown; offset?: unknown }): Promise<{ permissions: VmPermission[]; offset: number; total: number }> {
+  async listVmPermissions(p: Principal, rawId: string, q: PageQuery): Promise<{ permissions: VmPermission[]; offset: number; total: number }> {
     const row = await this.manageable(p, rawId);
-    const { limit, offset } = pageParams(q, 100, 1000);
+    const { limit = 100, offset = 0 } = q;
     const { rows, total } = await this.store.listVmGrants(this.store.db, row.id, limit, offset);
     return { permissions: rows.map(vmPermission), offset, total };
   }
 
-  async describeVmPermission(p: Principal, rawId: string, rawVm: string): Promise<VmPermission> {
+  async describeVmPermission(p: Principal, rawId: string, vmId: string): Promise<VmPermission> {
     const row = await this.manageable(p, rawId);
-    const g = await this.store.findVmGrant(this.store.db, row.id, requireVmId(rawVm));
+    const g = await this.store.findVmGrant(this.store.db, row.id, vmId);
     if (!g) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
     return vmPermission(g);
   }
 
-  async grantVm(p: Principal, rawId: string, rawVm: string, allowedUsers: unknown): Promise<VmPermission> {
+  async grantVm(p: Principal, rawId: string, vmId: string, allowedUsers: readonly string[] | null | undefined): Promise<VmPermission> {
     const row = await this.modifiable(p, rawId);
-    const vmId = requireVmId(rawVm);
-    const users = requireAllowedUsers(allowedUsers);
+    const users = allowedUsersOf(allowedUsers);
     const g: VmGrantRow = {
       id: newId(),
       identity_id: row.id,
@@ -184,10 +189,9 @@ export class Identities {
     return vmPermission(g);
   }
 
-  async updateVm(p: Principal, rawId: string, rawVm: string, allowedUsers: unknown): Promise<VmPermission> {
+  async updateVm(p: Principal, rawId: string, vmId: string, allowedUsers: readonly string[] | null | undefined): Promise<VmPermission> {
     const row = await this.modifiable(p, rawId);
-    const vmId = requireVmId(rawVm);
-    const users = requireAllowedUsers(allowedUsers);
+    const users = allowedUsersOf(allowedUsers);
     return this.store.transaction(async (tx) => {
       const g = await this.store.findVmGrant(tx, row.id, vmId);
       if (!g) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
@@ -197,8 +201,8 @@ export class Identities {
     });
   }
 
-  async revokeVm(p: Principal, rawId: string, rawVm: string): Promise<void> {
+  async revokeVm(p: Principal, rawId: string, vmId: string): Promise<void> {
     const row = await this.modifiable(p, rawId);
-    if (!(await this.store.deleteVmGrant(this.store.db, row.id, requireVmId(rawVm)))) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
+    if (!(await this.store.deleteVmGrant(this.store.db, row.id, vmId))) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
   }
 }

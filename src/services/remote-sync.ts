@@ -15,6 +15,14 @@ import { now } from './secrets.ts';
 
 const NS = 'refs/palisade-sync/heads/';
 
+/** The remote to sync with, as the route's schema checked it (at most 2000 NUL-free characters each). */
+export interface EnableSyncInput {
+  /** "owner/repo" on GitHub, or any git URL */
+  githubRepoName?: string;
+  /** the same, under another name */
+  remoteUrl?: string;
+}
+
 export interface SyncResult {
   pulled: string[];
   pushed: string[];
@@ -41,8 +49,7 @@ export class RemoteSync implements RefEvents {
   ) {}
 
   /** The remote's URL for a name; checked as the caller who links it (file:// only for admins). */
-  private async urlFor(p: Principal, name: unknown): Promise<string> {
-    if (typeof name !== 'string' || name.length === 0 || name.length > 2000) throw invalid('githubRepoName must be "owner/repo" or a git URL');
+  private async urlFor(p: Principal, name: string): Promise<string> {
     const url = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(name) ? `https://github.com/${name}.git` : name;
     const t = await this.outbound.target(p, url, 'git');
     // A sync runs in the background, without a caller to read this server's repositories as.
@@ -59,11 +66,13 @@ export class RemoteSync implements RefEvents {
     return { githubRepoName: redactUrl(s.remote_name), remoteUrl: redactUrl(s.remote_url), lastSyncedAt: s.last_synced_at, lastError: s.last_error };
   }
 
-  async enable(p: Principal, repo: string, body: Record<string, unknown>): Promise<Record<string, never>> {
+  async enable(p: Principal, repo: string, body: EnableSyncInput): Promise<Record<string, never>> {
     const row = await this.repos.get(p, repo, 'repo:admin');
     const name = body.githubRepoName ?? body.remoteUrl;
+    // either name will do, so the schema cannot require one
+    if (!name) throw invalid('githubRepoName must be "owner/repo" or a git URL');
     const url = await this.urlFor(p, name);
-    await this.store.upsertSync(this.store.db, { repo_id: row.id, remote_name: name as string, remote_url: url, created_at: now(), last_synced_at: null, last_error: null, last_state: null });
+    await this.store.upsertSync(this.store.db, { repo_id: row.id, remote_name: name, remote_url: url, created_at: now(), last_synced_at: null, last_error: null, last_state: null });
     this.background(row.id);
     return {};
   }

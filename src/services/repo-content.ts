@@ -21,6 +21,16 @@ export const commitOut = (c: CommitInfo) => ({
   message: c.message,
 });
 
+/** The history page `commits` lists, as the route's schema checked it (limit 1-500, offset >= 0). */
+export interface CommitsQuery {
+  branch?: string;
+  limit?: number;
+  offset?: number;
+  order?: 'asc' | 'desc';
+  since?: string;
+  until?: string;
+}
+
 const tagOut = (name: string, t: TagInfo | undefined, target: string) =>
   t ? { name, sha: t.sha, target: { sha: t.target }, tagger: t.tagger, message: t.message } : { name, sha: target, target: { sha: target }, tagger: null, message: null };
 
@@ -117,14 +127,9 @@ export class RepoContent {
   }
 
   /** Commits of a branch (default: the default branch), newest first or oldest first, paged by offset or by since/until. */
-  async commits(p: Principal, repo: string, q: { branch?: string; limit?: string; offset?: string; order?: string; since?: string; until?: string }) {
+  async commits(p: Principal, repo: string, q: CommitsQuery) {
     const { row, dir } = await this.open(p, repo);
-    const limit = q.limit === undefined || q.limit === '' ? 50 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw invalid('limit must be an integer from 1 to 500');
-    const offset = q.offset === undefined || q.offset === '' ? 0 : Number(q.offset);
-    if (!Number.isInteger(offset) || offset < 0) throw invalid('offset must be a non-negative integer');
-    const order = q.order ?? 'desc';
-    if (order !== 'asc' && order !== 'desc') throw invalid('order must be asc or desc');
+    const { limit = 50, offset = 0, order = 'desc' } = q;
     const branch = q.branch || row.default_branch;
     if (branchNameProblem(branch)) throw invalid(`Invalid branch: ${branch.slice(0, 100)}`);
     const head = (await this.reader.heads(dir)).get(`refs/heads/${branch}`);
@@ -218,9 +223,8 @@ export class RepoContent {
   }
 
   /** How `head` relates to `base`: ahead/behind counts and the files changed since their merge base. */
-  async compare(p: Principal, repo: string, baseRev: string | undefined, headRev: string | undefined) {
+  async compare(p: Principal, repo: string, baseRev: string, headRev: string) {
     const { dir } = await this.open(p, repo);
-    if (!baseRev || !headRev) throw invalid('base and head are required');
     const base = await this.reader.resolveCommit(dir, requireRevision(baseRev));
     const head = await this.reader.resolveCommit(dir, requireRevision(headRev));
     if (!base) throw notFound(`Commit not found: ${baseRev}`, 'COMMIT_NOT_FOUND');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Principal } from '../domain/access.ts';
 import { DomainError, invalid } from '../domain/errors.ts';
-import { branchNameProblem, isObjectId, isRevision } from '../domain/validate.ts';
+import { branchNameProblem, isObjectId, isRevision, isSignaturePart } from '../domain/validate.ts';
 import { formatCommit, ZERO_OID } from '../git/objects.ts';
 import { writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
@@ -19,6 +19,7 @@ import type { Outbound, OutboundTarget } from './outbound.ts';
 import { type CreateRepoInput, fetchFailure, type Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
+/** A clone with history, as the route's schema checked it (url at most 4096, depth 1-1,000,000). */
 export interface SourceSpec {
   url: string;
   rev?: string | null;
@@ -27,17 +28,31 @@ export interface SourceSpec {
   allBranches?: boolean | null;
 }
 
-export interface ImportSpec {
-  type: 'files' | 'tar' | 'zip' | 'git';
-  files?: Record<string, string>;
-  url?: string;
-  rev?: string | null;
-  branch?: string | null;
-  dir?: string | null;
+/** What every import has: the message (at most 100,000 characters) and author (at most 200 each) of its one commit. */
+interface ImportCommon {
   commitMessage: string;
   authorName?: string | null;
   authorEmail?: string | null;
 }
+/** Path -> UTF-8 content, 1-2000 of them (the schema bounds the paths and the count). */
+export interface FilesImport extends ImportCommon {
+  type: 'files';
+  files: Record<string, string>;
+}
+export interface ArchiveImport extends ImportCommon {
+  type: 'tar' | 'zip';
+  url: string;
+  dir?: string | null;
+}
+export interface GitTreeImport extends ImportCommon {
+  type: 'git';
+  url: string;
+  rev?: string | null;
+  branch?: string | null;
+  dir?: string | null;
+}
+/** Content for one first commit, without history, told apart by `type` (as the route's schema is). */
+export type ImportSpec = FilesImport | ArchiveImport | GitTreeImport;
 
 export interface ImportOptions {
   /** the one guard for URLs the server fetches */
@@ -48,8 +63,6 @@ export interface ImportOptions {
   /** what an archive may unpack to: bytes, entries, one entry's bytes, ratio */
   archiveLimits: ArchiveLimits;
 }
-
-const SIG_RE = /^[^<>\n\r\0]{1,200}$/;
 
 /**
  * Creating a repository with content: `source` (clone any git URL, with or
@@ -66,11 +79,11 @@ export class RepoImport {
     private readonly opts: ImportOptions,
   ) {}
 
-  async create(p: Principal, input: CreateRepoInput, source: unknown, imp: unknown): Promise<RepoRow> {
+  async create(p: Principal, input: CreateRepoInput, source: SourceSpec | undefined, imp: ImportSpec | undefined): Promise<RepoRow> {
     if (source && imp) throw invalid('Source and import are mutually exclusive', 'SOURCE_IMPORT_CONFLICT');
     const src = source ? this.checkSource(source) : undefined;
     const im = imp ? this.checkImport(imp) : undefined;
-    const url = src?.url ?? (im?.type !== 'files' ? im?.url : undefined);
+    const url = src?.url ?? (im && im.type !== 'files' ? im.url : undefined);
     // Checked as the caller before anything is created: file:// only for admins, this
     // server's own repositories only if the caller may read them.
     const target = url ? await this.opts.outbound.target(p, url, im?.type === 'tar' || im?.type === 'zip' ? 'archive' : 'git') : undefined;
@@ -90,27 +103,26 @@ export class RepoImport {
     }
   }
 
-  private checkSource(v: unknown): SourceSpec {
-    const s = v as SourceSpec;
-    if (typeof s !== 'object' || s === null || typeof s.url !== 'string') throw invalid('source.url must be a URL', 'INVALID_GIT_REPO_SPEC_ERROR');
+  /** What the source's values mean: revisions git may be handed (the URL is the guard's). */
+  private checkSource(s: SourceSpec): SourceSpec {
     for (const r of [s.rev, s.branch]) if (r !== undefined && r !== null && !isRevision(r)) throw invalid('source.rev is not a valid revision', 'INVALID_REVISION');
-    if (s.depth !== undefined && s.depth !== null && (!Number.isInteger(s.depth) || s.depth < 1 || s.depth > 1_000_000)) throw invalid('source.depth must be a positive integer');
     return s;
   }
 
-  private checkImport(v: unknown): ImportSpec {
-    const im = v as ImportSpec;
-    if (typeof im !== 'object' || im === null || !['files', 'tar', 'zip', 'git'].includes(im.type)) throw invalid('import.type must be files, tar, zip or git');
-    if (typeof im.commitMessage !== 'string' || im.commitMessage.trim() === '') throw invalid('import.commitMessage is required');
-    if (im.commitMessage.length > 1_000_000) throw invalid('import.commitMessage is too long');
+  /** What the import's values mean: a message, author parts git can write, a folder path, revisions. */
+  private checkImport(im: ImportSpec): ImportSpec {
+    if (im.commitMessage.trim() === '') throw invalid('import.commitMessage is required');
     for (const [v, what] of [[im.authorName, 'authorName'], [im.authorEmail, 'authorEmail']] as const) {
-      if (v !== undefined && v !== null && (typeof v !== 'string' || !SIG_RE.test(v))) throw invalid(`import.${what} must be 1-200 characters without <, > or line breaks`);
+      if (v !== undefined && v !== null && !isSignaturePart(v)) throw invalid(`import.${what} must be 1-200 characters without <, > or line breaks`);
     }
     if (im.type === 'files') {
-      if (typeof im.files !== 'object' || im.files === null || Array.isArray(im.files)) throw invalid('import.files must be a map of paths to contents');
-    } else if (typeof im.url !== 'string') throw invalid('import.url must be a URL');
-    if (im.dir !== undefined && im.dir !== null && (typeof im.dir !== 'string' || normaliseRepoPath(im.dir) === undefined)) throw invalid('import.dir is not a valid folder path');
-    for (const r of [im.rev, im.branch]) if (r !== undefined && r !== null && !isRevision(r)) throw invalid('import.rev is not a valid revision', 'INVALID_REVISION');
+      // Commits.create wants at least one file. Not the schema's to refuse: a body with both
+      // source and import (whatever its files) is answered SOURCE_IMPORT_CONFLICT above.
+      if (Object.keys(im.files).length === 0) throw invalid('import.files must not be empty');
+      return im;
+    }
+    if (im.dir !== undefined && im.dir !== null && normaliseRepoPath(im.dir) === undefined) throw invalid('import.dir is not a valid folder path');
+    if (im.type === 'git') for (const r of [im.rev, im.branch]) if (r !== undefined && r !== null && !isRevision(r)) throw invalid('import.rev is not a valid revision', 'INVALID_REVISION');
     return im;
   }
 
@@ -143,7 +155,7 @@ export class RepoImport {
   private async fromImport(p: Principal, row: RepoRow, im: ImportSpec, target: OutboundTarget | undefined): Promise<void> {
     const author = im.authorName && im.authorEmail ? { name: im.authorName, email: im.authorEmail } : undefined;
     if (im.type === 'files') {
-      const files = Object.entries(im.files!).map(([p2, content]) => ({ path: p2, content }));
+      const files = Object.entries(im.files).map(([p2, content]) => ({ path: p2, content }));
       await this.commits.create(p, row.id, { message: im.commitMessage, files, author });
       return;
     }
@@ -183,7 +195,7 @@ export class RepoImport {
   }
 
   /** One commit whose tree is the source's tree at `rev` (or its `dir`), without history. */
-  private async importGitTree(row: RepoRow, im: ImportSpec, target: OutboundTarget, author: { name: string; email: string } | undefined): Promise<void> {
+  private async importGitTree(row: RepoRow, im: GitTreeImport, target: OutboundTarget, author: { name: string; email: string } | undefined): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
     const tmpRef = `refs/heads/palisade-import-tmp`;
     const remote = this.opts.outbound.gitRemote(target);

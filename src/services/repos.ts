@@ -1,7 +1,7 @@
 import type { Access } from '../access/index.ts';
 import { type Principal } from '../domain/access.ts';
 import { AccessDenied, conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
-import { branchNameProblem, pageParams, repoNameProblem } from '../domain/validate.ts';
+import { branchNameProblem, repoNameProblem } from '../domain/validate.ts';
 import { readRefs } from '../git/refs.ts';
 import { fetchMirror } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -13,6 +13,7 @@ import { type Outbound, type OutboundTarget, outboundErrorText, redactText, reda
 import type { ProcessSlots } from './process-slots.ts';
 import { findRepoByRef } from './repo-ref.ts';
 import { newId, now } from './secrets.ts';
+import type { PageQuery } from './types.ts';
 
 export interface CreateRepoInput {
   name?: string | null;
@@ -200,15 +201,15 @@ export class Repos {
   }
 
   /** Lists repositories: an admin sees all, another user those it owns or was granted. */
-  async list(p: Principal, q: { limit?: unknown; offset?: unknown }): Promise<{ rows: RepoRow[]; total: number; offset: number }> {
+  async list(p: Principal, q: PageQuery): Promise<{ rows: RepoRow[]; total: number; offset: number }> {
     const account = await this.access.requireAccount(p);
-    const { limit, offset } = pageParams(q, 100, 1000);
+    const { limit = 100, offset = 0 } = q;
     const { rows, total } = (await this.access.isServerAdmin(p)) ? await this.store.listRepos(this.store.db, { limit, offset }) : await this.store.listReposVisibleTo(this.store.db, account.userId, limit, offset);
     return { rows, total, offset };
   }
 
   /** Like list, each repository with its branches and tags (the SDK's listing shape). */
-  async listWithRefs(p: Principal, q: { limit?: unknown; offset?: unknown }) {
+  async listWithRefs(p: Principal, q: PageQuery) {
     const { rows, total, offset } = await this.list(p, q);
     return { rows: await Promise.all(rows.map(async (row) => ({ row, ...(await this.refsSummary(row)) }))), total, offset };
   }
@@ -230,9 +231,10 @@ export class Repos {
     return { branches, tags };
   }
 
-  /** Sets the default branch (write needed): metadata and HEAD. */
-  async setDefaultBranch(p: Principal, idOrName: string, branch: unknown): Promise<string> {
-    if (typeof branch !== 'string' || branchNameProblem(branch)) throw invalid(`Invalid default branch: ${typeof branch === 'string' ? branchNameProblem(branch) : 'must be a string'}`);
+  /** Sets the default branch (write needed): metadata and HEAD; `invalid` unless it is a valid branch name. */
+  async setDefaultBranch(p: Principal, idOrName: string, branch: string): Promise<string> {
+    const problem = branchNameProblem(branch);
+    if (problem) throw invalid(`Invalid default branch: ${problem}`);
     const row = await this.get(p, idOrName, 'repo:write');
     try {
       await setHead(this.dataDir, row.id, branch);
@@ -246,8 +248,7 @@ export class Repos {
   }
 
   /** Sets the visibility (admin needed): one fact shared with the RPC's `private`. */
-  async setVisibility(p: Principal, idOrName: string, visibility: unknown): Promise<'public' | 'private'> {
-    if (visibility !== 'public' && visibility !== 'private') throw invalid('visibility must be "public" or "private"');
+  async setVisibility(p: Principal, idOrName: string, visibility: 'public' | 'private'): Promise<'public' | 'private'> {
     const row = await this.get(p, idOrName, 'repo:admin');
     await this.store.updateRepo(this.store.db, row.id, { visibility });
     return visibility;

@@ -1,6 +1,6 @@
 import type { Principal } from '../domain/access.ts';
 import { invalid } from '../domain/errors.ts';
-import { boolParam, requireRevision } from '../domain/validate.ts';
+import { requireRevision } from '../domain/validate.ts';
 import { checkPattern, grepFlags, grepLines, type MatchMode } from '../git/grep.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -8,20 +8,32 @@ import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
-export type SearchQuery = Record<string, string | undefined>;
+/**
+ * A search as the route's schema checked it: `query` at most 1000 NUL-free characters, path
+ * patterns at most 300, `maxResults` and `offset` within each kind's bounds.
+ */
+export interface SearchQuery {
+  query: string;
+  /** default: the default branch */
+  rev?: string;
+  isRegex?: boolean;
+  caseSensitive?: boolean;
+  wholeWord?: boolean;
+  /** comma-separated globs (content and diff search) */
+  pathPattern?: string;
+  excludePattern?: string;
+  /** 0 or absent: the kind's default page */
+  maxResults?: number;
+  offset?: number;
+}
 
 const TIMEOUT_MS = 5000;
 const MAX_LINE = 500;
 
-function num(v: string | undefined, def: number, max: number, name: string): number {
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw invalid(`${name} must be an integer from 0 to ${max}`);
-  return n;
-}
 function pathspec(pattern: string | undefined, exclude: boolean): string[] {
   if (!pattern) return [];
-  if (pattern.length > 300 || /[\n\0]/.test(pattern) || pattern.startsWith(':')) throw invalid(`Invalid path pattern: ${pattern.slice(0, 100)}`, 'INVALID_PATH_PATTERN');
+  // a line break would start another pathspec, a leading ':' pathspec magic of the caller's choosing
+  if (pattern.includes('\n') || pattern.startsWith(':')) throw invalid(`Invalid path pattern: ${pattern.slice(0, 100)}`, 'INVALID_PATH_PATTERN');
   return pattern.split(',').map((p) => `:(${exclude ? 'exclude,' : ''}glob)${p.trim()}`);
 }
 const ext = (p: string) => {
@@ -56,12 +68,13 @@ export class Search {
 
   private async open(row: RepoRow, q: SearchQuery) {
     const dir = repoDir(this.dataDir, row.id);
-    const rev = q.rev || q.ref || row.default_branch;
+    const rev = q.rev || row.default_branch;
     requireRevision(rev);
-    const query = q.query ?? '';
+    const query = q.query;
     if (query === '') throw invalid('Query must not be empty', 'COMMIT_EMPTY_QUERY');
-    if (query.length > 1000 || /[\n\0]/.test(query)) throw invalid('query must be one line of at most 1000 characters');
-    const mode: MatchMode = { isRegex: boolParam(q.isRegex, 'isRegex') ?? false, caseSensitive: boolParam(q.caseSensitive, 'caseSensitive') ?? false, wholeWord: boolParam(q.wholeWord, 'wholeWord') ?? false };
+    // a line break would make git grep read two patterns
+    if (query.includes('\n')) throw invalid('query must be one line');
+    const mode: MatchMode = { isRegex: q.isRegex ?? false, caseSensitive: q.caseSensitive ?? false, wholeWord: q.wholeWord ?? false };
     const problem = await checkPattern(query, mode);
     if (problem) throw invalid(`Invalid regex pattern: ${problem}`, 'INVALID_REGEX');
     const commit = await this.reader.resolveCommit(dir, rev);
@@ -73,8 +86,8 @@ export class Search {
     return this.slotted(p, repo, q, (o) => this.contentIn(o, q));
   }
   private async contentIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
-    const maxResults = num(q.maxResults, 50, 500, 'maxResults') || 50;
-    const offset = num(q.offset, 0, 1_000_000, 'offset');
+    const maxResults = q.maxResults || 50;
+    const offset = q.offset ?? 0;
     const empty = { totalFiles: 0, totalMatches: 0, hasMore: false, offset, files: [] };
     if (!commit) return empty;
     const args = ['grep', '-I', '-n', '-z', '--no-color', '--max-count=1000', ...grepFlags(mode), '-e', query, commit, '--', ...pathspec(q.pathPattern, false), ...pathspec(q.excludePattern, true)];
@@ -120,10 +133,10 @@ export class Search {
 
   /** File name search. */
   files(p: Principal, repo: string, q: SearchQuery) {
-    return this.slotted(p, repo, { ...q, wholeWord: 'false' }, (o) => this.filesIn(o, q));
+    return this.slotted(p, repo, { ...q, wholeWord: false }, (o) => this.filesIn(o, q));
   }
   private async filesIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
-    const maxResults = num(q.maxResults, 50, 1000, 'maxResults') || 50;
+    const maxResults = q.maxResults || 50;
     if (!commit) return { totalFiles: 0, hasMore: false, files: [] };
     const r = await this.reader.run(dir, ['ls-tree', '-r', '-l', '-z', commit], [commit], undefined, 128 << 20, TIMEOUT_MS);
     const entries = r.stdout
@@ -139,16 +152,16 @@ export class Search {
     const hits = await grepLines(entries.map((e) => e.path), query, mode, TIMEOUT_MS);
     const seen = new Set<number>();
     const matched = hits.filter((h) => !seen.has(h.index) && seen.add(h.index)).map((h) => entries[h.index]!);
-    const offset = num(q.offset, 0, 10_000_000, 'offset');
+    const offset = q.offset ?? 0;
     return { totalFiles: matched.length, hasMore: matched.length > offset + maxResults, files: matched.slice(offset, offset + maxResults).map((e) => ({ path: e.path, extension: ext(e.path), size: e.size })) };
   }
 
   /** Commit message search. */
   commits(p: Principal, repo: string, q: SearchQuery) {
-    return this.slotted(p, repo, { ...q, wholeWord: 'false' }, (o) => this.commitsIn(o, q));
+    return this.slotted(p, repo, { ...q, wholeWord: false }, (o) => this.commitsIn(o, q));
   }
   private async commitsIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
-    const maxResults = num(q.maxResults, 50, 500, 'maxResults') || 50;
+    const maxResults = q.maxResults || 50;
     if (!commit) return { totalCommits: 0, hasMore: false, commits: [] };
     const flags = [mode.isRegex ? '--extended-regexp' : '--fixed-strings', ...(mode.caseSensitive ? [] : ['--regexp-ignore-case'])];
     const r = await this.reader.run(dir, ['log', '--format=%H%x00%an%x00%ae%x00%aI%x00%s%x00%B%x1e', ...flags, `--grep=${query}`, commit], [commit], undefined, 64 << 20, TIMEOUT_MS);
@@ -162,7 +175,7 @@ export class Search {
         const [sha, authorName, authorEmail, timestamp, message, fullMessage] = x.split('\0') as string[];
         return { sha: sha!, message: message!, fullMessage: fullMessage!, authorName: authorName!, authorEmail: authorEmail!, timestamp: timestamp! };
       });
-    const offset = num(q.offset, 0, 10_000_000, 'offset');
+    const offset = q.offset ?? 0;
     return { totalCommits: all.length, hasMore: all.length > offset + maxResults, commits: all.slice(offset, offset + maxResults) };
   }
 
@@ -171,8 +184,8 @@ export class Search {
     return this.slotted(p, repo, q, (o) => this.diffsIn(o, q));
   }
   private async diffsIn({ dir, commit, query, mode }: Opened, q: SearchQuery) {
-    const maxResults = num(q.maxResults, 20, 200, 'maxResults') || 20;
-    const offset = num(q.offset, 0, 1_000_000, 'offset');
+    const maxResults = q.maxResults || 20;
+    const offset = q.offset ?? 0;
     if (!commit) return { totalCommits: 0, hasMore: false, commits: [] };
     // -G wants a regex: a fixed string is escaped for POSIX ERE.
     const re = mode.isRegex ? query : query.replace(/[.[\]{}()*+?^$|\\]/g, '\\$&');

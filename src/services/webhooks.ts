@@ -67,11 +67,40 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function stringList(v: unknown, what: string): string[] | null {
+/** Branch names or globs, or path globs: one, or a list (the schema: at most 100, 300 characters each); null: all. */
+export type NameFilter = string | readonly string[] | null;
+
+/** The push a trigger fires on: `event` (only push) and its filters, each also under its singular name. */
+export interface TriggerSpec {
+  event?: 'push';
+  branches?: NameFilter;
+  branch?: NameFilter;
+  globs?: NameFilter;
+  glob?: NameFilter;
+}
+
+/** What a trigger does: a webhook (the only kind) to `endpoint`, also called `url`; the schema bounds it to 4096 characters. */
+export interface WebhookSpec {
+  type?: 'webhook';
+  endpoint?: string;
+  url?: string;
+}
+
+/**
+ * A new trigger as the route's schema checked it. The SDK sends `{trigger, action}`; the same
+ * fields are also read at the top level.
+ */
+export interface CreateTriggerInput extends TriggerSpec, WebhookSpec {
+  trigger?: TriggerSpec;
+  action?: (WebhookSpec & { action?: 'webhook' }) | 'webhook';
+}
+
+/** A filter as a list; an empty name would filter on nothing a push can have. */
+function nameList(v: NameFilter | undefined, what: string): string[] | null {
   if (v === undefined || v === null) return null;
-  const arr = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(arr) || arr.length > 100 || arr.some((x) => typeof x !== 'string' || x.length === 0 || x.length > 300)) throw invalid(`${what} must be a list of at most 100 non-empty strings`);
-  return arr as string[];
+  const list = typeof v === 'string' ? [v] : [...v];
+  if (list.includes('')) throw invalid(`${what} must be a list of at most 100 non-empty strings`);
+  return list;
 }
 
 export interface WebhookOptions {
@@ -127,22 +156,20 @@ export class Webhooks implements RefEvents {
 
   // ---- trigger management (admin on the repository) -------------------------------
 
-  async create(p: Principal, repo: string, body: Record<string, unknown>): Promise<{ triggerId: string }> {
+  /** Adds a push trigger (admin on the repository); the endpoint passes the SSRF guard as the caller. */
+  async create(p: Principal, repo: string, body: CreateTriggerInput): Promise<{ triggerId: string }> {
     const row = await this.repos.get(p, repo, 'repo:admin');
-    const trig = (typeof body.trigger === 'object' && body.trigger !== null ? body.trigger : body) as Record<string, unknown>;
-    const act = (typeof body.action === 'object' && body.action !== null ? body.action : body) as Record<string, unknown>;
-    const event = trig.event ?? 'push';
-    if (event !== 'push') throw invalid('trigger.event must be "push"');
-    const kind = act.action ?? act.type ?? 'webhook';
-    if (kind !== 'webhook') throw invalid('action must be "webhook"');
+    // the event can only be push and the action only webhook (the schema allows nothing else)
+    const trig: TriggerSpec = body.trigger ?? body;
+    const act: WebhookSpec = typeof body.action === 'object' ? body.action : body;
     const endpoint = act.endpoint ?? act.url;
-    if (typeof endpoint !== 'string') throw invalid('action.endpoint must be a URL');
+    if (endpoint === undefined) throw invalid('action.endpoint must be a URL');
     await this.outbound.target(p, endpoint, 'webhook');
     const url = new URL(endpoint);
-    const branches = stringList(trig.branches ?? trig.branch, 'trigger.branches');
+    const branches = nameList(trig.branches ?? trig.branch, 'trigger.branches');
     // names or globs: a glob is checked as the branch name it would be with its wildcards filled in
     for (const b of branches ?? []) if (branchNameProblem(b.replace(/\*\*?|\?/g, 'x'))) throw invalid(`Invalid branch in trigger.branches: ${b.slice(0, 100)}`);
-    const globs = stringList(trig.globs ?? trig.glob, 'trigger.globs');
+    const globs = nameList(trig.globs ?? trig.glob, 'trigger.globs');
     const id = newId();
     await this.store.insertTrigger(this.store.db, {
       id,

@@ -4,10 +4,11 @@ import type { Commits } from '../../services/commits.ts';
 import type { RepoContent } from '../../services/repo-content.ts';
 import type { RepoImport } from '../../services/repo-import.ts';
 import type { RemoteSync } from '../../services/remote-sync.ts';
-import type { Search } from '../../services/search.ts';
+import type { Search, SearchQuery } from '../../services/search.ts';
 import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import type { Webhooks } from '../../services/webhooks.ts';
+import { type BoolText, queryBool } from '../common-schemas.ts';
 import { restPrincipal } from '../credentials.ts';
 import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 import { registerRestValidation } from '../validation.ts';
@@ -26,12 +27,32 @@ export interface GitRestDeps {
   maxCommitBytes: number;
 }
 
-/**
- * The query as the read services still parse it (text), until their own shape checks go:
- * the schema has already bounded and typed every value.
- */
-const asText = (q: Record<string, string | number | undefined>): Record<string, string | undefined> =>
-  Object.fromEntries(Object.entries(q).map(([k, v]) => [k, v === undefined ? undefined : String(v)]));
+/** A search's query string, as the four search schemas check it (some lack the pattern fields). */
+interface SearchParams {
+  query: string;
+  rev?: string;
+  ref?: string;
+  isRegex?: BoolText;
+  caseSensitive?: BoolText;
+  wholeWord?: BoolText;
+  pathPattern?: string;
+  excludePattern?: string;
+  maxResults?: number;
+  offset?: number;
+}
+
+/** What Search takes: the revision given as `rev` or (the SDK's other name) `ref`, flags as booleans. */
+const searchQuery = (q: SearchParams): SearchQuery => ({
+  query: q.query,
+  rev: q.rev || q.ref,
+  isRegex: queryBool(q.isRegex),
+  caseSensitive: queryBool(q.caseSensitive),
+  wholeWord: queryBool(q.wholeWord),
+  pathPattern: q.pathPattern,
+  excludePattern: q.excludePattern,
+  maxResults: q.maxResults,
+  offset: q.offset,
+});
 
 /** The Freestyle Git REST API under /git/v1: repositories, refs, objects, contents, search, commits, triggers, sync; schemas in schemas.ts. */
 export async function gitRestRoutes(fastify: FastifyInstance, deps: GitRestDeps): Promise<void> {
@@ -81,7 +102,7 @@ export async function gitRestRoutes(fastify: FastifyInstance, deps: GitRestDeps)
   app.get('/repo/:repo/git/blobs/:hash', { schema: S.getBlob }, async (req) => content.blob(await who(req), req.params.repo, req.params.hash));
   app.get('/repo/:repo/git/trees/:hash', { schema: S.getTree }, async (req) => content.tree(await who(req), req.params.repo, req.params.hash));
   app.get('/repo/:repo/git/commits/:hash', { schema: S.getCommit }, async (req) => content.commit(await who(req), req.params.repo, req.params.hash));
-  app.get('/repo/:repo/git/commits', { schema: S.listCommits }, async (req) => content.commits(await who(req), req.params.repo, asText(req.query)));
+  app.get('/repo/:repo/git/commits', { schema: S.listCommits }, async (req) => content.commits(await who(req), req.params.repo, req.query));
   app.get('/repo/:repo/contents/*', { schema: S.getContents }, async (req) => content.contents(await who(req), req.params.repo, req.params['*'] ?? '', req.query.rev ?? req.query.ref));
   app.get('/repo/:repo/compare', { schema: S.compare }, async (req) => content.compare(await who(req), req.params.repo, req.query.base, req.query.head));
   for (const [route, format, type, schema] of [
@@ -97,10 +118,10 @@ export async function gitRestRoutes(fastify: FastifyInstance, deps: GitRestDeps)
   }
 
   // search (the revision may come as rev or ref)
-  app.get('/repo/:repo/search', { schema: S.searchContent }, async (req) => deps.search.content(await who(req), req.params.repo, asText(req.query)));
-  app.get('/repo/:repo/search/files', { schema: S.searchFiles }, async (req) => deps.search.files(await who(req), req.params.repo, asText(req.query)));
-  app.get('/repo/:repo/search/commits', { schema: S.searchCommits }, async (req) => deps.search.commits(await who(req), req.params.repo, asText(req.query)));
-  app.get('/repo/:repo/search/diffs', { schema: S.searchDiffs }, async (req) => deps.search.diffs(await who(req), req.params.repo, asText(req.query)));
+  app.get('/repo/:repo/search', { schema: S.searchContent }, async (req) => deps.search.content(await who(req), req.params.repo, searchQuery(req.query)));
+  app.get('/repo/:repo/search/files', { schema: S.searchFiles }, async (req) => deps.search.files(await who(req), req.params.repo, searchQuery(req.query)));
+  app.get('/repo/:repo/search/commits', { schema: S.searchCommits }, async (req) => deps.search.commits(await who(req), req.params.repo, searchQuery(req.query)));
+  app.get('/repo/:repo/search/diffs', { schema: S.searchDiffs }, async (req) => deps.search.diffs(await who(req), req.params.repo, searchQuery(req.query)));
 
   // two-way sync with a remote (the SDK's github-sync; any git URL)
   app.get('/repo/:repo_id/github-sync', { schema: S.getSync }, async (req) => deps.sync.get(await who(req), req.params.repo_id));

@@ -76,7 +76,15 @@ const importCommon = {
   authorEmail: Type.Optional(Nullable(Str(200))),
 };
 const importBranches = [
-  Type.Object({ type: Type.Literal('files'), files: Type.Record(Type.String(), Type.String(), { description: 'Path -> content (UTF-8)' }), ...importCommon }, { title: 'files' }),
+  Type.Object(
+    {
+      type: Type.Literal('files'),
+      // as many files and as long paths as a commit may have (createCommit's body): they become one
+      files: Type.Record(Type.String(), Type.String(), { maxProperties: 2000, propertyNames: { maxLength: 4096, title: 'import.files path' }, description: 'Path -> content (UTF-8), at most 2000 files' }),
+      ...importCommon,
+    },
+    { title: 'files' },
+  ),
   Type.Object({ type: Type.Literal('tar'), url: Str(4096), dir: Type.Optional(Nullable(Str(4096))), ...importCommon }, { title: 'tar' }),
   Type.Object({ type: Type.Literal('zip'), url: Str(4096), dir: Type.Optional(Nullable(Str(4096))), ...importCommon }, { title: 'zip' }),
   Type.Object({ type: Type.Literal('git'), url: Str(4096), rev: Type.Optional(Nullable(Rev())), branch: Type.Optional(Nullable(Rev())), dir: Type.Optional(Nullable(Str(4096))), ...importCommon }, { title: 'git' }),
@@ -186,7 +194,7 @@ export const getContents = {
 export const compare = {
   summary: 'How head relates to base',
   params: RepoParams,
-  querystring: Type.Object({ base: Rev('Base revision'), head: Rev('Head revision'), path: Type.Optional(Nullable(Str(4096, { description: 'Ignored (SDK compatibility)' }))) }, { additionalProperties: false }),
+  querystring: Type.Object({ base: Str(255, { minLength: 1, description: 'Base revision' }), head: Str(255, { minLength: 1, description: 'Head revision' }), path: Type.Optional(Nullable(Str(4096, { description: 'Ignored (SDK compatibility)' }))) }, { additionalProperties: false }),
   response: ok(
     Type.Object({
       status: Enum(['identical', 'ahead', 'behind', 'diverged']),

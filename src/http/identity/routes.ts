@@ -2,9 +2,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseIdentityAccess } from '../../domain/access.ts';
 import { invalid } from '../../domain/errors.ts';
-import { boolParam } from '../../domain/validate.ts';
 import type { Identities } from '../../services/identities.ts';
 import type { Users } from '../../services/users.ts';
+import { queryBool } from '../common-schemas.ts';
 import { restPrincipal } from '../credentials.ts';
 import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 import { registerRestValidation } from '../validation.ts';
@@ -34,7 +34,7 @@ export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDep
   app.post('/identities', { schema: S.createIdentity }, async (req) => identities.create(await who(req)));
   app.get('/identities', { schema: S.listIdentities }, async (req) => {
     const { limit, offset, include_managed, includeManaged } = req.query;
-    return identities.list(await who(req), { limit, offset, includeManaged: boolParam(include_managed, 'include_managed') ?? boolParam(includeManaged, 'includeManaged') ?? false });
+    return identities.list(await who(req), { limit, offset, includeManaged: queryBool(include_managed) ?? queryBool(includeManaged) ?? false });
   });
   app.delete('/identities/:identity', { schema: S.deleteIdentity }, async (req) => {
     await identities.delete(await who(req), req.params.identity);
