@@ -53,7 +53,6 @@ export const repoInfo = (r: RepoRow): RepoInfo => ({
   createdAt: r.created_at,
 });
 
-const REPO_NOT_FOUND = 'REPO_NOT_FOUND';
 
 /** Repository use cases: create, resolve, list, delete. Every access goes through `Access`. */
 export class Repos {

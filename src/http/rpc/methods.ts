@@ -1,6 +1,6 @@
 import type { Access } from '../../access/index.ts';
 import { Level, parseRepoPerm, type Principal, repoPermOf } from '../../domain/access.ts';
-import { invalid, notFound } from '../../domain/errors.ts';
+import { invalid } from '../../domain/errors.ts';
 import type { Grants } from '../../services/grants.ts';
 import { redactUrl } from '../../services/outbound.ts';
 import type { Groups } from '../../services/groups.ts';
