@@ -28,6 +28,7 @@ import { Outbound } from './services/outbound.ts';
 import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
+import { SshServer } from './ssh/server.ts';
 import { Store } from './store/index.ts';
 
 export interface Services {
@@ -172,4 +173,16 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     await services.outbound.close();
   });
   return app;
+}
+
+/**
+ * The SSH surface (git over SSH, the VM gateway), built when PALISADE_SSH_PORT is set; it never
+ * listens either: `cli/serve` does. It logs through the HTTP app's logger.
+ */
+export function buildSsh(config: Config, services: Services, app: FastifyInstance): SshServer | undefined {
+  if (config.sshPort === undefined) return undefined;
+  return new SshServer(
+    { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
+    { users: services.users, git: services.gitService, log: app.log.child({ surface: 'ssh' }) },
+  );
 }

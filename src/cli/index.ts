@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildApp, openServices } from '../app.ts';
+import { buildApp, buildSsh, openServices } from '../app.ts';
 import { ConfigError, ENV_DOC, loadConfig } from '../config/index.ts';
 import { SYSTEM } from '../domain/access.ts';
 import { isDomainError } from '../domain/errors.ts';
@@ -38,7 +38,6 @@ function die(msg: string, code = 1): never {
 
 async function serve(flags: { port?: string; host?: string; data?: string }): Promise<void> {
   const config = loadConfig(process.env, flags);
-  if (config.sshPort !== undefined) process.stderr.write('palisade: PALISADE_SSH_PORT is set but git over SSH is not implemented yet; ignoring it\n');
   const services = await openServices(config);
   const boot = await services.users.bootstrapAdmin(SYSTEM, config.adminApiKey);
   if (boot?.generated) {
@@ -54,6 +53,12 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   // URLs naming this server's repositories are read as the caller, not fetched over HTTP.
   services.outbound.addSelf(config.host, port);
+  const ssh = buildSsh(config, services, app);
+  if (ssh) {
+    const sshPort = await ssh.listen(config.sshPort!, config.sshHost);
+    const sshHost = config.sshHost.includes(':') ? `[${config.sshHost}]` : config.sshHost;
+    process.stdout.write(`ssh listening on ${sshHost}:${sshPort}\nssh host key ${ssh.hostKey.fingerprint} (${ssh.hostKey.publicLine.split(' ')[0]})\n`);
+  }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   process.stdout.write(`listening on http://${host}:${port}\n`);
 
@@ -67,8 +72,7 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
-    void app
-      .close()
+    void Promise.all([app.close(), ssh?.close()])
       .then(() => services.store.close())
       .then(() => process.exit(0));
   };

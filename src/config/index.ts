@@ -8,6 +8,14 @@ export interface Config {
   readonly adminApiKey: string | undefined;
   readonly databaseUrl: string | undefined;
   readonly sshPort: number | undefined;
+  /** SSH listen address (default: the HTTP one). */
+  readonly sshHost: string;
+  /** SSH connections at once; beyond, new ones are closed at once. */
+  readonly sshMaxConnections: number;
+  /** How long an SSH connection may take to authenticate, in milliseconds. */
+  readonly sshAuthTimeoutMs: number;
+  /** How often live SSH sessions re-check their credential (revoked, removed, deactivated), in milliseconds. */
+  readonly sshRecheckMs: number;
   readonly logLevel: string;
   /** Largest smart-HTTP request body (after gunzip) in bytes. */
   readonly maxPackBytes: number;
@@ -59,7 +67,11 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_PORT', 'HTTP port (default 8080; 0 picks a free port)'],
   ['PALISADE_ADMIN_API_KEY', 'API key of the admin user created on first start (default: generated, printed once, written to DATA/admin-api-key)'],
   ['DATABASE_URL', 'postgres://… selects PostgreSQL instead of the embedded SQLite (same schema and behaviour)'],
-  ['PALISADE_SSH_PORT', 'SSH listener (not implemented yet: ignored with a warning)'],
+  ['PALISADE_SSH_PORT', 'SSH listener for git over SSH and the VM gateway (default off; 0 picks a free port, printed as "ssh listening on HOST:PORT")'],
+  ['PALISADE_SSH_HOST', 'SSH listen address (default: PALISADE_HOST)'],
+  ['PALISADE_SSH_MAX_CONNECTIONS', 'SSH connections at once; beyond, new ones are closed (default 256)'],
+  ['PALISADE_SSH_AUTH_TIMEOUT_SECONDS', 'how long an SSH connection may take to authenticate (default 30)'],
+  ['PALISADE_SSH_RECHECK_SECONDS', 'how often live SSH sessions re-check their key, token or password and account (default 2)'],
   ['PALISADE_LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug (default info)'],
   ['PALISADE_MAX_PACK_BYTES', 'largest git request body in bytes, after gunzip (default 2147483648)'],
   ['PALISADE_GIT_TIMEOUT_SECONDS', 'longest run of one git process serving a request (default 3600)'],
@@ -115,6 +127,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     adminApiKey: merged.PALISADE_ADMIN_API_KEY || undefined,
     databaseUrl: merged.DATABASE_URL || undefined,
     sshPort: sshRaw ? int(merged, 'PALISADE_SSH_PORT', 0, 0, 65535) : undefined,
+    sshHost: merged.PALISADE_SSH_HOST || merged.PALISADE_HOST || '127.0.0.1',
+    sshMaxConnections: int(merged, 'PALISADE_SSH_MAX_CONNECTIONS', 256, 1, 100_000),
+    sshAuthTimeoutMs: int(merged, 'PALISADE_SSH_AUTH_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+    sshRecheckMs: int(merged, 'PALISADE_SSH_RECHECK_SECONDS', 2, 1, 3600) * 1000,
     logLevel: merged.PALISADE_LOG_LEVEL || 'info',
     maxPackBytes: int(merged, 'PALISADE_MAX_PACK_BYTES', 2 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
     gitTimeoutMs: int(merged, 'PALISADE_GIT_TIMEOUT_SECONDS', 3600, 1, 86400) * 1000,

@@ -1,10 +1,15 @@
 import type { Readable, Writable } from 'node:stream';
 import { type GitEnv, spawnGit } from './runner.ts';
 
-/** The two git services, by the names git's protocols use for them. */
+/** The two git services of smart HTTP, by the names git's protocols use for them. */
 export type GitServiceName = 'git-upload-pack' | 'git-receive-pack';
 
 export const isGitService = (s: unknown): s is GitServiceName => s === 'git-upload-pack' || s === 'git-receive-pack';
+
+/** What a stateful transport (SSH) may run: the two services, and `git-upload-archive`. */
+export type GitCommandName = GitServiceName | 'git-upload-archive';
+
+export const isGitCommand = (s: unknown): s is GitCommandName => isGitService(s) || s === 'git-upload-archive';
 
 const PROTOCOL_RE = /^[A-Za-z0-9-]+=[A-Za-z0-9.-]+(:[A-Za-z0-9-]+=[A-Za-z0-9.-]+)*$/;
 
@@ -22,7 +27,7 @@ export function pktLine(s: string): Buffer {
 export interface ServeOptions {
   git: GitEnv;
   dir: string;
-  service: GitServiceName;
+  service: GitCommandName;
   /** the validated `Git-Protocol` header, passed to git as GIT_PROTOCOL */
   protocol: string | undefined;
   timeoutMs: number;
@@ -70,7 +75,37 @@ function watchIdle(input: Readable, ms: number, onIdle: () => void): () => void 
   return stop;
 }
 
-function run(o: ServeOptions, args: string[], input: Readable | undefined, output: Writable): Promise<ServeResult> {
+/**
+ * Calls `onIdle` when nothing moved either way (the client's input, git's output and
+ * progress) for `ms`: for a stateful session, where a client legitimately sends nothing while
+ * a pack streams to it, but a session where neither side speaks holds a process for nothing.
+ */
+function watchSilence(streams: Readable[], ms: number, onIdle: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onIdle, ms);
+    timer.unref();
+  };
+  for (const s of streams) s.on('data', arm);
+  arm();
+  return () => {
+    clearTimeout(timer);
+    for (const s of streams) s.off('data', arm);
+  };
+}
+
+interface RunIo {
+  input: Readable | undefined;
+  output: Writable;
+  /** git's stderr, passed on (SSH's extended data); collected either way */
+  errOutput?: Writable;
+  /** a stateful session: watch for silence both ways instead of an idle input */
+  stateful?: boolean;
+}
+
+function run(o: ServeOptions, args: string[], io: RunIo): Promise<ServeResult> {
+  const { input, output } = io;
   return new Promise((resolve, reject) => {
     const env: Record<string, string> = {};
     if (o.protocol) env.GIT_PROTOCOL = o.protocol;
@@ -81,16 +116,16 @@ function run(o: ServeOptions, args: string[], input: Readable | undefined, outpu
     child.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < 8192) stderr += d.toString('utf8');
     });
+    if (io.errOutput) child.stderr!.pipe(io.errOutput, { end: false });
     child.stdin!.on('error', () => undefined);
+    const kill = () => {
+      idle = true;
+      child.kill('SIGKILL');
+    };
     if (input) {
       input.on('error', () => child.kill('SIGKILL'));
       input.pipe(child.stdin!);
-      if (o.idleTimeoutMs) {
-        stopWatch = watchIdle(input, o.idleTimeoutMs, () => {
-          idle = true;
-          child.kill('SIGKILL');
-        });
-      }
+      if (o.idleTimeoutMs) stopWatch = io.stateful ? watchSilence([input, child.stdout!, child.stderr!], o.idleTimeoutMs, kill) : watchIdle(input, o.idleTimeoutMs, kill);
     } else child.stdin!.end();
     child.stdout!.pipe(output, { end: false });
     child.on('error', (e) => {
@@ -107,11 +142,21 @@ function run(o: ServeOptions, args: string[], input: Readable | undefined, outpu
 /** Streams the ref advertisement (`--advertise-refs`) of `service` into `output`. */
 export function advertiseRefs(o: ServeOptions, output: Writable): Promise<ServeResult> {
   const cmd = o.service === 'git-upload-pack' ? 'upload-pack' : 'receive-pack';
-  return run(o, [cmd, '--stateless-rpc', '--advertise-refs', o.dir], undefined, output);
+  return run(o, [cmd, '--stateless-rpc', '--advertise-refs', o.dir], { input: undefined, output });
 }
 
 /** Runs one stateless RPC round of `service`: `input` (already gunzipped) to its stdin, its stdout to `output`. */
 export function serviceRpc(o: ServeOptions, input: Readable, output: Writable): Promise<ServeResult> {
   const cmd = o.service === 'git-upload-pack' ? 'upload-pack' : 'receive-pack';
-  return run(o, [cmd, '--stateless-rpc', o.dir], input, output);
+  return run(o, [cmd, '--stateless-rpc', o.dir], { input, output });
+}
+
+/**
+ * Runs `service` as a whole stateful conversation (SSH): the advertisement, the negotiation and
+ * the pack over one pair of streams, git's stderr to `errOutput`. A session where nothing moves
+ * either way for `idleTimeoutMs` is killed.
+ */
+export function serveStateful(o: ServeOptions, input: Readable, output: Writable, errOutput: Writable): Promise<ServeResult> {
+  const cmd = o.service === 'git-upload-pack' ? 'upload-pack' : o.service === 'git-receive-pack' ? 'receive-pack' : 'upload-archive';
+  return run(o, [cmd, o.dir], { input, output, errOutput, stateful: true });
 }

@@ -5,7 +5,7 @@ import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
 import { readRef } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
-import { advertiseRefs, type GitServiceName, type ServeOptions, serviceRpc } from '../git/smart-http.ts';
+import { advertiseRefs, type GitCommandName, type ServeOptions, serveStateful, serviceRpc } from '../git/smart-http.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
@@ -34,7 +34,7 @@ export interface GitRunResult {
  */
 export interface GitSession {
   readonly repoId: string;
-  readonly service: GitServiceName;
+  readonly service: GitCommandName;
   /** Streams the ref advertisement (`--advertise-refs`) into `output`. */
   advertise(output: Writable): Promise<GitRunResult>;
   /**
@@ -43,6 +43,12 @@ export interface GitSession {
    * reported to the ref events.
    */
   rpc(input: Readable, output: Writable): Promise<GitRunResult>;
+  /**
+   * Runs the whole conversation at once (a stateful transport, SSH): `input` from the client,
+   * git's answer into `output`, its messages into `errOutput`. After a push, the refs it moved
+   * are reported as for `rpc`.
+   */
+  serve(input: Readable, output: Writable, errOutput: Writable): Promise<GitRunResult>;
   close(): void;
 }
 
@@ -76,9 +82,9 @@ export class GitService {
     private readonly o: GitServiceOptions,
   ) {}
 
-  async open(p: Principal, repoRef: string, service: GitServiceName, opts: OpenOptions): Promise<GitSession> {
+  async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
     // Decide before any process starts (AccessDenied: missing and hidden look the same).
-    const repo = await this.repos.get(p, repoRef, service === 'git-upload-pack' ? 'repo:read' : 'repo:write');
+    const repo = await this.repos.get(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
     // Only an authorized caller may wait for, or hold, a process slot.
     const slot = await this.slots.acquire(p, opts.signal);
     const dir = repoDir(this.o.dataDir, repo.id);
@@ -101,8 +107,17 @@ export class GitService {
       },
       rpc: async (input, output) => {
         once();
+        if (service === 'git-upload-archive') throw new Error('git-upload-archive runs only statefully');
         try {
-          return service === 'git-receive-pack' ? await this.push(repo.id, serve, input, output) : await serviceRpc(serve, input, output);
+          return service === 'git-receive-pack' ? await this.push(repo.id, serve, input, (i) => serviceRpc(serve, i, output)) : await serviceRpc(serve, input, output);
+        } finally {
+          slot.release();
+        }
+      },
+      serve: async (input, output, errOutput) => {
+        once();
+        try {
+          return service === 'git-receive-pack' ? await this.push(repo.id, serve, input, (i) => serveStateful(serve, i, output, errOutput)) : await serveStateful(serve, input, output, errOutput);
         } finally {
           slot.release();
         }
@@ -111,14 +126,15 @@ export class GitService {
     };
   }
 
-  private async push(repoId: string, serve: ServeOptions, input: Readable, output: Writable): Promise<GitRunResult> {
+  /** Runs a push through `runGit`, reading its commands as they pass, then reports the refs that moved. */
+  private async push(repoId: string, serve: ServeOptions, input: Readable, runGit: (input: Readable) => Promise<GitRunResult>): Promise<GitRunResult> {
     const commands = new PushCommandReader();
     input.on('error', (e) => commands.destroy(e));
     input.pipe(commands);
     this.pushing.set(repoId, (this.pushing.get(repoId) ?? 0) + 1);
     let result: GitRunResult | undefined;
     try {
-      result = await serviceRpc(serve, commands, output);
+      result = await runGit(commands);
     } finally {
       const left = (this.pushing.get(repoId) ?? 1) - 1;
       if (left === 0) this.pushing.delete(repoId);

@@ -163,14 +163,11 @@ export class Users {
   }
 
   /** Looks a token up; undefined when unknown or revoked. */
-  private async lookupToken(token: string): Promise<Principal | undefined> {
+  private async lookupToken(token: string): Promise<Authenticated | undefined> {
     if (token.length === 0 || token.length > 512) return undefined;
-    const o = await this.store.findTokenOwner(this.store.db, hashToken(token));
-    if (!o) return undefined;
-    if (o.userId !== null) {
-      return { kind: 'user', userId: o.userId, username: o.username!, admin: o.admin === 1, active: o.active === 1, identityId: o.identityId };
-    }
-    return { kind: 'identity', identityId: o.identityId, accountId: o.accountId };
+    const tokenHash = hashToken(token);
+    const o = await this.store.findTokenOwner(this.store.db, tokenHash);
+    return o && { principal: principalOf(o), credential: { kind: 'token', tokenHash } };
   }
 
   /**
@@ -179,12 +176,17 @@ export class Users {
    * prefix: past the limit, `RateLimited` without a look-up.
    */
   async principalForToken(token: string, from: string): Promise<Principal | undefined> {
+    return (await this.authenticateToken(token, from))?.principal;
+  }
+
+  /** Like principalForToken, with the credential a long-lived session re-checks (SSH). */
+  async authenticateToken(token: string, from: string): Promise<Authenticated | undefined> {
     const keys = [addressKey(from), `key:${token.slice(0, 16)}`];
     this.limiter.check(keys);
-    const p = await this.lookupToken(token);
-    if (p) this.limiter.succeed(keys[1]!);
+    const a = await this.lookupToken(token);
+    if (a) this.limiter.succeed(keys[1]!);
     else this.limiter.fail(keys);
-    return p;
+    return a;
   }
 
   /**
@@ -194,9 +196,14 @@ export class Users {
    * count against the address and the username (`RateLimited` past the limit, before scrypt).
    */
   async principalForBasic(username: string, password: string, from: string): Promise<Principal> {
+    return (await this.authenticateBasic(username, password, from)).principal;
+  }
+
+  /** Like principalForBasic, with the credential a long-lived session re-checks (SSH passwords). */
+  async authenticateBasic(username: string, password: string, from: string): Promise<Authenticated> {
     if (username.toLowerCase() === 'x-access-token') {
-      const p = await this.principalForToken(password, from);
-      if (p) return p;
+      const a = await this.authenticateToken(password, from);
+      if (a) return a;
       throw unauthenticated('Invalid credentials');
     }
     const keys = [addressKey(from), `user:${username.toLowerCase().slice(0, 64)}`];
@@ -209,17 +216,72 @@ export class Users {
     const user = await this.store.findUserByName(this.store.db, username);
     if (user) {
       const asToken = await this.lookupToken(password);
-      let p: Principal | undefined;
-      if (asToken?.kind === 'user' && asToken.userId === user.id) p = asToken;
+      let a: Authenticated | undefined;
+      if (asToken?.principal.kind === 'user' && asToken.principal.userId === user.id) a = asToken;
       else if (user.password_hash && (await verifyPassword(password, user.password_hash))) {
-        p = { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
+        a = { principal: userPrincipal(user), credential: { kind: 'password', userId: user.id, passwordHash: user.password_hash } };
       }
-      if (p) {
+      if (a) {
         this.limiter.succeed(keys[1]!);
-        return p;
+        return a;
       }
     }
     this.limiter.fail(keys);
     throw unauthenticated('Invalid credentials');
   }
+
+  /**
+   * Resolves a public key, by its fingerprint (`SHA256:…`), to the user or identity it is
+   * registered to; undefined when no one registered it. The transport has verified the
+   * client's signature with that key.
+   */
+  async authenticateKey(fingerprint: string): Promise<Authenticated | undefined> {
+    const o = await this.store.findSshKeyOwner(this.store.db, fingerprint);
+    return o && { principal: principalOf(o), credential: { kind: 'key', fingerprint, identityId: o.identityId } };
+  }
+
+  /**
+   * Checks a session's credential again (a live SSH session, every few seconds): the
+   * principal it resolves to now, or undefined when the token was revoked, the key removed,
+   * the password changed, or the account (of the user, or of the identity) deactivated.
+   */
+  async revalidate(c: SessionCredential): Promise<Principal | undefined> {
+    let p: Principal | undefined;
+    if (c.kind === 'token') {
+      const o = await this.store.findTokenOwner(this.store.db, c.tokenHash);
+      p = o && principalOf(o);
+    } else if (c.kind === 'key') {
+      const o = await this.store.findSshKeyOwner(this.store.db, c.fingerprint);
+      p = o && o.identityId === c.identityId ? principalOf(o) : undefined;
+    } else {
+      const u = await this.store.findUserById(this.store.db, c.userId);
+      p = u && u.password_hash === c.passwordHash ? userPrincipal(u) : undefined;
+    }
+    if (!p) return undefined;
+    if (p.kind === 'user') return p.active ? p : undefined;
+    if (p.kind === 'identity') {
+      const account = await this.store.findUserById(this.store.db, p.accountId);
+      return account?.active === 1 ? p : undefined;
+    }
+    return undefined;
+  }
+}
+
+/** What a credential was resolved to, and what to re-check it by. */
+export interface Authenticated {
+  principal: Principal;
+  credential: SessionCredential;
+}
+
+/** A credential as a long-lived session re-checks it: never the secret itself. */
+export type SessionCredential =
+  | { kind: 'token'; tokenHash: string }
+  | { kind: 'key'; fingerprint: string; identityId: string }
+  | { kind: 'password'; userId: string; passwordHash: string };
+
+const userPrincipal = (u: UserRow): Principal => ({ kind: 'user', userId: u.id, username: u.username, admin: u.admin === 1, active: u.active === 1, identityId: u.identity_id });
+
+function principalOf(o: { identityId: string; accountId: string; userId: string | null; username: string | null; admin: number | null; active: number | null }): Principal {
+  if (o.userId !== null) return { kind: 'user', userId: o.userId, username: o.username!, admin: o.admin === 1, active: o.active === 1, identityId: o.identityId };
+  return { kind: 'identity', identityId: o.identityId, accountId: o.accountId };
 }

@@ -8,8 +8,9 @@ import { test } from 'node:test';
 const SRC = path.resolve(import.meta.dirname, '../../src');
 const allowed: Record<string, string[]> = {
   cli: ['app', 'config', 'domain'],
-  app: ['access', 'config', 'git', 'http', 'services', 'store', 'domain'],
+  app: ['access', 'config', 'git', 'http', 'ssh', 'services', 'store', 'domain'],
   http: ['access', 'services', 'git', 'domain', 'config'],
+  ssh: ['access', 'services', 'git', 'domain', 'config'],
   services: ['access', 'store', 'git', 'domain'],
   access: ['store', 'domain'],
   store: ['domain'],

@@ -1,0 +1,38 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+
+const { utils } = ssh2;
+
+/** `SHA256:<unpadded base64>` of an SSH key blob: what `ssh-keygen -lf` and OpenSSH print. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * The server's host key: an ed25519 key generated once in `DATA/ssh/host_ed25519` (mode
+ * 0600, OpenSSH format), created race-safe (a second process that loses the race reads the
+ * winner's). Returns the private key text and the public fingerprint clients will see.
+ */
+export function loadHostKey(dataDir: string): { privateKey: string; fingerprint: string; publicLine: string } {
+  const dir = path.join(dataDir, 'ssh');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'host_ed25519');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    const pair = utils.generateKeyPairSync('ed25519', { comment: 'palisade-host' });
+    try {
+      fs.writeFileSync(file, pair.private, { mode: 0o600, flag: 'wx' });
+      text = pair.private;
+    } catch {
+      text = fs.readFileSync(file, 'utf8'); // another process wrote it first
+    }
+  }
+  const key = utils.parseKey(text);
+  if (key instanceof Error || Array.isArray(key)) throw new Error('the SSH host key in the data folder cannot be read');
+  const blob = key.getPublicSSH();
+  return { privateKey: text, fingerprint: fingerprint(blob), publicLine: `${key.type} ${blob.toString('base64')}` };
+}
