@@ -13,6 +13,8 @@ const execFileP = promisify(execFile);
 export interface TestServer {
   url: string;
   port: number;
+  /** the SSH port, when the server was started with PALISADE_SSH_PORT */
+  sshPort: number | undefined;
   dataDir: string;
   adminKey: string;
   /** the PostgreSQL database of this server, when the suite runs on PostgreSQL */
@@ -101,6 +103,7 @@ export async function startServer(env: Record<string, string> = {}, opts: StartO
   return {
     url,
     port: Number(new URL(url).port),
+    sshPort: /ssh listening on \S+:(\d+)/.exec(out) ? Number(/ssh listening on \S+:(\d+)/.exec(out)![1]) : undefined,
     dataDir,
     adminKey,
     databaseUrl: database?.url,
