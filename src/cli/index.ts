@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp, buildSsh, openServices } from '../app.ts';
+import { requireGitVersion } from '../git/runner.ts';
 import { ConfigError, ENV_DOC, loadConfig } from '../config/index.ts';
 import { SYSTEM } from '../domain/access.ts';
 import { isDomainError } from '../domain/errors.ts';
@@ -39,6 +40,7 @@ function die(msg: string, code = 1): never {
 async function serve(flags: { port?: string; host?: string; data?: string }): Promise<void> {
   const config = loadConfig(process.env, flags);
   const services = await openServices(config);
+  await requireGitVersion(services.git);
   const boot = await services.users.bootstrapAdmin(SYSTEM, config.adminApiKey);
   if (boot?.generated) {
     const file = path.join(config.dataDir, 'admin-api-key');

@@ -100,3 +100,12 @@ export function usernameProblem(v: string): string | undefined {
   if (v.toLowerCase() === 'x-access-token') return 'username "x-access-token" is reserved';
   return undefined;
 }
+
+/** Zero-width code points HFS+ ignores in names, so `.g\u200cit` would be `.git` there. */
+export const HFS_IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
+
+/** `.git` in any case, as HFS+ (ignorable code points) or NTFS (trailing dots and spaces, `:stream`, 8.3 name) would read it. */
+export function isDotGit(part: string): boolean {
+  return /^(?:\.git|git~1)(?:[. ]*$|[. ]*:)/.test(part.replace(HFS_IGNORABLE, '').toLowerCase());
+}
+

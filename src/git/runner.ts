@@ -88,3 +88,21 @@ export function runGit(g: GitEnv, args: readonly string[], opts: SpawnOptions & 
     child.stdin!.end(opts.input ?? '');
   });
 }
+
+/** The oldest git Palisade runs with: 2.37 brought http.curloptResolve, which pins outbound fetches. */
+export const MIN_GIT_VERSION: readonly [number, number] = [2, 37];
+
+/**
+ * The installed git's version, checked against MIN_GIT_VERSION; throws with a clear message
+ * when git is missing or older (an older git would ignore the address pin without a word).
+ */
+export async function requireGitVersion(g: GitEnv): Promise<string> {
+  const r = await runGit(g, ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
+  const m = r && /git version (\d+)\.(\d+)/.exec(r.stdout.toString());
+  if (!m) throw new Error('git was not found on PATH; Palisade needs git 2.37 or newer');
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < MIN_GIT_VERSION[0] || (major === MIN_GIT_VERSION[0] && minor < MIN_GIT_VERSION[1])) {
+    throw new Error(`git ${major}.${minor} is too old: Palisade needs git ${MIN_GIT_VERSION.join('.')} or newer (http.curloptResolve pins outbound fetches to checked addresses)`);
+  }
+  return `${major}.${minor}`;
+}

@@ -1,17 +1,10 @@
 import { conflict, invalid } from '../domain/errors.ts';
+import { HFS_IGNORABLE, isDotGit } from '../domain/validate.ts';
 import { BlobImporter, type FileMode, type ImportCommit, type ImportedFile } from '../git/fast-import.ts';
 import { ZERO_OID } from '../git/objects.ts';
 import type { GitEnv } from '../git/runner.ts';
 import { casRef } from '../git/update-ref.ts';
 import { type ArchiveEntry, shown } from './archive.ts';
-
-/** Zero-width code points HFS+ ignores in names, so `.g\u200cit` would be `.git` there. */
-const HFS_IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
-
-/** `.git` in any case, as HFS+ (ignorable code points) or NTFS (trailing dots and spaces, `:stream`, 8.3 name) would read it. */
-function isDotGit(part: string): boolean {
-  return /^(?:\.git|git~1)(?:[. ]*$|[. ]*:)/.test(part.replace(HFS_IGNORABLE, '').toLowerCase());
-}
 
 /** `.gitmodules` as a symlink: git refuses to read one, and `git fsck` reports it as an error. */
 function isGitmodules(part: string): boolean {

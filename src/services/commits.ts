@@ -1,6 +1,6 @@
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound } from '../domain/errors.ts';
-import { branchNameProblem, isSignaturePart, requireObjectId } from '../domain/validate.ts';
+import { branchNameProblem, isDotGit, isSignaturePart, requireObjectId } from '../domain/validate.ts';
 import { EMPTY_TREE, formatCommit, formatTree, objectId, parseCommit, type TreeEntry, ZERO_OID } from '../git/objects.ts';
 import { type NewObject, writePack } from '../git/pack.ts';
 import type { GitReader } from '../git/read.ts';
@@ -48,7 +48,7 @@ function parseChanges(files: readonly FileChange[]): Map<string, Buffer | null> 
   for (const f of files) {
     // the path's meaning: inside the tree, never into .git, no control characters or backslashes
     const path = normaliseRepoPath(f.path);
-    if (!path || path.split('/').some((s) => s.toLowerCase() === '.git') || f.path.includes('\\')) throw invalid(`Invalid file path: ${f.path.slice(0, 200)}`, 'INVALID_FILE_PATH');
+    if (!path || path.split('/').some(isDotGit) || f.path.includes('\\')) throw invalid(`Invalid file path: ${f.path.slice(0, 200)}`, 'INVALID_FILE_PATH');
     const content = f.content ?? null;
     if ((content !== null) === !!f.deleted) throw invalid(`File change must have either content or deleted flag, not both: ${path}`, 'INVALID_FILE_CHANGE');
     if (out.has(path)) throw invalid(`File listed twice: ${path}`, 'INVALID_FILE_PATH');

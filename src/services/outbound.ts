@@ -191,7 +191,12 @@ export class Outbound {
       const self = await this.selfTarget(caller, url, shown);
       if (self) return self;
     }
-    const auth = url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+    let auth: { username: string; password: string } | undefined;
+    try {
+      auth = url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+    } catch {
+      throw invalid(`Invalid URL: ${shown.slice(0, 200)} (malformed percent-encoding in its credentials)`);
+    }
     const clean = new URL(url.href);
     clean.username = '';
     clean.password = '';
@@ -234,7 +239,13 @@ export class Outbound {
   private async selfTarget(caller: Principal, url: URL, shown: string): Promise<OutboundTarget | undefined> {
     const port = url.port || (url.protocol === 'https:' ? '443' : '80');
     if (!this.self.has(`${url.hostname.replace(/^\[|\]$/g, '').toLowerCase()}:${port}`)) return undefined;
-    const m = /^\/(.+?)(?:\.git)?\/?$/.exec(decodeURIComponent(url.pathname));
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      throw invalid(`Repository not found on this server: ${shown.slice(0, 300)}`, 'SOURCE_NOT_FOUND');
+    }
+    const m = /^\/(.+?)(?:\.git)?\/?$/.exec(path);
     const repo = m ? await findRepoByRef(this.store, m[1]!) : undefined;
     const d = repo && (await this.access.authorize(caller, 'repo:read', { kind: 'repo', repoId: repo.id }));
     if (!repo || !d?.allowed) throw invalid(`Repository not found on this server: ${shown.slice(0, 300)}`, 'SOURCE_NOT_FOUND');

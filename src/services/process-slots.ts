@@ -24,13 +24,16 @@ interface Waiter {
 }
 
 /**
- * Who a request counts against: the principal when authenticated, else the
+ * Who a request counts against: the account when authenticated (a user, or the account
+ * that owns the identity), else the
  * client address from the request context (an IPv6 client by its /64, what
  * one host usually holds). Outside a request: one shared key.
  */
 export function clientKey(p: Principal): string {
-  if (p.kind === 'user') return `user:${p.userId}`;
-  if (p.kind === 'identity') return `identity:${p.identityId}`;
+  // An account and every identity it owns share one budget: identities cost nothing to create,
+  // so counting each apart would let one account take every process.
+  if (p.kind === 'user') return `account:${p.userId}`;
+  if (p.kind === 'identity') return `account:${p.accountId}`;
   const address = currentRequest()?.clientAddress;
   if (!address) return 'anonymous';
   try {

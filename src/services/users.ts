@@ -181,11 +181,11 @@ export class Users {
 
   /** Like principalForToken, with the credential a long-lived session re-checks (SSH). */
   async authenticateToken(token: string, from: string): Promise<Authenticated | undefined> {
-    const keys = [addressKey(from), `key:${token.slice(0, 16)}`];
-    this.limiter.check(keys);
+    // counted before the look-up: parallel guesses cannot all pass the check
+    const attempt = this.limiter.begin(addressKey(from), `key:${token.slice(0, 16)}`);
     const a = await this.lookupToken(token);
-    if (a) this.limiter.succeed(keys[1]!);
-    else this.limiter.fail(keys);
+    if (a) attempt.succeed();
+    else attempt.fail();
     return a;
   }
 
@@ -206,11 +206,10 @@ export class Users {
       if (a) return a;
       throw unauthenticated('Invalid credentials');
     }
-    const keys = [addressKey(from), `user:${username.toLowerCase().slice(0, 64)}`];
-    this.limiter.check(keys);
+    const attempt = this.limiter.begin(addressKey(from), `user:${username.toLowerCase().slice(0, 64)}`);
     // A name no user can have is refused before the look-up: a NUL in it would reach PostgreSQL.
     if (usernameProblem(username)) {
-      this.limiter.fail(keys);
+      attempt.fail();
       throw unauthenticated('Invalid credentials');
     }
     const user = await this.store.findUserByName(this.store.db, username);
@@ -222,11 +221,11 @@ export class Users {
         a = { principal: userPrincipal(user), credential: { kind: 'password', userId: user.id, passwordHash: user.password_hash } };
       }
       if (a) {
-        this.limiter.succeed(keys[1]!);
+        attempt.succeed();
         return a;
       }
     }
-    this.limiter.fail(keys);
+    attempt.fail();
     throw unauthenticated('Invalid credentials');
   }
 

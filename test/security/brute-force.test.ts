@@ -54,11 +54,27 @@ describe('failed authentication is rate limited on every surface', () => {
     assert.equal((await c('GET', info, basic('victim', 'correct horse'))).status, 429);
   });
 
-  test('the username is limited across addresses; other users are not', async () => {
+  test('the username is limited across addresses; other users, and the owner where it signed in before, are not', async () => {
+    const home = from(21);
+    assert.equal((await home('GET', '/git/v1/repo', basic('sprayed', 'pw'))).status, 200, 'the owner signs in from its usual address');
     for (let n = 10; n < 10 + LIMIT; n++) assert.equal((await from(n)('GET', '/git/v1/repo', basic('sprayed', `spray-${n}`))).status, 401);
     const fresh = from(20);
-    assert.equal((await fresh('GET', '/git/v1/repo', basic('sprayed', 'spray-again'))).status, 429, 'the username is spent, whatever the address');
+    assert.equal((await fresh('GET', '/git/v1/repo', basic('sprayed', 'spray-again'))).status, 429, 'the username is spent for addresses it was never used from');
+    assert.equal((await fresh('GET', '/git/v1/repo', basic('sprayed', 'pw'))).status, 429, 'the right password too: a new address learns nothing');
     assert.equal((await fresh('GET', '/git/v1/repo', { authorization: `Bearer ${s.adminKey}` })).status, 200, 'another account from that address is unaffected');
+    // an attacker cannot lock the owner out: from where it signed in before, the account works
+    assert.equal((await home('GET', '/git/v1/repo', basic('sprayed', 'pw'))).status, 200, 'the owner is not locked out');
+    assert.equal((await home('GET', '/git/v1/repo', basic('sprayed', 'typo'))).status, 401, 'and its own typo is a plain 401');
+  });
+
+  test('parallel guesses: no more than the limit are checked, the rest are 429 at once', async () => {
+    const c = from(50);
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => c('GET', '/victim/code.git/info/refs?service=git-upload-pack', basic('parallel-victim', `guess-${i}`))));
+    const checked = answers.filter((a) => a.status === 401).length;
+    assert.ok(checked <= LIMIT, `${checked} of 60 parallel guesses were checked`);
+    assert.equal(answers.filter((a) => a.status === 429).length, 60 - checked);
+    const tokens = await Promise.all(Array.from({ length: 60 }, (_, i) => from(51)('GET', '/git/v1/repo', { authorization: `Bearer pal_parallel_${i}` })));
+    assert.ok(tokens.filter((a) => a.status === 401).length <= LIMIT);
   });
 
   test('REST Bearer, identity-token header and JSON-RPC api_key', async () => {

@@ -4,6 +4,16 @@ import { checkEnvelope, CompiledArgs } from './args.ts';
 import { METHOD_ALIASES, METHODS, type RpcDeps } from './methods.ts';
 import { RpcResponse, rpcRequestDoc } from './schemas.ts';
 
+/** True for an `id` that can be echoed: scalars, and arrays/objects at most 16 deep and 4 KiB as JSON. */
+function echoable(v: unknown, depth = 0): boolean {
+  if (v === null || v === undefined || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return depth > 0 || typeof v !== 'string' || v.length <= 4096;
+  if (depth >= 16 || typeof v !== 'object') return false;
+  const values = Array.isArray(v) ? v : Object.values(v as object);
+  if (!values.every((x) => echoable(x, depth + 1))) return false;
+  // measured only once the depth is known to be small (stringify recurses too)
+  return depth > 0 || JSON.stringify(v).length <= 4096;
+}
+
 /** A request that failed before its id was known answers with `id: null`. */
 class RpcFailure extends Error {}
 
@@ -56,6 +66,9 @@ export async function rpcRoutes(app: FastifyInstance, deps: RpcDeps): Promise<vo
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return answerError(req, reply, null, new RpcFailure('the request body must be a JSON object {id, api_key, method, args}'));
     const b = body as Record<string, unknown>;
+    // `id` is echoed as sent, whatever its JSON type, but within reason: a value nested deeper
+    // than a caller could mean (or that would not serialise back) is refused with id null.
+    if (!echoable(b.id)) return answerError(req, reply, null, new RpcFailure('"id" must be a string, a number, null, or a small JSON value'));
     const id = b.id ?? null;
     try {
       const { api_key, method: asked, args } = checkEnvelope(b);
