@@ -101,7 +101,7 @@ export async function openServices(config: Config): Promise<Services> {
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
   });
-  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
   const events: RefEvents = {
     refsChanged(repoId, changes) {
       webhooks.refsChanged(repoId, changes);
@@ -114,6 +114,8 @@ export async function openServices(config: Config): Promise<Services> {
     fetchTimeoutMs: config.fetchTimeoutMs,
     maxArchiveBytes: config.maxImportBytes,
     archiveLimits: { maxUnpackedBytes: config.maxImportUnpackedBytes, maxEntries: config.maxImportEntries, maxEntryBytes: config.maxImportEntryBytes, maxRatio: config.maxImportRatio },
+    slots,
+    zipBuffers: new ProcessSlots({ max: 2, perClient: 1, queueMs: config.gitQueueMs }),
   });
   const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
   return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService };

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { isObjectId } from '../domain/validate.ts';
 import { ZERO_OID } from './objects.ts';
-import { type GitEnv, spawnGit } from './runner.ts';
+import { type GitEnv, killGit, spawnGit } from './runner.ts';
 
 /** The modes a file of an imported tree may have. */
 export type FileMode = '100644' | '100755' | '120000';
@@ -45,10 +45,10 @@ export class BlobImporter {
   private readonly closed: Promise<number | null>;
   private exited = false;
 
-  constructor(g: GitEnv, gitDir: string, opts: { timeoutMs: number }) {
+  constructor(g: GitEnv, gitDir: string, opts: { timeoutMs: number; signal?: AbortSignal }) {
     // --done: a stream cut short (we died, or were killed) is an error for git, not a commit.
     // pack.compression=1: as the API's own packs (pack.ts); gc recompresses later, the import is not kept waiting
-    this.child = spawnGit(g, ['-c', 'pack.compression=1', '--git-dir', gitDir, 'fast-import', '--quiet', '--done', '--date-format=raw', '--big-file-threshold=1m'], { timeoutMs: opts.timeoutMs });
+    this.child = spawnGit(g, ['-c', 'pack.compression=1', '--git-dir', gitDir, 'fast-import', '--quiet', '--done', '--date-format=raw', '--big-file-threshold=1m'], { timeoutMs: opts.timeoutMs, signal: opts.signal });
     this.child.stdout!.on('data', (d: Buffer) => {
       if (this.stdout.length < 4096) this.stdout += d.toString('latin1');
     });
@@ -124,6 +124,6 @@ export class BlobImporter {
 
   /** Kills git (a failed import); safe to call more than once. */
   abort(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    killGit(this.child);
   }
 }

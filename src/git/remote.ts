@@ -35,8 +35,8 @@ function gitError(stderr: string, code: number | null): Error {
 }
 
 /** The branch a remote's HEAD points at, or undefined (empty remote or no symref). */
-export async function remoteHeadBranch(g: GitEnv, remote: RemoteAccess, opts: { timeoutMs: number }): Promise<{ head: string | undefined; empty: boolean }> {
-  const r = await runGit(g, [...guards(remote), 'ls-remote', '--symref', '--', remote.url, 'HEAD', 'refs/heads/*'], { timeoutMs: opts.timeoutMs, maxOutput: 16 << 20, env: remote.env }, [remote.url]);
+export async function remoteHeadBranch(g: GitEnv, remote: RemoteAccess, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ head: string | undefined; empty: boolean }> {
+  const r = await runGit(g, [...guards(remote), 'ls-remote', '--symref', '--', remote.url, 'HEAD', 'refs/heads/*'], { timeoutMs: opts.timeoutMs, signal: opts.signal, maxOutput: 16 << 20, env: remote.env }, [remote.url]);
   if (r.code !== 0) throw gitError(r.stderr, r.code);
   const out = r.stdout.toString('utf8');
   const m = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out);
@@ -44,12 +44,12 @@ export async function remoteHeadBranch(g: GitEnv, remote: RemoteAccess, opts: { 
 }
 
 /** Fetches `refspecs` from the remote into `dir` (optionally shallow). */
-export async function fetchRefspecs(g: GitEnv, dir: string, remote: RemoteAccess, refspecs: string[], opts: { timeoutMs: number; depth?: number; prune?: boolean }): Promise<void> {
+export async function fetchRefspecs(g: GitEnv, dir: string, remote: RemoteAccess, refspecs: string[], opts: { timeoutMs: number; signal?: AbortSignal; depth?: number; prune?: boolean }): Promise<void> {
   const args = [...guards(remote), '--git-dir', dir, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head'];
   if (opts.prune) args.push('--prune');
   if (opts.depth) args.push(`--depth=${opts.depth}`);
   args.push('--', remote.url, ...refspecs);
-  const r = await runGit(g, args, { timeoutMs: opts.timeoutMs, maxOutput: 1 << 20, env: remote.env }, [remote.url, ...refspecs.filter((s) => !s.startsWith('+'))]);
+  const r = await runGit(g, args, { timeoutMs: opts.timeoutMs, signal: opts.signal, maxOutput: 1 << 20, env: remote.env }, [remote.url, ...refspecs.filter((s) => !s.startsWith('+'))]);
   if (r.code !== 0) throw gitError(r.stderr, r.code);
 }
 
@@ -75,6 +75,6 @@ export async function isAncestor(g: GitEnv, dir: string, a: string, b: string): 
  * (`--prune`, forced updates), optionally shallow. Redirects are not followed and only http(s)
  * and, for a checked local path, file are permitted protocols.
  */
-export function fetchMirror(g: GitEnv, dir: string, remote: RemoteAccess, opts: { timeoutMs: number; depth?: number }): Promise<void> {
+export function fetchMirror(g: GitEnv, dir: string, remote: RemoteAccess, opts: { timeoutMs: number; signal?: AbortSignal; depth?: number }): Promise<void> {
   return fetchRefspecs(g, dir, remote, ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], { ...opts, prune: true });
 }

@@ -45,10 +45,10 @@ function checkArgs(args: readonly string[], userArgs: readonly string[]): void {
  */
 export function spawnGit(g: GitEnv, args: readonly string[], opts: SpawnOptions, userArgs: readonly string[] = []): ChildProcess {
   checkArgs(args, userArgs);
-  const child = spawn('git', args, { cwd: opts.cwd, env: gitEnv(g, opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
+  // Its own process group: git runs helpers (git-remote-http, pack-objects, index-pack) that
+  // hold its pipes open; killing only git would leave them running, and the pipes open.
+  const child = spawn('git', args, { cwd: opts.cwd, env: gitEnv(g, opts.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const kill = () => killGit(child);
   const timer = setTimeout(kill, opts.timeoutMs);
   timer.unref();
   const onAbort = () => kill();
@@ -58,6 +58,16 @@ export function spawnGit(g: GitEnv, args: readonly string[], opts: SpawnOptions,
     opts.signal?.removeEventListener('abort', onAbort);
   });
   return child;
+}
+
+/** Kills a git child and every helper it started (its process group), at once. */
+export function killGit(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL');
+  }
 }
 
 export interface RunResult {
@@ -76,7 +86,7 @@ export function runGit(g: GitEnv, args: readonly string[], opts: SpawnOptions & 
     let err = '';
     child.stdout!.on('data', (d: Buffer) => {
       size += d.length;
-      if (size > max) child.kill('SIGKILL');
+      if (size > max) killGit(child);
       else out.push(d);
     });
     child.stderr!.on('data', (d: Buffer) => {

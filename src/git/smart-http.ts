@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { type GitEnv, spawnGit } from './runner.ts';
+import { type GitEnv, killGit, spawnGit } from './runner.ts';
 
 /** The two git services of smart HTTP, by the names git's protocols use for them. */
 export type GitServiceName = 'git-upload-pack' | 'git-receive-pack';
@@ -120,10 +120,10 @@ function run(o: ServeOptions, args: string[], io: RunIo): Promise<ServeResult> {
     child.stdin!.on('error', () => undefined);
     const kill = () => {
       idle = true;
-      child.kill('SIGKILL');
+      killGit(child);
     };
     if (input) {
-      input.on('error', () => child.kill('SIGKILL'));
+      input.on('error', () => killGit(child));
       input.pipe(child.stdin!);
       if (o.idleTimeoutMs) stopWatch = io.stateful ? watchSilence([input, child.stdout!, child.stderr!], o.idleTimeoutMs, kill) : watchIdle(input, o.idleTimeoutMs, kill);
     } else child.stdin!.end();

@@ -40,6 +40,8 @@ export interface ArchiveImportInput {
   /** the branch to create, e.g. refs/heads/main; it must not exist yet */
   ref: string;
   timeoutMs: number;
+  /** the caller went away: fast-import is killed */
+  signal?: AbortSignal;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface ArchiveImportInput {
  * the readers' IMPORT_TOO_LARGE) with no server detail in them.
  */
 export async function importArchive(g: GitEnv, gitDir: string, input: ArchiveImportInput): Promise<string> {
-  const writer = new BlobImporter(g, gitDir, { timeoutMs: input.timeoutMs });
+  const writer = new BlobImporter(g, gitDir, { timeoutMs: input.timeoutMs, signal: input.signal });
   const sub = input.subdir;
   try {
     /** kept files by path in the repository; a later duplicate replaces an earlier one */

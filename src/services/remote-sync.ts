@@ -10,6 +10,7 @@ import { casRef } from '../git/update-ref.ts';
 import type { Store } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import { type Outbound, redactUrl } from './outbound.ts';
+import type { ProcessSlots } from './process-slots.ts';
 import { fetchFailure, type Repos } from './repos.ts';
 import { now } from './secrets.ts';
 
@@ -45,6 +46,7 @@ export class RemoteSync implements RefEvents {
     private readonly dataDir: string,
     private readonly events: RefEvents,
     private readonly outbound: Outbound,
+    private readonly slots: ProcessSlots,
     private readonly opts: { timeoutMs: number; intervalMs: number },
   ) {}
 
@@ -87,7 +89,8 @@ export class RemoteSync implements RefEvents {
   async syncNow(p: Principal, repo: string): Promise<SyncResult> {
     const row = await this.repos.get(p, repo, 'repo:write');
     if (!(await this.store.findSync(this.store.db, row.id))) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
-    const r = await this.sync(row.id);
+    // on demand: one slot of the caller's account in the process pool
+    const r = await this.slots.run(p, () => this.sync(row.id));
     if (r.conflicts.length) throw conflict(`GitHub Sync Conflict: branch ${r.conflicts.join(', ')} moved on both sides; nothing was forced`, 'GIT_HUB_SYNC_CONFLICT');
     return r;
   }
@@ -107,7 +110,10 @@ export class RemoteSync implements RefEvents {
     this.timer = setInterval(() => {
       void this.store
         .listSyncs(this.store.db)
-        .then((all) => Promise.all(all.map((s) => this.sync(s.repo_id).catch(() => undefined))))
+        // one after the other: a scheduled round never runs more git processes than one sync does
+        .then(async (all) => {
+          for (const s of all) await this.sync(s.repo_id).catch(() => undefined);
+        })
         .catch(() => undefined);
     }, this.opts.intervalMs);
     this.timer.unref();

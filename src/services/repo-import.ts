@@ -16,6 +16,7 @@ import { type ArchiveLimits, importTooLarge, readTar, readZip } from './archive.
 import { importArchive } from './archive-import.ts';
 import type { Commits } from './commits.ts';
 import type { Outbound, OutboundTarget } from './outbound.ts';
+import type { ProcessSlots } from './process-slots.ts';
 import { type CreateRepoInput, fetchFailure, type Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
 
@@ -62,6 +63,10 @@ export interface ImportOptions {
   maxArchiveBytes: number;
   /** what an archive may unpack to: bytes, entries, one entry's bytes, ratio */
   archiveLimits: ArchiveLimits;
+  /** the process pool: an import holds one slot of its account's budget while it fetches */
+  slots: ProcessSlots;
+  /** zip downloads are held in memory (up to maxArchiveBytes): a few at once, one per account */
+  zipBuffers: ProcessSlots;
 }
 
 /**
@@ -79,7 +84,12 @@ export class RepoImport {
     private readonly opts: ImportOptions,
   ) {}
 
-  async create(p: Principal, input: CreateRepoInput, source: SourceSpec | undefined, imp: ImportSpec | undefined): Promise<RepoRow> {
+  /**
+   * Creates the repository and fills it. The fetching holds a slot of the caller's account in
+   * the process pool, and stops (the half-made repository removed) when `signal` fires: the
+   * client went away.
+   */
+  async create(p: Principal, input: CreateRepoInput, source: SourceSpec | undefined, imp: ImportSpec | undefined, signal?: AbortSignal): Promise<RepoRow> {
     if (source && imp) throw invalid('Source and import are mutually exclusive', 'SOURCE_IMPORT_CONFLICT');
     const src = source ? this.checkSource(source) : undefined;
     const im = imp ? this.checkImport(imp) : undefined;
@@ -89,8 +99,13 @@ export class RepoImport {
     const target = url ? await this.opts.outbound.target(p, url, im?.type === 'tar' || im?.type === 'zip' ? 'archive' : 'git') : undefined;
     const row = await this.repos.create(p, input);
     try {
-      if (src) await this.fromSource(p, row, src, target!, input.defaultBranch ?? undefined);
-      else if (im) await this.fromImport(p, row, im, target);
+      const fill = async () => {
+        if (src) await this.fromSource(p, row, src, target!, input.defaultBranch ?? undefined, signal);
+        else if (im) await this.fromImport(p, row, im, target, signal);
+      };
+      // files are written in process; anything fetched runs git or a download: one slot of the pool
+      if (im?.type === 'files') await fill();
+      else await this.opts.slots.run(p, fill, signal);
       return await this.repos.get(p, row.id);
     } catch (e) {
       // the caller's own new repository: it owns it, so it may remove it
@@ -126,19 +141,19 @@ export class RepoImport {
     return im;
   }
 
-  private fetchOpts() {
-    return { timeoutMs: this.opts.fetchTimeoutMs };
+  private fetchOpts(signal?: AbortSignal) {
+    return { timeoutMs: this.opts.fetchTimeoutMs, signal };
   }
 
-  private async fromSource(p: Principal, row: RepoRow, src: SourceSpec, target: OutboundTarget, askedDefault: string | undefined): Promise<void> {
+  private async fromSource(p: Principal, row: RepoRow, src: SourceSpec, target: OutboundTarget, askedDefault: string | undefined, signal?: AbortSignal): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
     const depth = src.depth ?? undefined;
     const rev = src.rev ?? src.branch ?? undefined;
     const remote = this.opts.outbound.gitRemote(target);
-    const { head, empty } = await remoteHeadBranch(this.reader.g, remote, this.fetchOpts());
+    const { head, empty } = await remoteHeadBranch(this.reader.g, remote, this.fetchOpts(signal));
     if (empty) return; // an empty remote: an empty repository
     if (src.allBranches) {
-      await fetchMirror(this.reader.g, dir, remote, { ...this.fetchOpts(), depth });
+      await fetchMirror(this.reader.g, dir, remote, { ...this.fetchOpts(signal), depth });
       const want = askedDefault ?? (rev && !branchNameProblem(rev) ? rev : head);
       if (want && (await this.reader.heads(dir)).has(`refs/heads/${want}`)) await this.repos.setDefaultBranch(p, row.id, want);
       else if (head) await this.repos.setDefaultBranch(p, row.id, head);
@@ -148,30 +163,36 @@ export class RepoImport {
     if (!fetchRev) throw new Error('the source has no default branch; give source.rev');
     // "The given revision will be used as the new repository's default branch."
     const branch = askedDefault ?? (branchNameProblem(fetchRev) || isObjectId(fetchRev) ? row.default_branch : fetchRev);
-    await fetchRefspecs(this.reader.g, dir, remote, [`+${fetchRev}:refs/heads/${branch}`], { ...this.fetchOpts(), depth });
+    await fetchRefspecs(this.reader.g, dir, remote, [`+${fetchRev}:refs/heads/${branch}`], { ...this.fetchOpts(signal), depth });
     if (branch !== row.default_branch) await this.repos.setDefaultBranch(p, row.id, branch);
   }
 
-  private async fromImport(p: Principal, row: RepoRow, im: ImportSpec, target: OutboundTarget | undefined): Promise<void> {
+  private async fromImport(p: Principal, row: RepoRow, im: ImportSpec, target: OutboundTarget | undefined, signal?: AbortSignal): Promise<void> {
     const author = im.authorName && im.authorEmail ? { name: im.authorName, email: im.authorEmail } : undefined;
     if (im.type === 'files') {
       const files = Object.entries(im.files).map(([p2, content]) => ({ path: p2, content }));
       await this.commits.create(p, row.id, { message: im.commitMessage, files, author });
       return;
     }
-    if (im.type === 'git') return this.importGitTree(row, im, target!, author);
+    if (im.type === 'git') return this.importGitTree(row, im, target!, author, signal);
     const who = author ?? { name: p.kind === 'user' ? p.username : 'Palisade', email: p.kind === 'user' ? `${p.username}@users.palisade.invalid` : 'identity@users.palisade.invalid' };
-    const download = limitBytes(await this.openArchive(target!), this.opts.maxArchiveBytes);
-    // tar streams from the response into git; zip needs its central directory (at the end), so
-    // its compressed bytes are held (bounded by maxArchiveBytes) while entries stream out of them.
-    const entries = im.type === 'tar' ? readTar(Readable.from(download), this.opts.archiveLimits) : readZip(await collect(download), this.opts.archiveLimits);
-    await importArchive(this.reader.g, repoDir(this.dataDir, row.id), {
-      entries,
-      subdir: im.dir ? normaliseRepoPath(im.dir)! : '',
-      commit: { message: im.commitMessage, author: who, date: new Date() },
-      ref: `refs/heads/${row.default_branch}`,
-      timeoutMs: this.opts.fetchTimeoutMs,
-    });
+    const run = async () => {
+      const download = limitBytes(await this.openArchive(target!, signal), this.opts.maxArchiveBytes);
+      // tar streams from the response into git; zip needs its central directory (at the end), so
+      // its compressed bytes are held (bounded by maxArchiveBytes) while entries stream out of them.
+      const entries = im.type === 'tar' ? readTar(Readable.from(download), this.opts.archiveLimits) : readZip(await collect(download), this.opts.archiveLimits);
+      await importArchive(this.reader.g, repoDir(this.dataDir, row.id), {
+        entries,
+        subdir: im.dir ? normaliseRepoPath(im.dir)! : '',
+        commit: { message: im.commitMessage, author: who, date: new Date() },
+        ref: `refs/heads/${row.default_branch}`,
+        timeoutMs: this.opts.fetchTimeoutMs,
+        signal,
+      });
+    };
+    // a zip's download is held in memory: only a few at once server-wide, one per account
+    if (im.type === 'zip') await this.opts.zipBuffers.run(p, run, signal);
+    else await run();
   }
 
   /**
@@ -179,11 +200,15 @@ export class RepoImport {
    * http(s) goes through the guard's pinned client (no redirects, the fetch time limit);
    * `file://` (an admin's path outside the data folder, see Outbound) is read as is.
    */
-  private async openArchive(target: OutboundTarget): Promise<Readable> {
-    if (target.kind === 'file') return createReadStream(target.path);
+  private async openArchive(target: OutboundTarget, signal?: AbortSignal): Promise<Readable> {
+    if (target.kind === 'file') {
+      const stream = createReadStream(target.path);
+      signal?.addEventListener('abort', () => stream.destroy(new Error('aborted')), { once: true });
+      return stream;
+    }
     let res;
     try {
-      res = await this.opts.outbound.request(target, { method: 'GET', timeoutMs: this.opts.fetchTimeoutMs });
+      res = await this.opts.outbound.request(target, { method: 'GET', timeoutMs: this.opts.fetchTimeoutMs, signal });
     } catch {
       throw invalid('Could not download the archive', 'SOURCE_NOT_FOUND');
     }
@@ -195,13 +220,13 @@ export class RepoImport {
   }
 
   /** One commit whose tree is the source's tree at `rev` (or its `dir`), without history. */
-  private async importGitTree(row: RepoRow, im: GitTreeImport, target: OutboundTarget, author: { name: string; email: string } | undefined): Promise<void> {
+  private async importGitTree(row: RepoRow, im: GitTreeImport, target: OutboundTarget, author: { name: string; email: string } | undefined, signal?: AbortSignal): Promise<void> {
     const dir = repoDir(this.dataDir, row.id);
     const tmpRef = `refs/heads/palisade-import-tmp`;
     const remote = this.opts.outbound.gitRemote(target);
-    const rev = im.rev ?? im.branch ?? (await remoteHeadBranch(this.reader.g, remote, this.fetchOpts())).head;
+    const rev = im.rev ?? im.branch ?? (await remoteHeadBranch(this.reader.g, remote, this.fetchOpts(signal))).head;
     if (!rev) throw new Error('the source has no default branch; give import.rev');
-    await fetchRefspecs(this.reader.g, dir, remote, [`+${rev}:${tmpRef}`], { ...this.fetchOpts(), depth: 1 });
+    await fetchRefspecs(this.reader.g, dir, remote, [`+${rev}:${tmpRef}`], { ...this.fetchOpts(signal), depth: 1 });
     try {
       const sub = im.dir ? normaliseRepoPath(im.dir)! : '';
       const tree = await this.reader.object(dir, sub ? `${tmpRef}:${sub}` : `${tmpRef}^{tree}`);

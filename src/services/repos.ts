@@ -133,7 +133,7 @@ export class Repos {
     }
     if (target) {
       try {
-        await this.fetchUpstream(row, target);
+        await this.opts.slots.run(p, () => this.fetchUpstream(row, target));
       } catch (e) {
         await this.store.deleteRepo(this.store.db, row.id);
         await removeRepo(this.dataDir, row.id);
@@ -180,7 +180,7 @@ export class Repos {
     // Checked again as the caller at each use: DNS answers change, and so do the caller's rights.
     const target = await this.opts.outbound.target(p, row.upstream_url, 'git');
     try {
-      await this.fetchUpstream(row, target);
+      await this.opts.slots.run(p, () => this.fetchUpstream(row, target));
     } catch (e) {
       throw invalid(`Pull from ${target.shown} failed: ${fetchFailure(e)}`);
     }

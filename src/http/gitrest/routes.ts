@@ -9,7 +9,7 @@ import { type Repos, repoInfo } from '../../services/repos.ts';
 import type { Users } from '../../services/users.ts';
 import type { Webhooks } from '../../services/webhooks.ts';
 import { type BoolText, queryBool } from '../common-schemas.ts';
-import { restPrincipal } from '../credentials.ts';
+import { authenticateEarly, restPrincipal } from '../credentials.ts';
 import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 import { registerRestValidation } from '../validation.ts';
 import * as S from './schemas.ts';
@@ -61,13 +61,19 @@ export async function gitRestRoutes(fastify: FastifyInstance, deps: GitRestDeps)
   fastify.setErrorHandler(restErrorHandler);
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { users, repos, content, commits, webhooks } = deps;
-  const who = (req: FastifyRequest) => restPrincipal(req, users);
+  authenticateEarly(fastify, users);
+  const who = (req: FastifyRequest) => req.principal ?? restPrincipal(req, users);
 
-  app.post('/repo', { schema: S.createRepo, bodyLimit: deps.maxCommitBytes }, async (req) => {
+  app.post('/repo', { schema: S.createRepo, bodyLimit: deps.maxCommitBytes }, async (req, reply) => {
     const b = req.body;
     const input = { name: b.name, public: b.public, defaultBranch: b.defaultBranch, description: b.description };
     const p = await who(req);
-    const row = b.source || b.import ? await deps.importer.create(p, input, b.source, b.import) : await repos.create(p, input);
+    // the client going away stops a fetch or an import (the half-made repository is removed)
+    const ac = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    const row = b.source || b.import ? await deps.importer.create(p, input, b.source, b.import, ac.signal) : await repos.create(p, input);
     return { repoId: row.id };
   });
 

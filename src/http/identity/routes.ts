@@ -5,7 +5,7 @@ import { invalid } from '../../domain/errors.ts';
 import type { Identities } from '../../services/identities.ts';
 import type { Users } from '../../services/users.ts';
 import { queryBool } from '../common-schemas.ts';
-import { restPrincipal } from '../credentials.ts';
+import { authenticateEarly, restPrincipal } from '../credentials.ts';
 import { registerJsonParser, restErrorHandler } from '../rest-errors.ts';
 import { registerRestValidation } from '../validation.ts';
 import * as S from './schemas.ts';
@@ -29,7 +29,8 @@ export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDep
   fastify.setErrorHandler(restErrorHandler);
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { users, identities } = deps;
-  const who = (req: FastifyRequest) => restPrincipal(req, users);
+  authenticateEarly(fastify, users);
+  const who = (req: FastifyRequest) => req.principal ?? restPrincipal(req, users);
 
   app.post('/identities', { schema: S.createIdentity }, async (req) => identities.create(await who(req)));
   app.get('/identities', { schema: S.listIdentities }, async (req) => {
