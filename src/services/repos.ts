@@ -154,9 +154,7 @@ export class Repos {
         parent = found.id;
         continue;
       }
-      const id = newId();
-      await this.store.insertRepoGroup(tx, { id, name, parent_id: parent, created_at: now() });
-      parent = id;
+      parent = (await this.store.ensureRepoGroup(tx, { id: newId(), name, parent_id: parent, created_at: now() })).id;
     }
     return parent!;
   }

@@ -329,8 +329,14 @@ export class Store {
     return c.selectFrom('repo_groups').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
-  async insertRepoGroup(c: Conn, row: RepoGroupRow): Promise<void> {
-    await c.insertInto('repo_groups').values(row).execute();
+  /**
+   * The repository group of that name, created if missing. Two repositories created at once
+   * in a new group both get here: the insert yields to the other's (ON CONFLICT DO NOTHING,
+   * which on PostgreSQL waits for it to commit) and the row read back is whichever won.
+   */
+  async ensureRepoGroup(c: Conn, row: RepoGroupRow): Promise<RepoGroupRow> {
+    await c.insertInto('repo_groups').values(row).onConflict((oc) => oc.column('name').doNothing()).execute();
+    return (await this.findRepoGroup(c, row.name))!;
   }
 
   // ---- user and group grants -------------------------------------------------------

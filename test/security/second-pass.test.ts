@@ -89,10 +89,11 @@ test('an account and its identities share one process budget', async () => {
       sock.write(`POST /${repoId}/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${auth}\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: 100000\r\n\r\n0032want `);
     }
   try {
-    const got = await Promise.race([Promise.all(answers.map((a, i) => (i < PER_CLIENT ? new Promise((r) => setTimeout(r, 3000)) : a))), new Promise((r) => setTimeout(r, 8000))]);
-    assert.ok(got, 'the refusals came');
-    const refused = (await Promise.all(answers.slice(PER_CLIENT))).filter((a) => /^HTTP\/1\.1 503/.test(a)).length;
-    assert.equal(refused, tokens.length * 2 - PER_CLIENT, 'beyond the account budget: 503');
+    // which requests got a slot is the pool's choice: count the answers that came (503s come
+    // within the queue wait), the rest are running
+    const settled = await Promise.all(answers.map((a) => Promise.race([a, new Promise<string>((r) => setTimeout(() => r(''), 10_000))])));
+    const refused = settled.filter((a) => /^HTTP\/1\.1 503/.test(a)).length;
+    assert.equal(refused, tokens.length * 2 - PER_CLIENT, `beyond the account budget: 503 (${settled.map((a) => a.slice(0, 12) || 'running').join(', ')})`);
     const git = childProcesses(s.proc.pid!).filter((c) => /upload-pack/.test(c.args));
     assert.ok(git.length <= PER_CLIENT, `${git.length} upload-pack children for one account`);
   } finally {
