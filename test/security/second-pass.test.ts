@@ -91,7 +91,7 @@ test('an account and its identities share one process budget', async () => {
   try {
     // which requests got a slot is the pool's choice: count the answers that came (503s come
     // within the queue wait), the rest are running
-    const settled = await Promise.all(answers.map((a) => Promise.race([a, new Promise<string>((r) => setTimeout(() => r(''), 10_000))])));
+    const settled = await Promise.all(answers.map((a) => Promise.race([a, new Promise<string>((r) => setTimeout(() => r(''), 4000))])));
     const refused = settled.filter((a) => /^HTTP\/1\.1 503/.test(a)).length;
     assert.equal(refused, tokens.length * 2 - PER_CLIENT, `beyond the account budget: 503 (${settled.map((a) => a.slice(0, 12) || 'running').join(', ')})`);
     const git = childProcesses(s.proc.pid!).filter((c) => /upload-pack/.test(c.args));
