@@ -11,6 +11,7 @@ import * as rootSchemas from './http/root-schemas.ts';
 import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
+import { userRoutes } from './http/user/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
@@ -22,6 +23,7 @@ import type { RefEvents } from './services/events.ts';
 import { RemoteSync } from './services/remote-sync.ts';
 import { RepoImport } from './services/repo-import.ts';
 import { Search } from './services/search.ts';
+import { SshKeys } from './services/ssh-keys.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Outbound } from './services/outbound.ts';
@@ -52,6 +54,8 @@ export interface Services {
   outbound: Outbound;
   /** resolve, authorize and run git for the transports */
   gitService: GitService;
+  /** SSH public keys of identities and users */
+  sshKeys: SshKeys;
 }
 
 /**
@@ -115,7 +119,8 @@ export async function openServices(config: Config): Promise<Services> {
     archiveLimits: { maxUnpackedBytes: config.maxImportUnpackedBytes, maxEntries: config.maxImportEntries, maxEntryBytes: config.maxImportEntryBytes, maxRatio: config.maxImportRatio },
   });
   const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService };
+  const sshKeys = new SshKeys(store, access);
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys };
 }
 
 /**
@@ -148,10 +153,11 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     await services.store.db.selectFrom('users').select('id').limit(1).execute();
     return { status: 'ok' };
   });
-  await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
+  await app.register(identityRoutes, { prefix: '/identity/v1', users, identities, sshKeys: services.sshKeys });
+  await app.register(userRoutes, { prefix: '/user/v1', users, sshKeys: services.sshKeys });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
-  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
+  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys });
   await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
   let closing = false;
   app.addHook('onReady', async () => {
