@@ -12,6 +12,7 @@ import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
 import { userRoutes } from './http/user/routes.ts';
+import { vmRoutes } from './http/vm/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
@@ -24,11 +25,13 @@ import { RemoteSync } from './services/remote-sync.ts';
 import { RepoImport } from './services/repo-import.ts';
 import { Search } from './services/search.ts';
 import { SshKeys } from './services/ssh-keys.ts';
+import { GatewayKey } from './services/gateway-key.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Outbound } from './services/outbound.ts';
 import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
+import { Vms } from './services/vms.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
 import { Store } from './store/index.ts';
 
@@ -56,6 +59,10 @@ export interface Services {
   gitService: GitService;
   /** SSH public keys of identities and users */
   sshKeys: SshKeys;
+  /** the VM registry */
+  vms: Vms;
+  /** the SSH gateway's key pair (DATA/ssh/gateway_ed25519), loaded on first use */
+  gatewayKey: GatewayKey;
 }
 
 /**
@@ -119,8 +126,10 @@ export async function openServices(config: Config): Promise<Services> {
     archiveLimits: { maxUnpackedBytes: config.maxImportUnpackedBytes, maxEntries: config.maxImportEntries, maxEntryBytes: config.maxImportEntryBytes, maxRatio: config.maxImportRatio },
   });
   const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
+  const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys };
+  const vms = new Vms(store, access, gatewayKey);
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys, vms, gatewayKey };
 }
 
 /**
@@ -155,6 +164,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities, sshKeys: services.sshKeys });
   await app.register(userRoutes, { prefix: '/user/v1', users, sshKeys: services.sshKeys });
+  await app.register(vmRoutes, { prefix: '/vm/v1', users, vms: services.vms });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys });
