@@ -45,7 +45,9 @@ export function parsePublicKey(text: string, what = 'publicKey'): SshPublicKey {
   const input = text.trim();
   // Checked before any parser runs: ssh2 would decrypt an encrypted private key (bcrypt
   // rounds chosen by the sender), and nothing of a private key should go further.
-  if (/PRIVATE KEY|PuTTY-User-Key-File/i.test(input)) throw invalid(`${what} is a private key: send the public key (the .pub file) instead, and consider this private key exposed`);
+  // (an armoured private key, PuTTY's format, or an OpenSSH private key's body without its armour;
+  // not the words "private key" in a public key's comment)
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File|b3BlbnNzaC1rZXktdjE/.test(input)) throw invalid(`${what} is a private key: send the public key (the .pub file) instead, and consider this private key exposed`);
   if (/[\r\n]/.test(input)) throw invalid(`${what} must be one line: <type> <base64> [comment]`);
   const m = LINE_RE.exec(input);
   if (!m) throw invalid(`${what} must be an OpenSSH public key: <type> <base64> [comment]`);

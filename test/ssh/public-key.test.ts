@@ -12,10 +12,11 @@ import { fingerprintOf, parsePublicKey } from '../../src/services/ssh-public-key
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-pubkey-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function keygen(type: string, bits?: number): { line: string; fingerprint: string } {
-  const file = path.join(tmp, `${type}${bits ?? ''}`);
+let n = 0;
+function keygen(type: string, bits?: number): { line: string; fingerprint: string; file: string } {
+  const file = path.join(tmp, `${type}${bits ?? ''}-${n++}`);
   execFileSync('ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', String(bits)] : []), '-N', '', '-C', 'some one@host', '-f', file]);
-  return { line: fs.readFileSync(`${file}.pub`, 'utf8'), fingerprint: execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1]! };
+  return { line: fs.readFileSync(`${file}.pub`, 'utf8'), fingerprint: execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1]!, file };
 }
 
 const refused = (line: string, re: RegExp) => assert.throws(() => parsePublicKey(line), (e: Error) => re.test(e.message), line.slice(0, 60));
@@ -54,4 +55,13 @@ test('what ssh2 would parse but is not a valid key is refused', () => {
   refused(`ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 31]), Buffer.alloc(31, 1)]).toString('base64')}`, /malformed/);
   // a good key still passes
   assert.equal(parsePublicKey(`ssh-ed25519 ${ed[1]}`).type, 'ssh-ed25519');
+});
+
+test('"private key" in a public key\'s comment is only a comment; a private key body without its armour is refused', () => {
+  const k = keygen('ed25519');
+  const [type, b64] = k.line.split(' ');
+  assert.equal(parsePublicKey(`${type} ${b64} not my PRIVATE KEY`).comment, 'not my PRIVATE KEY');
+  const body = fs.readFileSync(k.file, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+  refused(body, /private key/);
+  refused(`ssh-ed25519 ${body}`, /private key/);
 });
