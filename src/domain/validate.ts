@@ -116,7 +116,12 @@ export function normaliseVmHost(host: string): string | undefined {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   if (isIPv6(bare)) {
     if (bare.includes('%')) return undefined;
-    const v6 = new URL(`ssh://[${bare}]`).hostname.slice(1, -1);
+    let v6: string;
+    try {
+      v6 = new URL(`ssh://[${bare}]`).hostname.slice(1, -1);
+    } catch {
+      return undefined;
+    }
     return v6 === '::' ? undefined : v6;
   }
   if (bare !== host) return undefined;
