@@ -11,6 +11,8 @@ import * as rootSchemas from './http/root-schemas.ts';
 import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
+import { userRoutes } from './http/user/routes.ts';
+import { vmRoutes } from './http/vm/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
@@ -22,11 +24,14 @@ import type { RefEvents } from './services/events.ts';
 import { RemoteSync } from './services/remote-sync.ts';
 import { RepoImport } from './services/repo-import.ts';
 import { Search } from './services/search.ts';
+import { SshKeys } from './services/ssh-keys.ts';
+import { GatewayKey } from './services/gateway-key.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Outbound } from './services/outbound.ts';
 import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
+import { Vms } from './services/vms.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
 import { SshServer } from './ssh/server.ts';
 import { Store } from './store/index.ts';
@@ -53,6 +58,12 @@ export interface Services {
   outbound: Outbound;
   /** resolve, authorize and run git for the transports */
   gitService: GitService;
+  /** SSH public keys of identities and users */
+  sshKeys: SshKeys;
+  /** the VM registry */
+  vms: Vms;
+  /** the SSH gateway's key pair (DATA/ssh/gateway_ed25519), loaded on first use */
+  gatewayKey: GatewayKey;
 }
 
 /**
@@ -118,7 +129,10 @@ export async function openServices(config: Config): Promise<Services> {
     zipBuffers: new ProcessSlots({ max: 2, perClient: 1, queueMs: config.gitQueueMs }),
   });
   const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService };
+  const gatewayKey = new GatewayKey(config.dataDir);
+  const sshKeys = new SshKeys(store, access);
+  const vms = new Vms(store, access, gatewayKey);
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys, vms, gatewayKey };
 }
 
 /**
@@ -151,10 +165,12 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     await services.store.db.selectFrom('users').select('id').limit(1).execute();
     return { status: 'ok' };
   });
-  await app.register(identityRoutes, { prefix: '/identity/v1', users, identities });
+  await app.register(identityRoutes, { prefix: '/identity/v1', users, identities, sshKeys: services.sshKeys });
+  await app.register(userRoutes, { prefix: '/user/v1', users, sshKeys: services.sshKeys });
+  await app.register(vmRoutes, { prefix: '/vm/v1', users, vms: services.vms });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
-  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access });
+  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys });
   await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
   let closing = false;
   app.addHook('onReady', async () => {

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { invalid } from './errors.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -109,3 +110,32 @@ export function isDotGit(part: string): boolean {
   return /^(?:\.git|git~1)(?:[. ]*$|[. ]*:)/.test(part.replace(HFS_IGNORABLE, '').toLowerCase());
 }
 
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOSTNAME_RE = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
+
+/**
+ * A VM's address as the gateway will dial it: a DNS name (letters, digits and `-` in labels of
+ * at most 63, 253 in all, the last label not all digits, so that nothing reads it as an IPv4
+ * number), a dotted-decimal IPv4 address, or an IPv6 address (brackets optional, no zone).
+ * Returns the canonical form (lowercase, no trailing dot, IPv6 compressed), or undefined when
+ * it is none of these; `0.0.0.0` and `::` name no machine.
+ */
+export function normaliseVmHost(host: string): string | undefined {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIPv6(bare)) {
+    if (bare.includes('%')) return undefined;
+    let v6: string;
+    try {
+      v6 = new URL(`ssh://[${bare}]`).hostname.slice(1, -1);
+    } catch {
+      return undefined;
+    }
+    return v6 === '::' ? undefined : v6;
+  }
+  if (bare !== host) return undefined;
+  if (isIPv4(host)) return host === '0.0.0.0' ? undefined : host;
+  const name = (host.endsWith('.') ? host.slice(0, -1) : host).toLowerCase();
+  if (name.length === 0 || name.length > 253 || !HOSTNAME_RE.test(name)) return undefined;
+  if (/^[0-9]+$/.test(name.slice(name.lastIndexOf('.') + 1))) return undefined;
+  return name;
+}

@@ -1,14 +1,9 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { fingerprintOf } from '../services/ssh-public-key.ts';
 
 const { utils } = ssh2;
-
-/** `SHA256:<unpadded base64>` of an SSH key blob: what `ssh-keygen -lf` and OpenSSH print. */
-export function fingerprint(blob: Buffer): string {
-  return `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
 
 /**
  * The server's host key: an ed25519 key generated once in `DATA/ssh/host_ed25519` (mode
@@ -34,5 +29,5 @@ export function loadHostKey(dataDir: string): { privateKey: string; fingerprint:
   const key = utils.parseKey(text);
   if (key instanceof Error || Array.isArray(key)) throw new Error('the SSH host key in the data folder cannot be read');
   const blob = key.getPublicSSH();
-  return { privateKey: text, fingerprint: fingerprint(blob), publicLine: `${key.type} ${blob.toString('base64')}` };
+  return { privateKey: text, fingerprint: fingerprintOf(blob), publicLine: `${key.type} ${blob.toString('base64')}` };
 }

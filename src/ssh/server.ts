@@ -6,7 +6,8 @@ import { isAccessDenied, isDomainError, isRateLimited } from '../domain/errors.t
 import { safeGitProtocol } from '../git/smart-http.ts';
 import type { GitService } from '../services/git-service.ts';
 import type { Authenticated, Users } from '../services/users.ts';
-import { fingerprint, loadHostKey } from './host-key.ts';
+import { fingerprintOf } from '../services/ssh-public-key.ts';
+import { loadHostKey } from './host-key.ts';
 import { type Login, parseGitExec, parseLogin } from './login.ts';
 
 export interface SshOptions {
@@ -98,7 +99,7 @@ export class SshConnection {
         if (login.mode !== 'vm' || !login.token) return reject('');
         a = await users.authenticateToken(login.token, ip);
       } else if (ctx.method === 'publickey') {
-        a = await users.authenticateKey(fingerprint(ctx.key.data));
+        a = await users.authenticateKey(fingerprintOf(ctx.key.data));
         if (!a) return reject('unknown key');
         // The first round only asks whether the key would do; the second carries the signature.
         if (!ctx.signature || !ctx.blob) return ctx.accept();

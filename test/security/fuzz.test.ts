@@ -9,6 +9,7 @@
 // frame, a server path or SQL text, and /healthz must still answer at the end.
 // PALISADE_FUZZ_SEED / PALISADE_FUZZ_REQUESTS replay or widen a run.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { api, startServer, type TestServer } from '../helpers/server.ts';
 
@@ -261,6 +262,15 @@ before(async () => {
   const victimRepos = [(await api(s, 'POST', '/git/v1/repo', { key: admin, body: { name: 'fuzz/victim' } })).body.repoId, (await api(s, 'POST', '/git/v1/repo', { key: userKey, body: { name: 'fuzzuser/victim' } })).body.repoId, 'fuzz/victim', GHOST];
   const victimIdentity: string = (await api(s, 'POST', '/identity/v1/identities', { key: userKey })).body.id;
   const revs = ['main', 'feature/x', commit, 'HEAD~1', 'v1'];
+  // SSH keys and VMs: valid key lines (an ed25519 key made in process), a VM of the plain
+  // user's and one kept for the DELETEs
+  const sshString = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  const keyLine = () => `ssh-ed25519 ${Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(Buffer.from(crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url'))]).toString('base64')} fuzz@host`;
+  const keyLines = [keyLine(), keyLine(), keyLine()];
+  const vm = await api(s, 'POST', '/vm/v1/vms', { key: userKey, body: { host: 'vm.example.com', hostKey: keyLines[0] } });
+  assert.equal(vm.status, 200, JSON.stringify(vm.body));
+  const victimVm: string = (await api(s, 'POST', '/vm/v1/vms', { key: admin, body: { host: '192.0.2.1', hostKey: keyLines[1] } })).body.id;
+  const sshKey: string = (await api(s, 'POST', '/user/v1/ssh-keys', { key: userKey, body: { publicKey: keyLines[2] } })).body.id;
   ctx = {
     adminKey: admin,
     userKey,
@@ -308,6 +318,16 @@ before(async () => {
       password: ['pw-1'],
       allowedUsers: ['dev', 'root'],
       service: ['git-upload-pack', 'git-receive-pack'],
+      publicKey: [...keyLines, keyLine()],
+      public_key: [...keyLines, keyLine()],
+      hostKey: keyLines,
+      key: [sshKey, GHOST],
+      key_id: [sshKey, GHOST],
+      title: ['laptop'],
+      vm: [vm.body.id, GHOST, 'vm-1'],
+      'delete:vm': [victimVm, GHOST],
+      host: ['vm.example.com', '127.0.0.1', '[::1]'],
+      defaultUser: ['root', 'dev'],
     },
   };
 });

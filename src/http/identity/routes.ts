@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseIdentityAccess } from '../../domain/access.ts';
 import { invalid } from '../../domain/errors.ts';
 import type { Identities } from '../../services/identities.ts';
+import type { SshKeys } from '../../services/ssh-keys.ts';
 import type { Users } from '../../services/users.ts';
 import { queryBool } from '../common-schemas.ts';
 import { authenticateEarly, restPrincipal } from '../credentials.ts';
@@ -13,6 +14,7 @@ import * as S from './schemas.ts';
 export interface IdentityDeps {
   users: Users;
   identities: Identities;
+  sshKeys: SshKeys;
 }
 
 /** `permission`, or its older name `accessLevel`: one of them is required. */
@@ -22,13 +24,13 @@ function permissionFrom(b: { permission?: string; accessLevel?: string }) {
   return a;
 }
 
-/** The Freestyle Identity API (seed 000), all 16 endpoints, under /identity/v1; schemas in schemas.ts. */
+/** The Freestyle Identity API (seed 000), all 16 endpoints, and identities' SSH keys, under /identity/v1; schemas in schemas.ts. */
 export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDeps): Promise<void> {
   registerJsonParser(fastify);
   registerRestValidation(fastify);
   fastify.setErrorHandler(restErrorHandler);
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { users, identities } = deps;
+  const { users, identities, sshKeys } = deps;
   authenticateEarly(fastify, users);
   const who = (req: FastifyRequest) => req.principal ?? restPrincipal(req, users);
 
@@ -72,6 +74,13 @@ export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDep
   app.put('/identities/:identity/permissions/vm/:vm_id', { schema: S.updateVm }, async (req) => identities.updateVm(await who(req), req.params.identity, req.params.vm_id, req.body.allowedUsers));
   app.delete('/identities/:identity/permissions/vm/:vm_id', { schema: S.revokeVm }, async (req) => {
     await identities.revokeVm(await who(req), req.params.identity, req.params.vm_id);
+    return {};
+  });
+
+  app.get('/identities/:identity/ssh-keys', { schema: S.listSshKeys }, async (req) => sshKeys.listForIdentity(await who(req), req.params.identity));
+  app.post('/identities/:identity/ssh-keys', { schema: S.addSshKey }, async (req) => sshKeys.addToIdentity(await who(req), req.params.identity, req.body));
+  app.delete('/identities/:identity/ssh-keys/:key', { schema: S.deleteSshKey }, async (req) => {
+    await sshKeys.deleteFromIdentity(await who(req), req.params.identity, req.params.key);
     return {};
   });
 }

@@ -1,6 +1,7 @@
 import Type from 'typebox';
 import { LINUX_USER_PATTERN, VM_ID_PATTERN } from '../../domain/validate.ts';
 import { BoolQuery, Empty, Enum, errorResponses, Nullable, Paging, RepoRef, Uuid } from '../common-schemas.ts';
+import { NewSshKeyBody, SshKey, SshKeyId, SshKeyList } from '../ssh-key-schemas.ts';
 
 /**
  * Schemas of the Identity API (Freestyle's IdentityApi, seed 000), shaped as the
@@ -17,6 +18,7 @@ const IdentityParams = Type.Object({ identity: IdentityId });
 const TokenParams = Type.Object({ identity: IdentityId, token: Uuid('token id', 'Access token id') });
 const GitParams = Type.Object({ identity: IdentityId, repo: RepoRef() });
 const VmParams = Type.Object({ identity: IdentityId, vm_id: VmId });
+const SshKeyParams = Type.Object({ identity: IdentityId, key: SshKeyId });
 
 const Identity = Type.Object({ id: Type.String(), managed: Type.Boolean() });
 const VmPermission = Type.Object({
@@ -97,3 +99,12 @@ export const describeVmPermission = { summary: 'One VM permission', params: VmPa
 export const grantVm = { summary: 'Grant VM access (409 if a grant exists)', params: VmParams, body: VmGrantBody, response: ok(VmPermission) };
 export const updateVm = { summary: 'Change the Linux users of a VM permission', params: VmParams, body: VmGrantBody, response: ok(VmPermission) };
 export const revokeVm = { summary: 'Revoke VM access', params: VmParams, response: ok(Empty) };
+
+export const listSshKeys = { summary: "List an identity's SSH public keys", params: IdentityParams, response: ok(SshKeyList) };
+export const addSshKey = {
+  summary: 'Register an SSH public key (400: malformed, private, DSA or RSA < 2048; 409: registered anywhere already; 403: a managed identity, whose keys are its user\'s)',
+  params: IdentityParams,
+  body: NewSshKeyBody,
+  response: ok(SshKey),
+};
+export const deleteSshKey = { summary: 'Remove an SSH public key', params: SshKeyParams, response: ok(Empty) };

@@ -5,9 +5,13 @@ import type { Grants } from '../../services/grants.ts';
 import { redactUrl } from '../../services/outbound.ts';
 import type { Groups } from '../../services/groups.ts';
 import type { Repos } from '../../services/repos.ts';
+import type { SshKeys, SshKeyOut } from '../../services/ssh-keys.ts';
 import type { Users } from '../../services/users.ts';
 import type { RepoRow, UserRow, UsersGroupRow } from '../../services/types.ts';
 import Type from 'typebox';
+import { UUID_PATTERN } from '../../domain/validate.ts';
+import { MAX_SSH_KEY_TITLE } from '../../services/ssh-keys.ts';
+import { MAX_PUBLIC_KEY_LINE } from '../ssh-key-schemas.ts';
 import { type ArgSpec, type ArgValues, RpcBool, RpcNullableStr, RpcStr } from './args.ts';
 
 export interface RpcDeps {
@@ -16,6 +20,7 @@ export interface RpcDeps {
   repos: Repos;
   grants: Grants;
   access: Access;
+  sshKeys: SshKeys;
 }
 
 export interface RpcMethod {
@@ -52,13 +57,16 @@ export const userOut = (u: UserRow, apiKey: string | null = null) => ({
 const groupOut = (g: UsersGroupRow, members: UserRow[]) => ({ id: g.id, group_name: g.name, active: g.active === 1, members: members.map((m) => userOut(m)) });
 const repoOut = (r: RepoRow) => ({ id: r.id, repo_name: r.name ?? r.id, type: 'git', description: r.description ?? '', private: r.visibility === 'private', clone_uri: r.upstream_url && redactUrl(r.upstream_url) }); // credentials are write-only
 
+/** An SSH key in the protocol's spelling. */
+const sshKeyOut = (k: SshKeyOut) => ({ id: k.id, fingerprint: k.fingerprint, title: k.title, created_on: k.createdAt });
+
 function perm(v: unknown): Level {
   const l = parseRepoPerm(v);
   if (l === undefined) throw invalid('perm must be one of repository.none, repository.read, repository.write, repository.admin');
   return l;
 }
 
-/** Seed 002's 17 methods, with the argument names the seed uses and the aliases it (or later RhodeCode) also uses. */
+/** Seed 002's 17 methods and Palisade's SSH key methods, with the argument names the seed uses and the aliases it (or later RhodeCode) also uses. */
 export const METHODS: Record<string, RpcMethod> = {
   pull: {
     admin: false,
@@ -269,6 +277,36 @@ export const METHODS: Record<string, RpcMethod> = {
     async run(d, p, a) {
       const { repo, group } = await d.grants.revokeGroup(p, a.repo_name as string, a.group_name as string);
       return { msg: `Revoked perm for group: ${group.name} in repo: ${repo.name ?? repo.id}` };
+    },
+  },
+  add_user_ssh_key: {
+    admin: true,
+    summary: "Register an SSH public key for a user (admin): one OpenSSH line `type base64 [comment]`; a key registered anywhere already, DSA and RSA < 2048 are refused",
+    args: args({
+      username: Username,
+      public_key: RpcStr(MAX_PUBLIC_KEY_LINE, { description: 'OpenSSH public key line' }),
+      title: opt(RpcNullableStr(MAX_SSH_KEY_TITLE, "A name for the key (default: the key's comment)")),
+    }),
+    async run(d, p, a) {
+      const k = await d.sshKeys.addForUser(p, a.username as string, { publicKey: a.public_key as string, title: a.title as string | null | undefined });
+      return { id: k.id, fingerprint: k.fingerprint, msg: `added SSH key ${k.fingerprint} for user ${(a.username as string).slice(0, 64)}` };
+    },
+  },
+  get_user_ssh_keys: {
+    admin: true,
+    summary: "A user's SSH public keys: id, fingerprint, title, created_on (admin)",
+    args: args({ username: Username }),
+    async run(d, p, a) {
+      return (await d.sshKeys.listForUser(p, a.username as string)).keys.map(sshKeyOut);
+    },
+  },
+  delete_user_ssh_key: {
+    admin: true,
+    summary: "Remove one of a user's SSH public keys; success false when the user holds no such key (admin)",
+    args: args({ username: Username, key_id: Type.String({ pattern: UUID_PATTERN, description: 'The key id (from get_user_ssh_keys)' }) }),
+    async run(d, p, a) {
+      const removed = await d.sshKeys.deleteForUser(p, a.username as string, a.key_id as string);
+      return { success: removed, msg: removed ? `deleted SSH key ${a.key_id as string} of user ${(a.username as string).slice(0, 64)}` : 'The user holds no such SSH key' };
     },
   },
 };
