@@ -88,6 +88,38 @@ describe('git over SSH with passwords', () => {
     }
   });
 
+  test('public keys: a user\'s and an identity\'s, removed, deactivated', async () => {
+    const userKey = c.keygen('writer-key');
+    const identKey = c.keygen('ident-key', 'ecdsa');
+    const stray = c.keygen('stray-key', 'rsa', 3072);
+    const added = await api(s, 'POST', '/user/v1/ssh-keys', { key: keys.writer!, body: { publicKey: userKey.pub } });
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    const idKey = await api(s, 'POST', `/identity/v1/identities/${identityId}/ssh-keys`, { key: s.adminKey, body: { publicKey: identKey.pub, title: 'ci' } });
+    assert.equal(idKey.status, 200, JSON.stringify(idKey.body));
+    // the login name is ignored for keys: git@ is conventional
+    assert.equal(await tryClone('git', { key: userKey.file }), 'ok');
+    assert.equal(await tryPush('git', { key: userKey.file }), 'ok');
+    assert.equal(await tryPush('anything', { key: identKey.file }), 'ok', 'an identity with write pushes with its key');
+    assert.equal(await tryClone('git', { key: stray.file }), 'auth failed', 'a key nobody registered');
+    // removed: the next connection is refused
+    assert.equal((await api(s, 'DELETE', `/user/v1/ssh-keys/${added.body.id}`, { key: keys.writer! })).status, 200);
+    assert.equal(await tryClone('git', { key: userKey.file }), 'auth failed', 'a removed key');
+    // the identity's account deactivated: its key authenticates nothing it may read
+    const ownerKey = (await rpc('create_user', { username: 'owner3', password: 'pw-owner3', email: 'o3@example.com' })).api_key as string;
+    const { repoId } = (await api(s, 'POST', '/git/v1/repo', { key: ownerKey, body: { name: 'owner3/code' } })).body;
+    await gitOk(['push', '-q', repoUrl(s.url, repoId, 'x-access-token', ownerKey), 'main'], { cwd: await makeWorkTree(1) });
+    const id3 = (await api(s, 'POST', '/identity/v1/identities', { key: ownerKey })).body.id;
+    await api(s, 'POST', `/identity/v1/identities/${id3}/permissions/git/${repoId}`, { key: ownerKey, body: { permission: 'read' } });
+    const k3 = c.keygen('owner3-ident', 'ed25519');
+    assert.equal((await api(s, 'POST', `/identity/v1/identities/${id3}/ssh-keys`, { key: ownerKey, body: { publicKey: k3.pub } })).status, 200);
+    const clone3 = async () => outcome(await c.git(['clone', '-q', c.url('git', 'owner3/code'), path.join(tmpDir(), 'c3')], { key: k3.file }));
+    assert.equal(await clone3(), 'ok');
+    await rpc('create_user', { username: 'owner3', active: false, password: 'pw-owner3', email: 'o3@example.com' });
+    assert.equal(await clone3(), 'not found', 'the key of an inactive account\'s identity opens nothing (as over HTTP: it looks missing)');
+    await rpc('create_user', { username: 'owner3', active: true, password: 'pw-owner3', email: 'o3@example.com' });
+    assert.equal(await clone3(), 'ok', 'reactivation restores it');
+  });
+
   test('a refused push writes nothing; shells and other commands get one line, never a shell', async () => {
     const before = await gitOk(['ls-remote', repoUrl(s.url, 'team/app', 'x-access-token', s.adminKey)]);
     const id = (await rpc('get_repo', { repo_name: 'team/app' })).id as string;
