@@ -94,13 +94,13 @@ export function packedSize(dir: string): number {
   return fs.readdirSync(packs).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(path.join(packs, f)).size, 0);
 }
 
-export async function startPalisade(dataDir: string, adminKey: string): Promise<{ url: string; proc: ChildProcess }> {
+export async function startPalisade(dataDir: string, adminKey: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; sshPort?: number }> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'palisade.js'), 'serve', '--port', '0', '--data', dataDir], {
-    env: { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn' },
+    env: { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);
@@ -108,7 +108,8 @@ export async function startPalisade(dataDir: string, adminKey: string): Promise<
     });
     proc.once('exit', (c) => reject(new Error(`palisade exited ${c}`)));
   });
-  return { url, proc };
+  const ssh = /ssh listening on \S+:(\d+)/.exec(out);
+  return { url, proc, sshPort: ssh ? Number(ssh[1]) : undefined };
 }
 
 
