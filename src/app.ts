@@ -100,7 +100,7 @@ export async function openServices(config: Config): Promise<Services> {
   const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs });
   // git and grep children started for requests: bounded server-wide and per client
   const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
-  const repos = new Repos(store, access, config.dataDir, { git, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
+  const repos = new Repos(store, access, config.dataDir, { git, hg: { home }, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
   const identities = new Identities(store, access, repos);
   const groups = new Groups(store, access);
   const grants = new Grants(store, repos);
@@ -170,7 +170,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(vmRoutes, { prefix: '/vm/v1', users, vms: services.vms });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
-  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys });
+  await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys, defaultRepoType: config.defaultRepoType });
   await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
   let closing = false;
   app.addHook('onReady', async () => {

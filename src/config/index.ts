@@ -47,6 +47,8 @@ export interface Config {
   readonly syncIntervalMs: number;
   /** Largest body of a commits.create or repository-create request (file contents inline), in bytes. */
   readonly maxCommitBytes: number;
+  /** JSON-RPC create_repo's repo_type when none is given: the seed's `hg`, or `git`. */
+  readonly defaultRepoType: 'git' | 'hg';
   /** Failed authentications allowed per client address and per username or key, within the window. */
   readonly authFailureLimit: number;
   readonly authFailureWindowMs: number;
@@ -92,6 +94,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_GIT_QUEUE_SECONDS', 'how long a request waits for a free git process before it is answered 503 with Retry-After (default 10; 0: at once)'],
   ['PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 'a request body that brings no byte for this long is dropped, its git process killed and the connection closed (default 30)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
+  ['PALISADE_DEFAULT_REPO_TYPE', 'repo_type of JSON-RPC create_repo when none is given: hg (the seed\'s default) or git (default hg)'],
   ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
   ['PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 'the window of that limit, in seconds (default 60)'],
 ];
@@ -104,6 +107,12 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+function repoType(raw: string | undefined): 'git' | 'hg' {
+  if (raw === undefined || raw === '') return 'hg';
+  if (raw === 'git' || raw === 'hg') return raw;
+  throw new ConfigError(`PALISADE_DEFAULT_REPO_TYPE must be hg or git, got ${JSON.stringify(raw)}`);
 }
 
 /** Flags given on the command line; they win over the environment. */
@@ -150,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxImportRatio: int(merged, 'PALISADE_MAX_IMPORT_RATIO', 200, 1, 1_000_000),
     syncIntervalMs: int(merged, 'PALISADE_SYNC_INTERVAL_SECONDS', 300, 1, 86400) * 1000,
     maxCommitBytes: int(merged, 'PALISADE_MAX_COMMIT_BYTES', 100 * 1024 * 1024, 1024, 1024 ** 3),
+    defaultRepoType: repoType(merged.PALISADE_DEFAULT_REPO_TYPE),
     authFailureLimit: int(merged, 'PALISADE_AUTH_FAILURE_LIMIT', 20, 1, 1_000_000),
     authFailureWindowMs: int(merged, 'PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86400) * 1000,
     maxGitProcesses: int(merged, 'PALISADE_MAX_GIT_PROCESSES', 32, 1, 100_000),

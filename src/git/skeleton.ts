@@ -49,9 +49,8 @@ export async function setHead(dataDir: string, repoId: string, branch: string): 
   await fs.rename(tmp, path.join(dir, 'HEAD'));
 }
 
-/** Removes a repository's folder: renamed away first (instant), then deleted. */
-export async function removeRepo(dataDir: string, repoId: string): Promise<void> {
-  const dir = repoDir(dataDir, repoId);
+/** Removes a repository's folder (a git one unless `dir` says which): renamed away first (instant), then deleted. */
+export async function removeRepo(dataDir: string, repoId: string, dir: string = repoDir(dataDir, repoId)): Promise<void> {
   const trash = path.join(scratchDir(dataDir), `deleted-${repoId}.${crypto.randomBytes(4).toString('hex')}`);
   await fs.mkdir(scratchDir(dataDir), { recursive: true });
   try {

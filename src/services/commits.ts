@@ -118,7 +118,7 @@ export class Commits {
   ) {}
 
   async create(p: Principal, repo: string, body: CreateCommitInput) {
-    const row = await this.repos.get(p, repo, 'repo:write');
+    const row = await this.repos.getGit(p, repo, 'repo:write');
     const dir = repoDir(this.dataDir, row.id);
     // the schema counts characters; a message of only blanks is still no message
     if (body.message.trim() === '') throw invalid('message must be a non-empty string');
@@ -234,7 +234,7 @@ export class Commits {
     }
     const bp = branchNameProblem(name);
     if (bp) throw invalid(`Invalid branch name: ${bp}`);
-    const row = await this.repos.get(p, repo, 'repo:write');
+    const row = await this.repos.getGit(p, repo, 'repo:write');
     const dir = repoDir(this.dataDir, row.id);
     const heads = await this.reader.heads(dir);
     let target: string | undefined;

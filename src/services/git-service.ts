@@ -84,7 +84,7 @@ export class GitService {
 
   async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
     // Decide before any process starts (AccessDenied: missing and hidden look the same).
-    const repo = await this.repos.get(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
+    const repo = await this.repos.getGit(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
     // Only an authorized caller may wait for, or hold, a process slot.
     const slot = await this.slots.acquire(p, opts.signal);
     const dir = repoDir(this.o.dataDir, repo.id);

@@ -61,7 +61,7 @@ export class RemoteSync implements RefEvents {
 
   /** The link, or 404; the message says 404 because SDK 0.1.46 maps only such errors to `null`. */
   async get(p: Principal, repo: string) {
-    const row = await this.repos.get(p, repo, 'repo:read');
+    const row = await this.repos.getGit(p, repo, 'repo:read');
     const s = await this.store.findSync(this.store.db, row.id);
     if (!s) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
     // Credentials in the remote's URL are write-only.
@@ -69,7 +69,7 @@ export class RemoteSync implements RefEvents {
   }
 
   async enable(p: Principal, repo: string, body: EnableSyncInput): Promise<Record<string, never>> {
-    const row = await this.repos.get(p, repo, 'repo:admin');
+    const row = await this.repos.getGit(p, repo, 'repo:admin');
     const name = body.githubRepoName ?? body.remoteUrl;
     // either name will do, so the schema cannot require one
     if (!name) throw invalid('githubRepoName must be "owner/repo" or a git URL');
@@ -80,14 +80,14 @@ export class RemoteSync implements RefEvents {
   }
 
   async disable(p: Principal, repo: string): Promise<Record<string, never>> {
-    const row = await this.repos.get(p, repo, 'repo:admin');
+    const row = await this.repos.getGit(p, repo, 'repo:admin');
     if (!(await this.store.deleteSync(this.store.db, row.id))) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
     return {};
   }
 
   /** Syncs now; a branch that moved on both sides is a 409 GIT_HUB_SYNC_CONFLICT. */
   async syncNow(p: Principal, repo: string): Promise<SyncResult> {
-    const row = await this.repos.get(p, repo, 'repo:write');
+    const row = await this.repos.getGit(p, repo, 'repo:write');
     if (!(await this.store.findSync(this.store.db, row.id))) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
     // on demand: one slot of the caller's account in the process pool
     const r = await this.slots.run(p, () => this.sync(row.id));

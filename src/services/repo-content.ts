@@ -61,7 +61,7 @@ export class RepoContent {
   }
 
   private async open(p: Principal, repo: string): Promise<{ row: RepoRow; dir: string }> {
-    const row = await this.repos.get(p, repo, 'repo:read');
+    const row = await this.repos.getGit(p, repo, 'repo:read');
     return { row, dir: repoDir(this.dataDir, row.id) };
   }
 

@@ -106,7 +106,7 @@ export class RepoImport {
       // files are written in process; anything fetched runs git or a download: one slot of the pool
       if (im?.type === 'files') await fill();
       else await this.opts.slots.run(p, fill, signal);
-      return await this.repos.get(p, row.id);
+      return await this.repos.getGit(p, row.id);
     } catch (e) {
       // the caller's own new repository: it owns it, so it may remove it
       await this.repos.delete(p, row.id);

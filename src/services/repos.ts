@@ -7,6 +7,8 @@ import { fetchMirror } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
 import { createBareRepo, removeRepo, setHead } from '../git/skeleton.ts';
+import type { HgEnv } from '../hg/runner.ts';
+import { createHgRepo, hgRepoDir } from '../hg/skeleton.ts';
 import { listTree, normaliseRepoPath, type TreeNode } from '../git/tree.ts';
 import { type Conn, isUniqueViolation, type RepoRow, type Store } from '../store/index.ts';
 import { type Outbound, type OutboundTarget, outboundErrorText, redactText, redactUrl } from './outbound.ts';
@@ -16,6 +18,8 @@ import { newId, now } from './secrets.ts';
 import type { PageQuery } from './types.ts';
 
 export interface CreateRepoInput {
+  /** `git` (default) or `hg`, fixed at creation */
+  type?: 'git' | 'hg';
   name?: string | null;
   public?: boolean;
   defaultBranch?: string | null;
@@ -28,6 +32,7 @@ export interface CreateRepoInput {
 
 export interface RepoOptions {
   git: GitEnv;
+  hg: HgEnv;
   /** git children started for requests are bounded (get_repo_nodes' ls-tree) */
   slots: ProcessSlots;
   /** the one guard for URLs the server fetches (clone_uri) */
@@ -42,6 +47,7 @@ export interface RepoInfo {
   visibility: 'public' | 'private';
   defaultBranch: string;
   createdAt: string;
+  type: 'git' | 'hg';
 }
 
 export const repoInfo = (r: RepoRow): RepoInfo => ({
@@ -51,6 +57,7 @@ export const repoInfo = (r: RepoRow): RepoInfo => ({
   visibility: r.visibility,
   defaultBranch: r.default_branch,
   createdAt: r.created_at,
+  type: r.type,
 });
 
 
@@ -69,6 +76,23 @@ export class Repos {
    */
   async get(p: Principal, idOrName: string, action: 'repo:read' | 'repo:write' | 'repo:admin' = 'repo:read'): Promise<RepoRow> {
     return this.access.requireRepo(p, action, await findRepoByRef(this.store, idOrName), idOrName);
+  }
+
+  /**
+   * Like get, for the use cases that only exist for git (the Git REST API's content, commits,
+   * search, sync, triggers' diffs, git over HTTP/SSH): a Mercurial repository the caller may see
+   * is a 400 UNSUPPORTED_REPOSITORY_TYPE. The decision comes first, so a hidden one still looks
+   * missing.
+   */
+  async getGit(p: Principal, idOrName: string, action: 'repo:read' | 'repo:write' | 'repo:admin' = 'repo:read'): Promise<RepoRow> {
+    const row = await this.get(p, idOrName, action);
+    if (row.type !== 'git') throw invalid(`${row.name ?? row.id} is a Mercurial repository: this operation is for git repositories`, 'UNSUPPORTED_REPOSITORY_TYPE');
+    return row;
+  }
+
+  /** The folder of a repository: where it lives on disk comes from here and its id, never its name. */
+  folderOf(row: Pick<RepoRow, 'id' | 'type'>): string {
+    return row.type === 'hg' ? hgRepoDir(this.dataDir, row.id) : repoDir(this.dataDir, row.id);
   }
 
   /** Like get, but undefined instead of a not-found (JSON-RPC's get_repo answers null). */
@@ -101,7 +125,10 @@ export class Repos {
       const problem = repoNameProblem(name);
       if (problem) throw invalid(`Invalid repository name: ${problem}`);
     }
-    const defaultBranch = input.defaultBranch ?? 'main';
+    const type = input.type ?? 'git';
+    if (type === 'hg' && input.cloneUri) throw invalid('clone_uri is not supported for Mercurial repositories yet', 'UNSUPPORTED_REPOSITORY_TYPE');
+    // Mercurial's branch is `default`; git's is what the caller asks, main when it does not
+    const defaultBranch = type === 'hg' ? 'default' : (input.defaultBranch ?? 'main');
     const bp = branchNameProblem(defaultBranch);
     if (bp) throw invalid(`Invalid default branch: ${bp}`);
     // Checked as the caller: a file:// path only for admins, this server's repositories only if readable.
@@ -118,16 +145,18 @@ export class Repos {
       upstream_url: upstream,
       created_at: now(),
       group_id: null,
+      type,
     };
     // Folder first, then the row: a repository visible in the database always has its folder.
-    await createBareRepo(this.dataDir, row.id, defaultBranch);
+    if (type === 'hg') await createHgRepo(this.opts.hg, this.dataDir, row.id);
+    else await createBareRepo(this.dataDir, row.id, defaultBranch);
     try {
       await this.store.transaction(async (tx) => {
         if (name !== null && name.includes('/')) row.group_id = await this.ensureGroups(tx, name.slice(0, name.lastIndexOf('/')));
         await this.store.insertRepo(tx, row);
       });
     } catch (e) {
-      await removeRepo(this.dataDir, row.id);
+      await removeRepo(this.dataDir, row.id, this.folderOf(row));
       if (isUniqueViolation(e)) throw conflict(`Repository ${name} already exists`, 'REPO_ALREADY_EXISTS');
       throw e;
     }
@@ -173,7 +202,7 @@ export class Repos {
 
   /** Fetches the repository's upstream again (admin on it needed). */
   async pull(p: Principal, idOrName: string): Promise<RepoRow> {
-    const row = await this.get(p, idOrName, 'repo:admin');
+    const row = await this.getGit(p, idOrName, 'repo:admin');
     if (!row.upstream_url) throw invalid(`Repository ${row.name ?? row.id} has no remote location (clone_uri) to pull from`);
     // Checked again as the caller at each use: DNS answers change, and so do the caller's rights.
     const target = await this.opts.outbound.target(p, row.upstream_url, 'git');
@@ -189,7 +218,7 @@ export class Repos {
    * Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes); read needed.
    */
   async nodes(p: Principal, idOrName: string, revision: string, rootPath: string, retType: 'all' | 'files' | 'dirs'): Promise<TreeNode[]> {
-    const row = await this.get(p, idOrName, 'repo:read');
+    const row = await this.getGit(p, idOrName, 'repo:read');
     const root = normaliseRepoPath(rootPath);
     if (root === undefined) throw invalid(`Invalid root_path: ${rootPath.slice(0, 200)}`);
     const nodes = await this.opts.slots.run(p, () => listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000));
@@ -232,7 +261,7 @@ export class Repos {
   async setDefaultBranch(p: Principal, idOrName: string, branch: string): Promise<string> {
     const problem = branchNameProblem(branch);
     if (problem) throw invalid(`Invalid default branch: ${problem}`);
-    const row = await this.get(p, idOrName, 'repo:write');
+    const row = await this.getGit(p, idOrName, 'repo:write');
     try {
       await setHead(this.dataDir, row.id, branch);
     } catch (e) {
@@ -255,7 +284,7 @@ export class Repos {
   async delete(p: Principal, idOrName: string): Promise<void> {
     const row = await this.get(p, idOrName, 'repo:admin');
     await this.store.deleteRepo(this.store.db, row.id);
-    await removeRepo(this.dataDir, row.id);
+    await removeRepo(this.dataDir, row.id, this.folderOf(row));
   }
 }
 

@@ -62,7 +62,7 @@ export class Search {
 
   /** Authorizes (read), then runs `fn` holding one process slot: every child of one search shares it. */
   private async slotted<T>(p: Principal, repo: string, q: SearchQuery, fn: (o: Opened) => Promise<T>): Promise<T> {
-    const row = await this.repos.get(p, repo, 'repo:read');
+    const row = await this.repos.getGit(p, repo, 'repo:read');
     return this.slots.run(p, async () => fn(await this.open(row, q)));
   }
 

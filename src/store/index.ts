@@ -75,7 +75,9 @@ export class Store {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('DATABASE_URL must be a postgres:// or postgresql:// URL');
     const { db, close } = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'palisade.sqlite'));
-    const migrator = new Migrator({ db, provider: migrationProvider });
+    // Unordered: branches of work number their migrations apart (007, 008, ...) and may land in
+    // either order; each still runs once, as recorded in the migrations table.
+    const migrator = new Migrator({ db, provider: migrationProvider, allowUnorderedMigrations: true });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       await close();

@@ -43,6 +43,8 @@ export interface RepositoriesTable {
   upstream_url: string | null;
   created_at: string;
   group_id: string | null;
+  /** `git` or `hg`, fixed at creation */
+  type: 'git' | 'hg';
 }
 
 export interface IdentityRepoGrantsTable {

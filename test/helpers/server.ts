@@ -74,7 +74,9 @@ export async function startServer(env: Record<string, string> = {}, opts: StartO
   const database = opts.reuse ? (opts.reuse.databaseUrl ? { url: opts.reuse.databaseUrl, drop: async () => undefined } : undefined) : await freshDatabase();
   const owned = !opts.reuse;
   // Every test client comes from 127.0.0.1: the brute-force limit is raised unless a test sets it.
-  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', PALISADE_AUTH_FAILURE_LIMIT: '100000', ...(database ? { DATABASE_URL: database.url } : {}), ...env };
+  // The suites push git to repositories made by create_repo without repo_type: git by default
+  // here (the server's own default is the seed's hg; test/hg covers it).
+  const procEnv = { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', PALISADE_AUTH_FAILURE_LIMIT: '100000', PALISADE_DEFAULT_REPO_TYPE: 'git', ...(database ? { DATABASE_URL: database.url } : {}), ...env };
   const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => {

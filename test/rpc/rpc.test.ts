@@ -146,11 +146,14 @@ describe('JSON-RPC methods', () => {
     await err('add_user_to_users_group', { group_name: 'ghosts', username: 'dave' }, /users group ghosts does not exist/);
   });
 
-  test('repositories: create_repo with nested groups, get_repo members, get_repos, hg refused', async () => {
+  test('repositories: create_repo with nested groups, get_repo members, get_repos, repo types', async () => {
     const r = await ok('create_repo', { repo_name: 'foo/bar/baz', owner_name: 'admin', description: 'nested', private: true });
     assert.equal(r.msg, 'Created new repository foo/bar/baz');
     await err('create_repo', { repo_name: 'foo/bar/baz', owner_name: 'admin' }, /already exists/);
-    await err('create_repo', { repo_name: 'hgrepo', owner_name: 'admin', repo_type: 'hg' }, /Mercurial.*not supported/);
+    await ok('create_repo', { repo_name: 'hgrepo', owner_name: 'admin', repo_type: 'hg' });
+    assert.equal((await ok('get_repo', { repo_name: 'hgrepo' })).type, 'hg');
+    assert.equal((await ok('get_repo', { repo_name: 'foo/bar/baz' })).type, 'git', 'this server defaults to git (the test helper sets PALISADE_DEFAULT_REPO_TYPE)');
+    await err('create_repo', { repo_name: 'svnrepo', owner_name: 'admin', repo_type: 'svn' }, /unknown repo_type/);
     await err('create_repo', { repo_name: '../escape', owner_name: 'admin' }, /Invalid repository name/);
     await err('create_repo', { repo_name: 'owned', owner_name: 'ghost' }, /user ghost does not exist/);
     await ok('create_user', { username: 'erin', password: 'pw', email: 'e@example.com' });

@@ -53,6 +53,7 @@ const RepoInfo = {
   visibility: Visibility,
   defaultBranch: Type.String(),
   createdAt: Type.String(),
+  type: Type.Union([Type.Literal('git'), Type.Literal('hg')], { description: 'git, or hg (Mercurial: the Git REST API\'s content endpoints answer 400 UNSUPPORTED_REPOSITORY_TYPE)' }),
 };
 const BranchSummary = Type.Object({ default: Type.Boolean(), name: Type.String(), target: Nullable(Type.String()) });
 const TagSummary = Type.Object({ name: Type.String(), target: Type.String() });

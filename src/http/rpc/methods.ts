@@ -21,6 +21,8 @@ export interface RpcDeps {
   grants: Grants;
   access: Access;
   sshKeys: SshKeys;
+  /** create_repo's repo_type when none is given: the seed's `hg`, or `git` (PALISADE_DEFAULT_REPO_TYPE) */
+  defaultRepoType: 'git' | 'hg';
 }
 
 export interface RpcMethod {
@@ -55,7 +57,7 @@ export const userOut = (u: UserRow, apiKey: string | null = null) => ({
 });
 
 const groupOut = (g: UsersGroupRow, members: UserRow[]) => ({ id: g.id, group_name: g.name, active: g.active === 1, members: members.map((m) => userOut(m)) });
-const repoOut = (r: RepoRow) => ({ id: r.id, repo_name: r.name ?? r.id, type: 'git', description: r.description ?? '', private: r.visibility === 'private', clone_uri: r.upstream_url && redactUrl(r.upstream_url) }); // credentials are write-only
+const repoOut = (r: RepoRow) => ({ id: r.id, repo_name: r.name ?? r.id, type: r.type, description: r.description ?? '', private: r.visibility === 'private', clone_uri: r.upstream_url && redactUrl(r.upstream_url) }); // credentials are write-only
 
 /** An SSH key in the protocol's spelling. */
 const sshKeyOut = (k: SshKeyOut) => ({ id: k.id, fingerprint: k.fingerprint, title: k.title, created_on: k.createdAt });
@@ -224,14 +226,15 @@ export const METHODS: Record<string, RpcMethod> = {
       repo_name: RpcStr(NAME, { description: 'Full name `group/sub/name`' }),
       owner_name: opt(RpcStr(NAME, { description: 'Owner (another user than yourself: admins only)' })),
       description: opt(RpcStr(10_000, { default: '' })),
-      repo_type: opt(RpcStr(20, { default: 'git', description: '"git" ("hg" is not supported yet)' })),
+      repo_type: opt(RpcStr(20, { description: '"hg" or "git"; without it the server\'s default (the seed\'s "hg" unless PALISADE_DEFAULT_REPO_TYPE=git)' })),
       private: opt(RpcBool(false)),
       clone_uri: opt(RpcNullableStr(4096, 'http(s) URL to clone from (SSRF-checked)')),
     }),
     async run(d, p, a) {
-      if (a.repo_type === 'hg') throw invalid('Mercurial repositories are not supported (yet); use repo_type "git"');
-      if (a.repo_type !== 'git') throw invalid(`unknown repo_type ${String(a.repo_type).slice(0, 20)}; use "git"`);
+      const type = (a.repo_type as string | undefined) ?? d.defaultRepoType;
+      if (type !== 'git' && type !== 'hg') throw invalid(`unknown repo_type ${String(type).slice(0, 20)}; use "hg" or "git"`);
       const row = await d.repos.create(p, {
+        type,
         name: a.repo_name as string,
         description: a.description as string,
         public: !(a.private as boolean),
