@@ -175,7 +175,8 @@ describe('Identity API over raw HTTP', () => {
   test('GET /git/v1/repo/{repo} answers the SDK shape, by id or by name', async () => {
     const id = await newRepo(admin, { name: 'shape/check', public: true, defaultBranch: 'trunk' });
     const byId = await api(s, 'GET', `/git/v1/repo/${id}`, { key: admin });
-    assert.deepEqual(Object.keys(byId.body).sort(), ['accountId', 'createdAt', 'defaultBranch', 'id', 'name', 'visibility']);
+    assert.deepEqual(Object.keys(byId.body).sort(), ['accountId', 'createdAt', 'defaultBranch', 'id', 'name', 'type', 'visibility']);
+    assert.equal(byId.body.type, 'git', 'the SDK shape, and the repository type (issue 10)');
     assert.equal(byId.body.defaultBranch, 'trunk');
     assert.equal(byId.body.visibility, 'public');
     const byName = await api(s, 'GET', `/git/v1/repo/${encodeURIComponent('shape/check')}`, { key: admin });
