@@ -9,6 +9,7 @@ import type { GitEnv } from '../git/runner.ts';
 import { createBareRepo, removeRepo, setHead } from '../git/skeleton.ts';
 import type { HgEnv } from '../hg/runner.ts';
 import { createHgRepo, hgRepoDir } from '../hg/skeleton.ts';
+import { listHgTree } from '../hg/tree.ts';
 import { listTree, normaliseRepoPath, type TreeNode } from '../git/tree.ts';
 import { type Conn, isUniqueViolation, type RepoRow, type Store } from '../store/index.ts';
 import { type Outbound, type OutboundTarget, outboundErrorText, redactText, redactUrl } from './outbound.ts';
@@ -215,13 +216,16 @@ export class Repos {
   }
 
   /**
-   * Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes); read needed.
+   * Files and folders under `rootPath` at `revision`, flat (seed 002's get_repo_nodes); read
+   * needed. For hg, `revision` is a changeset id, `tip`, a branch, tag or bookmark.
    */
   async nodes(p: Principal, idOrName: string, revision: string, rootPath: string, retType: 'all' | 'files' | 'dirs'): Promise<TreeNode[]> {
-    const row = await this.getGit(p, idOrName, 'repo:read');
+    const row = await this.get(p, idOrName, 'repo:read');
     const root = normaliseRepoPath(rootPath);
     if (root === undefined) throw invalid(`Invalid root_path: ${rootPath.slice(0, 200)}`);
-    const nodes = await this.opts.slots.run(p, () => listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000));
+    const nodes = await this.opts.slots.run(p, () =>
+      row.type === 'hg' ? listHgTree(this.opts.hg, this.folderOf(row), revision, root, 60_000) : listTree(this.opts.git, repoDir(this.dataDir, row.id), revision, root, 60_000),
+    );
     if (!nodes) throw notFound(`revision ${revision.slice(0, 100)} or path "${root}" not found in ${row.name ?? row.id}`, 'PATH_NOT_FOUND');
     return retType === 'all' ? nodes : nodes.filter((n) => (retType === 'files' ? n.type === 'file' : n.type === 'dir'));
   }
