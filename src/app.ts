@@ -17,6 +17,8 @@ import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { Commits } from './services/commits.ts';
 import { GitService } from './services/git-service.ts';
+import { HgService } from './services/hg-service.ts';
+import { HgWebWorker } from './hg/web.ts';
 import { Grants } from './services/grants.ts';
 import { ProcessSlots } from './services/process-slots.ts';
 import { RepoContent } from './services/repo-content.ts';
@@ -58,6 +60,9 @@ export interface Services {
   outbound: Outbound;
   /** resolve, authorize and run git for the transports */
   gitService: GitService;
+  /** the same for Mercurial's wire protocol, through a warm hgweb worker */
+  hgService: HgService;
+  hgWorker: HgWebWorker;
   /** SSH public keys of identities and users */
   sshKeys: SshKeys;
   /** the VM registry */
@@ -111,7 +116,7 @@ export async function openServices(config: Config): Promise<Services> {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
-  });
+  }, { home });
   const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
   const events: RefEvents = {
     refsChanged(repoId, changes) {
@@ -128,11 +133,13 @@ export async function openServices(config: Config): Promise<Services> {
     slots,
     zipBuffers: new ProcessSlots({ max: 2, perClient: 1, queueMs: config.gitQueueMs }),
   });
+  const hgWorker = new HgWebWorker({ home }, path.join(config.dataDir, 'run'));
+  const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs });
   const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys, vms, gatewayKey };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey };
 }
 
 /**
@@ -171,7 +178,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys, defaultRepoType: config.defaultRepoType });
-  await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
+  await app.register(smartHttpRoutes, { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes });
   let closing = false;
   app.addHook('onReady', async () => {
     services.webhooks.start();
@@ -189,6 +196,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     services.pool.close();
     closeRefUpdaters();
     await services.outbound.close();
+    services.hgWorker.close();
   });
   return app;
 }

@@ -5,6 +5,7 @@ import type { Principal } from '../domain/access.ts';
 import { invalid, notFound } from '../domain/errors.ts';
 import { branchNameProblem } from '../domain/validate.ts';
 import type { GitReader } from '../git/read.ts';
+import { type HgEnv, runHg } from '../hg/runner.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { DeliveryRow, Store, TriggerRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
@@ -152,6 +153,7 @@ export class Webhooks implements RefEvents {
     readonly signer: WebhookSigner,
     private readonly outbound: Outbound,
     private readonly opts: WebhookOptions,
+    private readonly hg: HgEnv,
   ) {}
 
   // ---- trigger management (admin on the repository) -------------------------------
@@ -229,7 +231,8 @@ export class Webhooks implements RefEvents {
     if (branchChanges.length === 0) return;
     const triggers = await this.store.listTriggers(this.store.db, repoId);
     if (triggers.length === 0) return;
-    const dir = repoDir(this.dataDir, repoId);
+    const repo = await this.store.findRepoById(this.store.db, repoId);
+    if (!repo) return;
     let queued = 0;
     for (const c of branchChanges) {
       const branch = c.ref.slice('refs/heads/'.length);
@@ -239,7 +242,7 @@ export class Webhooks implements RefEvents {
         if (branches && !branches.some((b) => b === branch || globToRegExp(b).test(branch))) continue;
         const globs = t.globs ? (JSON.parse(t.globs) as string[]).map(globToRegExp) : null;
         if (globs) {
-          files ??= await this.changedFiles(dir, c.before, c.after!);
+          files ??= repo.type === 'hg' ? await this.changedHgFiles(this.repos.folderOf(repo), c.before, c.after!) : await this.changedFiles(repoDir(this.dataDir, repoId), c.before, c.after!);
           if (!files.some((f) => globs.some((g) => g.test(f)))) continue;
         }
         const at = now();
@@ -263,6 +266,14 @@ export class Webhooks implements RefEvents {
 
   private async changedFiles(dir: string, before: string | null, after: string): Promise<string[]> {
     const r = before ? await this.reader.run(dir, ['diff', '--name-only', '-z', '--no-renames', before, after], [before, after]) : await this.reader.run(dir, ['ls-tree', '-r', '--name-only', '-z', after], [after]);
+    return r.stdout.toString('utf8').split('\0').filter(Boolean);
+  }
+
+  /** The files a Mercurial push changed between two changesets (ids from the push, checked as such). */
+  private async changedHgFiles(dir: string, before: string | null, after: string): Promise<string[]> {
+    if (!/^[0-9a-f]{40}$/.test(after) || (before !== null && !/^[0-9a-f]{40}$/.test(before))) return [];
+    const revs = before ? ['--rev', before, '--rev', after] : ['--change', after];
+    const r = await runHg(this.hg, ['-R', dir, 'status', '-n', '-0', ...revs], { cwd: dir, timeoutMs: 60_000, maxOutput: 16 << 20 }, [dir, after, ...(before ? [before] : [])]);
     return r.stdout.toString('utf8').split('\0').filter(Boolean);
   }
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 const SRC = path.resolve(import.meta.dirname, '../../src');
 const allowed: Record<string, string[]> = {
   cli: ['app', 'config', 'git', 'domain'],
-  app: ['access', 'config', 'git', 'http', 'ssh', 'services', 'store', 'domain'],
+  app: ['access', 'config', 'git', 'hg', 'http', 'ssh', 'services', 'store', 'domain'],
   http: ['access', 'services', 'git', 'domain', 'config'],
   ssh: ['access', 'services', 'git', 'domain', 'config'],
   services: ['access', 'store', 'git', 'hg', 'domain'],

@@ -1,9 +1,11 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
 import { advertisementPreamble, type GitServiceName, isGitService, safeGitProtocol } from '../../git/smart-http.ts';
 import type { GitService } from '../../services/git-service.ts';
+import type { HgService } from '../../services/hg-service.ts';
 import type { Users } from '../../services/users.ts';
 import { gitPrincipal } from '../credentials.ts';
 
@@ -11,6 +13,8 @@ export interface SmartHttpDeps {
   users: Users;
   /** resolves, authorizes and runs git; this surface only moves bytes */
   git: GitService;
+  /** the same for Mercurial's wire protocol (`/<repo>?cmd=…`) */
+  hg: HgService;
   maxPackBytes: number;
 }
 
@@ -104,7 +108,10 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     const path = q < 0 ? req.url : req.url.slice(0, q);
     const m = PATH_RE.exec(path);
     // Not a git URL: the server's one 404 for unknown routes.
-    if (!m || path.includes('%') || path.includes('//')) return reply.callNotFound();
+    if (path.includes('%') || path.includes('//')) return reply.callNotFound();
+    // Mercurial's wire protocol at the repository's own URL: /<repo>?cmd=<command>
+    if (!m && q >= 0 && /^\/[^?]+$/.test(path) && typeof (req.query as { cmd?: unknown }).cmd === 'string') return hgHandler(req, reply, path.slice(1).replace(/\/+$/, ''));
+    if (!m) return reply.callNotFound();
     const repoRef = m[1]!;
     const endpoint = m[2]!;
 
@@ -168,6 +175,47 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         setTimeout(drop, 5000).unref();
       }
       res.end();
+    }
+  };
+
+  /**
+   * Mercurial over HTTP: the same credentials and 401 challenge as git; decided before anything
+   * runs (read, or write for unbundle and pushkey); the request then goes to Mercurial's own
+   * hgweb, which answers in its protocol. Bodies stream both ways, bounded like git's.
+   */
+  const hgHandler = async (req: FastifyRequest, reply: FastifyReply, repoRef: string) => {
+    const cmd = (req.query as { cmd: string }).cmd;
+    if (req.method !== 'GET' && req.method !== 'POST') return fail(reply, 405, 'Method not allowed');
+    const principal = await gitPrincipal(req, deps.users);
+    const ac = new AbortController();
+    const res = reply.raw;
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    // hg's own headers travel (X-HgArg-*, X-HgProto-*, Content-Type, Content-Length); Palisade's are set by the worker call
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && (/^x-hg/i.test(k) || k === 'content-type' || k === 'content-length' || k === 'accept-encoding' || k === 'accept')) headers[k] = v;
+    let body: Readable | undefined;
+    if (req.method === 'POST') {
+      const limit = new ByteLimit(deps.maxPackBytes);
+      req.raw.on('error', () => limit.destroy(new Error('bad request body')));
+      req.raw.pipe(limit);
+      body = limit;
+    }
+    // decided (and a slot taken) before the answer starts; refusals go to the error mapper
+    let started = false;
+    const out = (status: number, h: OutgoingHttpHeaders) => {
+      started = true;
+      reply.hijack();
+      res.writeHead(status, h);
+      return res;
+    };
+    try {
+      await deps.hg.serveHttp(principal, repoRef, { cmd, method: req.method, url: `/${req.url.slice(req.url.indexOf('?'))}`, headers, body, signal: ac.signal }, out);
+    } catch (e) {
+      if (!started) throw e;
+      req.log.warn({ err: e }, 'hg request failed after its answer started');
+      res.destroy();
     }
   };
 

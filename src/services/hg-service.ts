@@ -1,0 +1,114 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
+import type { Principal } from '../domain/access.ts';
+import { invalid } from '../domain/errors.ts';
+import type { HgState, HgWebWorker } from '../hg/web.ts';
+import type { RefChange, RefEvents } from './events.ts';
+import type { ProcessSlots } from './process-slots.ts';
+import type { Repos } from './repos.ts';
+
+/**
+ * Mercurial's wire-protocol commands over HTTP (`?cmd=`), and what each needs: everything reads
+ * but `unbundle` (push) and `pushkey` (bookmarks, phases). Only these are forwarded; hgweb's web
+ * pages, archives and debug commands are not served.
+ */
+const HG_COMMANDS: Record<string, 'read' | 'write'> = {
+  capabilities: 'read',
+  heads: 'read',
+  known: 'read',
+  getbundle: 'read',
+  listkeys: 'read',
+  lookup: 'read',
+  branchmap: 'read',
+  batch: 'read',
+  between: 'read',
+  branches: 'read',
+  changegroup: 'read',
+  changegroupsubset: 'read',
+  clonebundles: 'read',
+  clonebundles_manifest: 'read',
+  protocaps: 'read',
+  stream_out: 'read',
+  unbundle: 'write',
+  pushkey: 'write',
+};
+
+/** The permission a wire command needs, or undefined for anything that is not one Palisade serves. */
+export const hgCommandAccess = (cmd: string): 'read' | 'write' | undefined => (Object.hasOwn(HG_COMMANDS, cmd) ? HG_COMMANDS[cmd] : undefined);
+
+export interface HgHttpRequest {
+  cmd: string;
+  method: string;
+  /** `/?cmd=…` and the rest of the query, as sent */
+  url: string;
+  headers: OutgoingHttpHeaders;
+  body: Readable | undefined;
+  signal: AbortSignal;
+}
+
+/** Which heads and bookmarks a push moved, as ref changes (`refs/heads/<branch or bookmark>`). */
+export function hgChanges(before: HgState, after: HgState): RefChange[] {
+  const out: RefChange[] = [];
+  const branches = new Set([...Object.keys(before.heads), ...Object.keys(after.heads)]);
+  for (const b of branches) {
+    const was = new Set(before.heads[b] ?? []);
+    for (const head of after.heads[b] ?? []) if (!was.has(head)) out.push({ ref: `refs/heads/${b}`, before: before.heads[b]?.[0] ?? null, after: head });
+  }
+  const marks = new Set([...Object.keys(before.bookmarks), ...Object.keys(after.bookmarks)]);
+  for (const m of marks) {
+    const a = before.bookmarks[m] ?? null;
+    const b = after.bookmarks[m] ?? null;
+    if (a !== b) out.push({ ref: `refs/heads/${m}`, before: a, after: b });
+  }
+  return out;
+}
+
+/**
+ * Mercurial over HTTP, behind the one decision point: resolve the repository (an hg one),
+ * decide (read, or write for `unbundle`/`pushkey`) before anything runs, take a slot of the
+ * caller's account in the process pool, hand the request to Mercurial's own hgweb (configured
+ * to the same decision), and report the heads and bookmarks a push moved.
+ */
+export class HgService {
+  constructor(
+    private readonly repos: Repos,
+    private readonly slots: ProcessSlots,
+    private readonly events: RefEvents,
+    private readonly worker: HgWebWorker,
+    private readonly opts: { timeoutMs: number },
+  ) {}
+
+  /** True when the name is an hg repository (any caller): the transport's routing question, nothing more. */
+  async isHg(p: Principal, repoRef: string): Promise<boolean> {
+    try {
+      return (await this.repos.get(p, repoRef, 'repo:read')).type === 'hg';
+    } catch {
+      return false;
+    }
+  }
+
+  async serveHttp(p: Principal, repoRef: string, r: HgHttpRequest, onHead: (status: number, headers: OutgoingHttpHeaders) => Writable): Promise<{ status: number; repoId: string }> {
+    const need = hgCommandAccess(r.cmd);
+    if (!need) throw invalid(`unsupported Mercurial command: ${r.cmd.slice(0, 40)}`);
+    const repo = await this.repos.get(p, repoRef, need === 'write' ? 'repo:write' : 'repo:read');
+    if (repo.type !== 'hg') throw invalid('this is a git repository', 'UNSUPPORTED_REPOSITORY_TYPE');
+    // may this caller push here at all? (a read command of a writer runs with push allowed, so
+    // that batched pushkeys, checked by hgweb itself, follow the same decision)
+    const canPush = need === 'write' || (await this.repos.get(p, repo.id, 'repo:write').then(() => true, () => false));
+    const dir = this.repos.folderOf(repo);
+    const user = p.kind === 'user' ? p.username : p.kind === 'identity' ? `identity:${p.identityId}` : 'anonymous';
+    return this.slots.run(
+      p,
+      async () => {
+        const before = need === 'write' ? await this.worker.state(dir) : undefined;
+        const { status } = await this.worker.forward({ repo: dir, push: canPush, user, method: r.method, url: r.url, headers: r.headers, body: r.body, signal: r.signal, timeoutMs: this.opts.timeoutMs }, onHead);
+        if (before) {
+          const changes = hgChanges(before, await this.worker.state(dir));
+          if (changes.length) this.events.refsChanged(repo.id, changes);
+        }
+        return { status, repoId: repo.id };
+      },
+      r.signal,
+    );
+  }
+}
