@@ -178,7 +178,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys, defaultRepoType: config.defaultRepoType });
-  await app.register(smartHttpRoutes, { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes });
+  await app.register(smartHttpRoutes, { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
   let closing = false;
   app.addHook('onReady', async () => {
     services.webhooks.start();

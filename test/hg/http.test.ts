@@ -102,6 +102,14 @@ describe('Mercurial over HTTP', () => {
       ['a wrong password', () => tryClone('legacy/app', 'writer', 'nope'), 'auth'],
     ];
     for (const [name, run, want] of rows) assert.equal(await run(), want, name);
+    // a public repository: hg sends the whole bundle anonymously first, and retries with its
+    // credentials only once it has read the 401, which it can (the refused body is drained)
+    const pub = path.join(tmpDir(), 'pub');
+    await hgOk(['clone', '-q', url('legacy/open'), pub]);
+    fs.writeFileSync(path.join(pub, 'big.bin'), crypto.randomBytes(2 * 1024 * 1024));
+    await hgOk(['commit', '-A', '-m', 'to a public repository'], pub);
+    assert.equal(outcome(await hg(['push', url('legacy/open', 'writer', 'pw-writer')], pub)), 'denied', 'writer has no grant on legacy/open');
+    assert.equal(outcome(await hg(['push', url('legacy/open', 'admin', s.adminKey)], pub)), 'ok', 'the owner pushes after the anonymous attempt');
     // a revoked API key stops at once
     const old = keys.writer!;
     assert.equal(await tryClone('legacy/app', 'writer', old), 'ok');

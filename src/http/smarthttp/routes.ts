@@ -15,6 +15,8 @@ export interface SmartHttpDeps {
   git: GitService;
   /** the same for Mercurial's wire protocol (`/<repo>?cmd=…`) */
   hg: HgService;
+  /** a refused anonymous Mercurial push is drained (see hgHandler) until it goes quiet this long */
+  bodyIdleTimeoutMs: number;
   maxPackBytes: number;
 }
 
@@ -72,6 +74,25 @@ function smartHttpErrorHandler(err: FastifyError, req: FastifyRequest, reply: Fa
   }
   req.log.error({ err }, 'unhandled error');
   void fail(reply, 500, `Internal error (request ${req.id})`);
+}
+
+/** Reads a body to its end and throws it away; resolves early when it goes quiet, fails or ends. */
+function drain(body: Readable, idleMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let timer = setTimeout(resolve, idleMs);
+    body.on('data', () => {
+      clearTimeout(timer);
+      timer = setTimeout(resolve, idleMs);
+    });
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    body.once('end', done);
+    body.once('error', done);
+    body.once('close', done);
+    body.resume();
+  });
 }
 
 /** Counts bytes through and fails the stream once `max` is passed. */
@@ -213,6 +234,12 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     try {
       await deps.hg.serveHttp(principal, repoRef, { cmd, method: req.method, url: `/${req.url.slice(req.url.indexOf('?'))}`, headers, body, signal: ac.signal }, out);
     } catch (e) {
+      // hg sends credentials only after a 401, and a push of a public repository starts with
+      // an anonymous POST of the whole bundle: its client can retry with credentials only if it
+      // reads the 401, which it does once the body is through. So an anonymous refused push is
+      // read (and thrown away: never parsed, never stored), bounded by the pack size limit and the
+      // body idle timeout, before the 401; every other refusal closes without reading (root.ts).
+      if (!started && body && isAccessDenied(e) && e.kind === 'unauthenticated') await drain(body, deps.bodyIdleTimeoutMs);
       if (!started) throw e;
       req.log.warn({ err: e }, 'hg request failed after its answer started');
       res.destroy();
