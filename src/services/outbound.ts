@@ -1,5 +1,7 @@
+import crypto from 'node:crypto';
 import dns from 'node:dns';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -280,6 +282,58 @@ export class Outbound {
     if (t.auth) headers.authorization = `Basic ${Buffer.from(`${t.auth.username}:${t.auth.password}`).toString('base64')}`;
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(init.timeoutMs)]) : AbortSignal.timeout(init.timeoutMs);
     return request(t.url, { method: init.method, headers, body: init.body, signal, dispatcher: this.dispatcher, headersTimeout: init.timeoutMs, bodyTimeout: init.timeoutMs });
+  }
+
+  /**
+   * A private, short-lived relay for a client that cannot be pinned itself (Mercurial's HTTP
+   * client has no resolve override): it listens on loopback under a random path, and forwards
+   * each request under that path to the checked target through the pinned dispatcher (no
+   * redirects, the target's credentials added, only the protocol's own headers passed). The
+   * client talks plain HTTP to the relay; the relay speaks http(s) to the target. Close it when
+   * the fetch is over.
+   */
+  async relay(t: OutboundTarget, timeoutMs: number): Promise<{ url: string; close: () => void }> {
+    if (t.kind !== 'http') throw invalid('not an http(s) URL');
+    const secret = crypto.randomBytes(24).toString('hex');
+    const base = t.url.pathname.replace(/\/+$/, '');
+    const server = http.createServer((req, res) => {
+      const prefix = `/${secret}`;
+      if (!req.url?.startsWith(prefix)) {
+        res.writeHead(404).end();
+        return;
+      }
+      const rest = req.url.slice(prefix.length);
+      const target = new URL(t.url.href);
+      const q = rest.indexOf('?');
+      target.pathname = base + (q < 0 ? rest : rest.slice(0, q)).replace(/^\/?/, '/').replace(/\/$/, '');
+      target.search = q < 0 ? '' : rest.slice(q);
+      const headers: Record<string, string> = { 'user-agent': 'Palisade' };
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && (/^x-hg/i.test(k) || k === 'accept' || k === 'content-type' || k === 'content-length' || k === 'accept-encoding')) headers[k] = v;
+      if (t.auth) headers.authorization = `Basic ${Buffer.from(`${t.auth.username}:${t.auth.password}`).toString('base64')}`;
+      const method = req.method === 'POST' ? 'POST' : 'GET';
+      request(target, { method, headers, body: method === 'POST' ? req : undefined, dispatcher: this.dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) }).then(
+        (up) => {
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !['connection', 'transfer-encoding', 'keep-alive', 'set-cookie'].includes(k)) out[k] = v;
+          res.writeHead(up.statusCode, out);
+          up.body.pipe(res);
+          up.body.once('error', () => res.destroy());
+        },
+        () => res.writeHead(502).end(),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const timer = setTimeout(() => server.close(), timeoutMs);
+    timer.unref();
+    return {
+      url: `http://127.0.0.1:${port}/${secret}`,
+      close: () => {
+        clearTimeout(timer);
+        server.close();
+        server.closeAllConnections();
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { createBareRepo, removeRepo, setHead } from '../git/skeleton.ts';
 import type { HgEnv } from '../hg/runner.ts';
 import { createHgRepo, hgRepoDir } from '../hg/skeleton.ts';
 import { listHgTree } from '../hg/tree.ts';
+import { runHg } from '../hg/runner.ts';
 import { listTree, normaliseRepoPath, type TreeNode } from '../git/tree.ts';
 import { type Conn, isUniqueViolation, type RepoRow, type Store } from '../store/index.ts';
 import { type Outbound, type OutboundTarget, outboundErrorText, redactText, redactUrl } from './outbound.ts';
@@ -127,7 +128,6 @@ export class Repos {
       if (problem) throw invalid(`Invalid repository name: ${problem}`);
     }
     const type = input.type ?? 'git';
-    if (type === 'hg' && input.cloneUri) throw invalid('clone_uri is not supported for Mercurial repositories yet', 'UNSUPPORTED_REPOSITORY_TYPE');
     // Mercurial's branch is `default`; git's is what the caller asks, main when it does not
     const defaultBranch = type === 'hg' ? 'default' : (input.defaultBranch ?? 'main');
     const bp = branchNameProblem(defaultBranch);
@@ -191,6 +191,7 @@ export class Repos {
 
   /** Mirrors the upstream's branches and tags; if the default branch is not among them, adopts `master` or the first one. */
   private async fetchUpstream(row: RepoRow, target: OutboundTarget): Promise<void> {
+    if (row.type === 'hg') return this.pullHg(row, target);
     const dir = repoDir(this.dataDir, row.id);
     await fetchMirror(this.opts.git, dir, this.opts.outbound.gitRemote(target), { timeoutMs: this.opts.fetchTimeoutMs });
     const heads = await readRefs(dir, 'refs/heads/');
@@ -201,9 +202,34 @@ export class Repos {
     }
   }
 
+  /**
+   * `hg pull` from an upstream the guard checked: this server's own hg repository or an admin's
+   * path from its folder; an http(s) one through the guard's relay, since Mercurial's HTTP client
+   * cannot be pinned to the checked address itself.
+   */
+  private async pullHg(row: RepoRow, target: OutboundTarget): Promise<void> {
+    let source: string;
+    let relay: { url: string; close: () => void } | undefined;
+    if (target.kind === 'self') {
+      if (target.repo.type !== 'hg') throw invalid('the clone_uri names a git repository; a Mercurial repository pulls from Mercurial');
+      source = this.folderOf(target.repo);
+    } else if (target.kind === 'file') source = target.path;
+    else {
+      relay = await this.opts.outbound.relay(target, this.opts.fetchTimeoutMs);
+      source = relay.url;
+    }
+    try {
+      const dir = this.folderOf(row);
+      const r = await runHg(this.opts.hg, ['-R', dir, 'pull', '--', source], { timeoutMs: this.opts.fetchTimeoutMs, maxOutput: 1 << 20 }, [dir, source]);
+      if (r.code !== 0 && r.code !== 1) throw new Error(r.stderr.split('\n').find((l) => l.startsWith('abort:'))?.replace(/'\/[^']*'|\/[^\s]+/g, '…').slice(0, 300) ?? `hg exited with ${r.code}`);
+    } finally {
+      relay?.close();
+    }
+  }
+
   /** Fetches the repository's upstream again (admin on it needed). */
   async pull(p: Principal, idOrName: string): Promise<RepoRow> {
-    const row = await this.getGit(p, idOrName, 'repo:admin');
+    const row = await this.get(p, idOrName, 'repo:admin');
     if (!row.upstream_url) throw invalid(`Repository ${row.name ?? row.id} has no remote location (clone_uri) to pull from`);
     // Checked again as the caller at each use: DNS answers change, and so do the caller's rights.
     const target = await this.opts.outbound.target(p, row.upstream_url, 'git');

@@ -4,7 +4,7 @@
 // 5 MB binary round trip, get_repo_nodes at tip and at an older revision, and the webhook of an
 // hg push.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -115,6 +115,35 @@ describe('Mercurial over HTTP', () => {
     assert.equal(await tryClone('legacy/app', 'writer', old), 'ok');
     await s.cli('user', 'rotate-key', 'writer');
     assert.equal(await tryClone('legacy/app', 'writer', old), 'auth', 'the rotated-away key is refused');
+  });
+
+  test('create_repo with an hg clone_uri, then pull: from this server (read as the caller) and from another hg server (through the pinned relay)', async () => {
+    // from this server: another hg repository by its URL
+    await rpc('create_repo', { repo_name: 'mirror/self', owner_name: 'admin', clone_uri: `${s.url}/legacy/app` });
+    const count = async (repo: string) => {
+      const wc = path.join(tmpDir(), 'count');
+      await hgOk(['clone', '-q', '-U', url(repo, 'admin', s.adminKey), wc]);
+      return Number((await hgOk(['log', '-r', 'tip', '-T', '{rev}'], wc)).trim()) + 1;
+    };
+    assert.equal(await count('mirror/self'), await count('legacy/app'));
+    // from another server: Mercurial's own hg serve on loopback (allowed here by the switch)
+    const upstream = path.join(tmpDir(), 'upstream');
+    await hgOk(['init', upstream]);
+    fs.writeFileSync(path.join(upstream, 'one.txt'), '1');
+    await hgOk(['commit', '-A', '-m', 'one'], upstream);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const serve = spawn('hg', ['serve', '-R', upstream, '-a', '127.0.0.1', '-p', String(port)], { env: { PATH: process.env.PATH, HOME: home, HGRCPATH: '' }, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50; i++) if (await fetch(`http://127.0.0.1:${port}/?cmd=capabilities`).then(() => true, () => false)) break; else await new Promise((r) => setTimeout(r, 100));
+      await rpc('create_repo', { repo_name: 'mirror/remote', owner_name: 'admin', clone_uri: `http://127.0.0.1:${port}/` });
+      assert.equal(await count('mirror/remote'), 1);
+      fs.writeFileSync(path.join(upstream, 'two.txt'), '2');
+      await hgOk(['commit', '-A', '-m', 'two'], upstream);
+      assert.equal(await rpc('pull', { repo_name: 'mirror/remote' }), 'Pulled from mirror/remote');
+      assert.equal(await count('mirror/remote'), 2, 'pull brought the new changeset');
+    } finally {
+      serve.kill();
+    }
   });
 
   test('changesets, branches, bookmarks, tags and a 5 MB binary travel both ways; webhooks see the push', async () => {
