@@ -225,7 +225,10 @@ export class VmGateway implements GatewayHandler {
       const ch = accept();
       if (!ch) return;
       ch.pause();
-      void this.bridge(conn, login, upstream, ch, req, pty, env, (c) => (up = c));
+      void this.bridge(conn, login, upstream, ch, req, pty, env, (c) => (up = c)).catch((e: unknown) => {
+        this.deps.log.error({ err: e }, 'ssh gateway session failed');
+        ch.destroy();
+      });
     };
     session.on('shell', (accept) => start(accept, { kind: 'shell' }));
     session.on('exec', (accept, _reject, info) => start(accept, { kind: 'exec', command: info.command }));
@@ -236,7 +239,7 @@ export class VmGateway implements GatewayHandler {
     });
   }
 
-  private async bridge(conn: SshConnection, login: VmLogin, upstream: Upstream, ch: ServerChannel, req: Request, pty: PseudoTtyInfo | undefined, env: Record<string, string>, opened: (up: ClientChannel) => void): Promise<void> {
+  private async bridge(conn: SshConnection, login: VmLogin, upstream: Upstream, ch: ServerChannel, req: Request, pty: PseudoTtyInfo | undefined, env: Record<string, string>, setUp: (up: ClientChannel) => void): Promise<void> {
     const started = Date.now();
     let clientGone = false;
     ch.once('close', () => (clientGone = true));
@@ -260,10 +263,10 @@ export class VmGateway implements GatewayHandler {
         'ssh gateway session',
       );
     };
-    let up: ClientChannel;
+    let opened: Opened;
     try {
       const client = await upstream.client();
-      up = await openChannel(client, req, pty, env);
+      opened = await openChannel(client, req, pty, env);
     } catch (e) {
       const why = isGatewayRefusal(e) ? e.message : 'VM unreachable';
       if (!isGatewayRefusal(e)) this.deps.log.warn({ err: e }, 'ssh gateway session failed');
@@ -272,18 +275,15 @@ export class VmGateway implements GatewayHandler {
       refuse(ch, why);
       return;
     }
+    const { up } = opened;
     if (clientGone) {
       up.close();
       audit({ allowed: true, bytesIn: 0, bytesOut: 0, why: 'client closed before the VM answered' });
       return;
     }
-    opened(up);
+    setUp(up);
     let bytesIn = 0;
     let bytesOut = 0;
-    let exit: { code: number } | { signal: string; dump: boolean; desc: string } | undefined;
-    up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
-      exit = code !== null && code !== undefined ? { code } : { signal: signal ?? 'SIGKILL', dump: !!dump, desc: desc ?? '' };
-    });
     // client → VM, with EOF; pipe() pauses the client's channel when the VM's window is full
     ch.on('data', (d: Buffer) => (bytesIn += d.length));
     ch.pipe(up);
@@ -292,41 +292,71 @@ export class VmGateway implements GatewayHandler {
     up.stderr.on('data', (d: Buffer) => (bytesOut += d.length));
     up.pipe(ch, { end: false });
     up.stderr.pipe(ch.stderr, { end: false });
-    const ended = (s: NodeJS.ReadableStream) => new Promise<void>((r) => (s as unknown as { readableEnded: boolean }).readableEnded ? r() : s.once('end', () => r()).once('close', () => r()));
+    // errors end the session through close; a write racing a close must not throw
+    for (const e of [ch, ch.stderr, up, up.stderr]) e.on('error', () => undefined);
+    ch.once('close', () => {
+      up.close();
+      // nobody reads what the VM still sends: drop it, so that its channel can end
+      up.resume();
+      up.stderr.resume();
+    });
+    const ended = (r: NodeJS.ReadableStream & { readableEnded: boolean }) => new Promise<void>((done) => (r.readableEnded ? done() : r.once('end', () => done()).once('close', () => done())));
     // an empty write calls back once every write before it went out (ssh2 waits for window)
     const flushed = (w: NodeJS.WritableStream) =>
-      new Promise<void>((r) => {
-        if (!w.writable || clientGone) return r();
-        ch.once('close', () => r());
-        w.write(Buffer.alloc(0), () => r());
+      new Promise<void>((done) => {
+        if (!w.writable || clientGone) return done();
+        ch.once('close', () => done());
+        w.write(Buffer.alloc(0), () => done());
       });
-    ch.once('close', () => up.close());
-    up.once('close', () => {
-      void Promise.all([ended(up), ended(up.stderr)])
-        .then(() => Promise.all([flushed(ch), flushed(ch.stderr)]))
-        .then(() => {
-          // the exit status after the last byte of output, then EOF and close
-          if (exit && 'code' in exit) ch.exit(exit.code);
-          else if (exit) {
-            try {
-              ch.exit(exit.signal, exit.dump, exit.desc);
-            } catch {
-              ch.exit(255); // a signal name ssh2 cannot send
-            }
-          } else if (!clientGone) ch.stderr.write('ERROR: VM connection lost\n');
-          ch.end();
-          audit({ allowed: true, bytesIn, bytesOut, ...(exit && 'code' in exit ? { exitStatus: exit.code } : exit ? { exitSignal: exit.signal } : { why: clientGone ? 'client closed' : 'VM connection lost' }) });
-        });
-    });
+    // the VM's channel closes once its stdout is read to the end
+    await opened.closed;
+    await ended(up.stderr as unknown as NodeJS.ReadableStream & { readableEnded: boolean });
+    await Promise.all([flushed(ch), flushed(ch.stderr)]);
+    // the exit status after the last byte of output, then EOF and close
+    const exit = opened.exit();
+    if (exit && 'code' in exit) ch.exit(exit.code);
+    else if (exit) {
+      try {
+        ch.exit(exit.signal, exit.dump, exit.desc);
+      } catch {
+        ch.exit(255); // a signal name ssh2 cannot send
+      }
+    } else if (!clientGone) ch.stderr.write('ERROR: VM connection lost\n');
+    ch.end();
+    audit({ allowed: true, bytesIn, bytesOut, ...(exit && 'code' in exit ? { exitStatus: exit.code } : exit ? { exitSignal: exit.signal } : { why: clientGone ? 'client closed' : 'VM connection lost' }) });
   }
 }
 
-/** Opens the VM's side of a session: pty and environment first, then the shell, command or subsystem. */
-function openChannel(client: ssh2.Client, req: Request, pty: PseudoTtyInfo | undefined, env: Record<string, string>): Promise<ClientChannel> {
+type Exit = { code: number } | { signal: string; dump: boolean; desc: string };
+
+/** The VM's side of a session, with what it reports from the moment it opened. */
+interface Opened {
+  up: ClientChannel;
+  /** the exit status or signal, once the VM sent it */
+  exit(): Exit | undefined;
+  /** settles when the VM's channel closed (after its stdout ended) */
+  closed: Promise<void>;
+}
+
+/**
+ * Opens the VM's side of a session: pty and environment first, then the shell, command or
+ * subsystem. The exit and close listeners go on in ssh2's own callback: a short command's exit
+ * status and close can arrive in the same read as the channel's confirmation, before any
+ * awaiting code runs.
+ */
+function openChannel(client: ssh2.Client, req: Request, pty: PseudoTtyInfo | undefined, env: Record<string, string>): Promise<Opened> {
   const ptyOpts = pty && { rows: pty.rows, cols: pty.cols, width: pty.width, height: pty.height, term: pty.term, modes: pty.modes };
   const envOpt = Object.keys(env).length ? env : undefined;
   return new Promise((resolve, reject) => {
-    const done = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new GatewayRefusal(`VM refused the session (${err.message.slice(0, 100)})`)) : resolve(ch));
+    const done = (err: Error | undefined, up: ClientChannel) => {
+      if (err) return reject(new GatewayRefusal(`VM refused the session (${err.message.slice(0, 100)})`));
+      let exit: Exit | undefined;
+      up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
+        exit = typeof code === 'number' ? { code } : { signal: signal ?? 'SIGKILL', dump: !!dump, desc: desc ?? '' };
+      });
+      const closed = new Promise<void>((r) => up.once('close', () => r()));
+      resolve({ up, exit: () => exit, closed });
+    };
     try {
       if (req.kind === 'shell') client.shell(ptyOpts ?? false, { env: envOpt }, done);
       else if (req.kind === 'exec') client.exec(req.command, { pty: ptyOpts, env: envOpt }, done);
