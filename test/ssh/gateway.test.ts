@@ -169,12 +169,14 @@ describe('SSH gateway', { skip }, () => {
     assert.equal(env, '[fr_FR.UTF-8][]\n');
   });
 
-  test('an interactive shell with a pty, driven by a script: output, a terminal, the exit status', async () => {
+  test('an interactive shell with a pty, driven by a script: output, a terminal, the exit status; a shell without one', async () => {
     const r = await ssh(`${vm}+${dev}`, { password: id.dev.token }, undefined, 'echo $((6*7)); tty; exit 3\n', ['-tt']);
     assert.equal(r.code, 3, JSON.stringify(r));
     // the shell's prompt may come first on a line; the echoed command line holds no 42
     assert.match(r.stdout, /^(\$ )?42\r$/m);
     assert.match(r.stdout, /^(\$ )?\/dev\/pts\/\d+\r$/m);
+    // a shell without a pty reads its script from stdin
+    assert.deepEqual(await ssh(`${vm}+${dev}`, { password: id.dev.token }, undefined, 'echo $((6*7)); tty; exit 5\n'), { code: 5, stdout: '42\nnot a tty\n', stderr: '' });
     // exec with a pty too; without one, no terminal
     assert.match((await ssh(`${vm}+${dev}`, { password: id.dev.token }, 'tty', undefined, ['-tt'])).stdout, /^\/dev\/pts\/\d+\r\n$/);
     assert.equal((await ssh(`${vm}+${dev}`, { password: id.dev.token }, 'tty')).stdout, 'not a tty\n');
