@@ -169,6 +169,23 @@ describe('SSH gateway', { skip }, () => {
     assert.equal(env, '[fr_FR.UTF-8][]\n');
   });
 
+  // A command that prints nothing and exits at once: its exit status and close can come in the
+  // same read as the confirmation of the channel; the gateway once lost them ("VM connection lost").
+  test('regression: the exit status of a command that ends at once is not lost', async () => {
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => ssh(`${vm}+${dev}`, { key: devKey }, i % 2 ? 'true' : `exit ${i}`)));
+    assert.deepEqual(runs, Array.from({ length: 8 }, (_, i) => ({ code: i % 2 ? 0 : i, stdout: '', stderr: '' })));
+    // and many on one connection, where the VM's side is already open
+    const conn = await connect(`${vm}+${dev}`, id.dev.token);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const code = await new Promise((resolve, reject) => conn.exec(`exit ${i}`, (e, ch) => (e ? reject(e) : ch.on('exit', resolve).resume())));
+        assert.equal(code, i);
+      }
+    } finally {
+      conn.end();
+    }
+  });
+
   test('an interactive shell with a pty, driven by a script: output, a terminal, the exit status; a shell without one', async () => {
     const r = await ssh(`${vm}+${dev}`, { password: id.dev.token }, undefined, 'echo $((6*7)); tty; exit 3\n', ['-tt']);
     assert.equal(r.code, 3, JSON.stringify(r));
