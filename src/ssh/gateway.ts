@@ -224,6 +224,9 @@ export class VmGateway implements GatewayHandler {
       // window holds the client back) until the VM's side is open; a refusal comes on it.
       const ch = accept();
       if (!ch) return;
+      // errors end the session through close; a write racing a close must not throw
+      ch.on('error', () => undefined);
+      ch.stderr.on('error', () => undefined);
       ch.pause();
       void this.bridge(conn, login, upstream, ch, req, pty, env, (c) => (up = c)).catch((e: unknown) => {
         this.deps.log.error({ err: e }, 'ssh gateway session failed');
@@ -292,8 +295,8 @@ export class VmGateway implements GatewayHandler {
     up.stderr.on('data', (d: Buffer) => (bytesOut += d.length));
     up.pipe(ch, { end: false });
     up.stderr.pipe(ch.stderr, { end: false });
-    // errors end the session through close; a write racing a close must not throw
-    for (const e of [ch, ch.stderr, up, up.stderr]) e.on('error', () => undefined);
+    up.on('error', () => undefined);
+    up.stderr.on('error', () => undefined);
     ch.once('close', () => {
       up.close();
       // nobody reads what the VM still sends: drop it, so that its channel can end
