@@ -231,6 +231,32 @@ describe('SSH gateway', { skip }, () => {
     }
   });
 
+  test('a client that goes away in the middle of a stream: the VM side closes, the session is audited, the connection serves on', async () => {
+    const before = audits().length;
+    const conn = await connect(`${vm}+${dev}`, id.dev.token);
+    try {
+      const ch = await new Promise<ssh2.ClientChannel>((resolve, reject) => conn.exec('head -c 100000000 /dev/zero', (e, c) => (e ? reject(e) : resolve(c))));
+      // read a little, then stop reading and close: the VM still has most of it to send
+      await new Promise<void>((resolve) => ch.once('data', () => resolve()));
+      ch.pause();
+      ch.close();
+      for (let i = 0; i < 100 && audits().length === before; i++) await new Promise((r) => setTimeout(r, 50));
+      const [a] = audits().slice(before);
+      assert.equal(a?.allowed, true, JSON.stringify(a));
+      assert.ok(a.bytesOut > 0 && a.bytesOut < 100_000_000, JSON.stringify(a));
+      const again = await new Promise<string>((resolve, reject) =>
+        conn.exec('echo again', (e, c) => {
+          if (e) return reject(e);
+          let o = '';
+          c.on('data', (d: Buffer) => (o += d.toString())).on('close', () => resolve(o));
+        }),
+      );
+      assert.equal(again, 'again\n');
+    } finally {
+      conn.end();
+    }
+  });
+
   test('sftp through the subsystem: put, get, list as the Linux user', async () => {
     const dir = fs.mkdtempSync(path.join(c.dir, 'sftp-'));
     const content = crypto.randomBytes(1 << 20);
