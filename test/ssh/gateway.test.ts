@@ -317,6 +317,16 @@ describe('SSH gateway', { skip }, () => {
     assert.equal((await ssh(`${vm}+${dev}`, { password: id.dev.token }, 'id -un')).code, 0);
   });
 
+  test('a VM with several host keys is asked for the registered one', async () => {
+    // sshd would show its ed25519 key first; registered with its ECDSA key, the gateway offers only ECDSA
+    assert.equal((await api(s, 'PATCH', `/vm/v1/vms/${vm}`, { key: alice, body: { hostKey: vmHost.ecdsaHostKeyLine } })).status, 200);
+    try {
+      assert.deepEqual(await ssh(`${vm}+${dev}`, { password: id.dev.token }, 'id -un'), { code: 0, stdout: `${dev}\n`, stderr: '' });
+    } finally {
+      await api(s, 'PATCH', `/vm/v1/vms/${vm}`, { key: alice, body: { hostKey: vmHost.hostKeyLine } });
+    }
+  });
+
   test('a VM that does not answer is "VM unreachable"', async () => {
     const port = await freePort(); // nothing listens there
     const dead = (await api(s, 'POST', '/vm/v1/vms', { key: alice, body: { host: '127.0.0.1', port, defaultUser: dev, hostKey: vmHost.hostKeyLine } })).body.id;

@@ -16,6 +16,8 @@ export interface VmHost {
   dir: string;
   /** `ssh-ed25519 AAAA…`: the host key line to register */
   hostKeyLine: string;
+  /** `ecdsa-sha2-nistp256 AAAA…`: the VM's second host key (sshd offers both) */
+  ecdsaHostKeyLine: string;
   /** the Linux users created, by the short names asked for */
   users: Record<string, string>;
   /** sshd's own log so far (its -e output) */
@@ -105,6 +107,9 @@ export async function startVmHost(o: VmHostOptions): Promise<VmHost> {
     const hostKeyFile = path.join(dir, 'host_ed25519');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vm-host', '-f', hostKeyFile], { stdio: 'pipe' });
     const hostKeyLine = fs.readFileSync(`${hostKeyFile}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+    const ecdsaFile = path.join(dir, 'host_ecdsa');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-C', 'vm-host', '-f', ecdsaFile], { stdio: 'pipe' });
+    const ecdsaHostKeyLine = fs.readFileSync(`${ecdsaFile}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
     // what the README has a VM install: the key line in a root-owned file, the drop-in pointing at it
     const keysFile = path.join(dir, 'palisade_gateway_keys');
     fs.writeFileSync(keysFile, `${o.gatewayKey.authorizedKeysLine}\n`, { mode: 0o644 });
@@ -116,6 +121,7 @@ export async function startVmHost(o: VmHostOptions): Promise<VmHost> {
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
         `HostKey ${hostKeyFile}`,
+        `HostKey ${ecdsaFile}`,
         `PidFile ${dir}/sshd.pid`,
         // the temp folder is under the world-writable /tmp
         'StrictModes no',
@@ -150,7 +156,7 @@ export async function startVmHost(o: VmHostOptions): Promise<VmHost> {
         reject(new Error(`sshd exited with ${code}: ${log}`));
       });
     });
-    return { port, dir, hostKeyLine, users, log: () => log, stop };
+    return { port, dir, hostKeyLine, ecdsaHostKeyLine, users, log: () => log, stop };
   } catch (e) {
     await stop();
     throw e;
