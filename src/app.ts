@@ -28,6 +28,7 @@ import { RepoImport } from './services/repo-import.ts';
 import { Search } from './services/search.ts';
 import { SshKeys } from './services/ssh-keys.ts';
 import { GatewayKey } from './services/gateway-key.ts';
+import { Gateway } from './services/gateway.ts';
 import { Groups } from './services/groups.ts';
 import { Identities } from './services/identities.ts';
 import { Outbound } from './services/outbound.ts';
@@ -35,6 +36,7 @@ import { Repos } from './services/repos.ts';
 import { Users } from './services/users.ts';
 import { Vms } from './services/vms.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
+import { VmGateway } from './ssh/gateway.ts';
 import { SshServer } from './ssh/server.ts';
 import { Store } from './store/index.ts';
 
@@ -69,6 +71,8 @@ export interface Services {
   vms: Vms;
   /** the SSH gateway's key pair (DATA/ssh/gateway_ed25519), loaded on first use */
   gatewayKey: GatewayKey;
+  /** the SSH gateway's decisions and what it dials */
+  gateway: Gateway;
 }
 
 /**
@@ -139,7 +143,8 @@ export async function openServices(config: Config): Promise<Services> {
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey };
+  const gateway = new Gateway(store, access, { allowPrivate: config.allowPrivateUrls });
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway };
 }
 
 /**
@@ -207,8 +212,10 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
  */
 export function buildSsh(config: Config, services: Services, app: FastifyInstance): SshServer | undefined {
   if (config.sshPort === undefined) return undefined;
+  const log = app.log.child({ surface: 'ssh' });
+  const gateway = new VmGateway({ gateway: services.gateway, privateKey: () => services.gatewayKey.get().privateKey, log }, { connectTimeoutMs: 15_000 });
   return new SshServer(
     { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
-    { users: services.users, git: services.gitService, log: app.log.child({ surface: 'ssh' }) },
+    { users: services.users, git: services.gitService, log, gateway },
   );
 }
