@@ -58,6 +58,11 @@ export interface Config {
   readonly gitQueueMs: number;
   /** A request body that brings no byte for this long is dropped (and its git child killed), in milliseconds. */
   readonly bodyIdleTimeoutMs: number;
+  /**
+   * The URL users reach the server at (`https://git.example.com`), when a proxy stands in
+   * front: the web's clone URLs and feeds use it, and `https` makes its cookies Secure.
+   */
+  readonly publicUrl: string | undefined;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -94,6 +99,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
   ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
   ['PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 'the window of that limit, in seconds (default 60)'],
+  ['PALISADE_PUBLIC_URL', 'the URL users reach the server at, e.g. https://git.example.com behind a TLS proxy: clone URLs and feeds in the web pages use it, and https makes the sign-in cookie Secure (default: the Host the browser sent)'],
 ];
 
 export class ConfigError extends Error {}
@@ -104,6 +110,19 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+/** PALISADE_PUBLIC_URL as an origin and path without a trailing slash; ConfigError unless http(s). */
+function publicUrl(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`PALISADE_PUBLIC_URL must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) throw new ConfigError('PALISADE_PUBLIC_URL must be an http:// or https:// URL without credentials, query or fragment');
+  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
 }
 
 /** Flags given on the command line; they win over the environment. */
@@ -156,5 +175,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxGitProcessesPerClient: int(merged, 'PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 8, 1, 100_000),
     gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 10, 0, 3600) * 1000,
     bodyIdleTimeoutMs: int(merged, 'PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 30, 1, 86400) * 1000,
+    publicUrl: publicUrl(merged.PALISADE_PUBLIC_URL),
   });
 }

@@ -8,9 +8,10 @@ import { test } from 'node:test';
 const SRC = path.resolve(import.meta.dirname, '../../src');
 const allowed: Record<string, string[]> = {
   cli: ['app', 'config', 'git', 'domain'],
-  app: ['access', 'config', 'git', 'http', 'ssh', 'services', 'store', 'domain'],
+  app: ['access', 'config', 'git', 'http', 'ssh', 'web', 'services', 'store', 'domain'],
   http: ['access', 'services', 'git', 'domain', 'config'],
   ssh: ['access', 'services', 'git', 'domain', 'config'],
+  web: ['access', 'services', 'git', 'domain', 'config'],
   services: ['access', 'store', 'git', 'domain'],
   access: ['store', 'domain'],
   store: ['domain'],
@@ -21,9 +22,9 @@ const allowed: Record<string, string[]> = {
 };
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : /\.tsx?$/.test(e.name) ? [path.join(dir, e.name)] : []));
 }
-const layerOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.ts$/, '');
+const layerOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.tsx?$/, '');
 
 test('imports follow the layer order', () => {
   const violations: string[] = [];
