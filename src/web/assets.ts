@@ -56,6 +56,7 @@ button.primary{background:#1f883d;color:#fff;border-color:#1f883d}button.danger{
 .login{max-width:340px;margin:48px auto}.login input{width:100%;min-width:0}.login button{width:100%;margin-top:16px}
 .sha{font-family:ui-monospace,Menlo,monospace;font-size:12px}
 .pad{padding:0 16px}.pad4{padding:4px 16px}.pad8{padding:8px 16px}.pad16{padding:16px}img.full{max-width:100%}.m8{margin:8px}pre.msg{padding:0 16px;white-space:pre-wrap;font-size:13px}
+.ico{display:inline-block;margin-right:8px;vertical-align:-1px}.ico.d{width:14px;height:11px;background:#54aeff;border-radius:2px}.ico.f{width:10px;height:13px;border:1px solid #8c959f;border-radius:1px;margin-left:2px;margin-right:10px}.ico.s{width:12px;height:12px;background:#8c959f;border-radius:6px}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 @media (max-width:800px){.pad{padding:0 16px}.pad4{padding:4px 16px}.pad8{padding:8px 16px}.pad16{padding:16px}img.full{max-width:100%}.m8{margin:8px}pre.msg{padding:0 16px;white-space:pre-wrap;font-size:13px}
 .grid2{grid-template-columns:1fr}}

@@ -141,7 +141,7 @@ function TreeBox({ v }: { v: TreeView }) {
             {v.items.map((i) => (
               <tr>
                 <td>
-                  {i.kind === 'dir' ? '📁 ' : i.kind === 'submodule' ? '📦 ' : '📄 '}
+                  <span class={`ico ${i.kind === 'dir' ? 'd' : i.kind === 'submodule' ? 's' : 'f'}`} />
                   {i.kind === 'submodule' ? (
                     <span>
                       {i.name} <span class="muted sha">@ {i.oid.slice(0, 10)}</span>
