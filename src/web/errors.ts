@@ -27,15 +27,9 @@ export function messagePage(req: FastifyRequest, reply: FastifyReply, status: nu
  */
 export function webErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   if (isAccessDenied(err)) {
-    if (err.resource === 'repo' || err.resource === 'identity' || err.resource === 'vm' || err.kind === 'notFound') {
-      void messagePage(req, reply, 404, 'There is nothing here, or you may not see it.', req.webPrincipal?.kind !== 'user');
-      return;
-    }
-    if (req.webPrincipal?.kind !== 'user') {
-      void messagePage(req, reply, 404, 'There is nothing here, or you may not see it.', true);
-      return;
-    }
-    void messagePage(req, reply, 403, 'You may not do this.');
+    // the decision point says `forbidden` only about what the caller may see: anything else looks missing
+    if (err.kind === 'forbidden' && req.webPrincipal?.kind === 'user') void messagePage(req, reply, 403, 'You may not do this.');
+    else void messagePage(req, reply, 404, 'There is nothing here, or you may not see it.', req.webPrincipal?.kind !== 'user');
     return;
   }
   if (isDomainError(err)) {

@@ -181,12 +181,7 @@ async function treeView(deps: WebDeps, r: Resolved, offset: number): Promise<Tre
       const dir = r.path ? `/${enc(r.path)}` : '';
       const isMd = /\.(md|markdown|mkd)$/i.test(t.readme.name);
       const text = bytes.toString('utf8');
-      readme = {
-        name: t.readme.name,
-        html: isMd
-          ? renderMarkdown(text, { blob: `${repoHref(r.row)}/-/blob/${enc(r.rev)}${dir}`, raw: `${repoHref(r.row)}/-/raw/${enc(r.rev)}${dir}` })
-          : { __html: `<pre>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</pre>` },
-      };
+      readme = isMd ? { name: t.readme.name, html: renderMarkdown(text, { blob: `${repoHref(r.row)}/-/blob/${enc(r.rev)}${dir}`, raw: `${repoHref(r.row)}/-/raw/${enc(r.rev)}${dir}` }) } : { name: t.readme.name, text };
     }
   }
   return { row: r.row, rev: r.rev, path: r.path, items: t.items, total: t.total, offset, limit: LIMITS.treePage, commit: await deps.browse.commitInfo(r), readme };

@@ -55,3 +55,13 @@ test('services export no *Internal methods', () => {
   const offenders = files(path.join(SRC, 'services')).filter((f) => /\b\w+Internal\s*\(/.test(fs.readFileSync(f, 'utf8')));
   assert.deepEqual(offenders, []);
 });
+
+// The web's templates escape every value; raw HTML enters a page in one place (`Raw`, for what
+// highlight.js and the Markdown sanitizer made), and only render.ts makes such HTML.
+test('web pages insert raw HTML only through Raw, made only in render.ts', () => {
+  const web = files(path.join(SRC, 'web'));
+  const raw = web.filter((f) => /dangerouslySetInnerHTML/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(SRC, f));
+  assert.deepEqual(raw, ['web/pages/layout.tsx']);
+  const made = web.filter((f) => /__html\s*:/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(SRC, f));
+  assert.deepEqual(made, ['web/render.ts']);
+});

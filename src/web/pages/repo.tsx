@@ -116,7 +116,8 @@ export interface TreeView {
   offset: number;
   limit: number;
   commit: CommitInfo | undefined;
-  readme: { name: string; html: SafeHtml } | undefined;
+  /** the folder's README: Markdown rendered and sanitised, or plain text */
+  readme: { name: string; html: SafeHtml } | { name: string; text: string } | undefined;
 }
 
 /** A folder listing, paged, with its README. */
@@ -167,7 +168,7 @@ function TreeBox({ v }: { v: TreeView }) {
           <div class="hd">
             <b>{v.readme.name}</b>
           </div>
-          <Raw class="markdown" html={v.readme.html} />
+          {'html' in v.readme ? <Raw class="markdown" html={v.readme.html} /> : <pre class="msg">{v.readme.text}</pre>}
         </div>
       )}
     </>
