@@ -82,6 +82,8 @@ export interface BrowseLimits {
   maxDiffBytes: number;
   /** diff lines a page shows at most */
   maxDiffLines: number;
+  /** files of a diff a page shows at most */
+  maxDiffFiles: number;
 }
 
 const README_RE = /^readme(\.(md|markdown|mkd|txt|rst))?$/i;
@@ -101,7 +103,7 @@ export class Browse {
     private readonly reader: GitReader,
     private readonly dataDir: string,
     private readonly slots: ProcessSlots,
-    private readonly limits: BrowseLimits = { maxDiffBytes: 4 << 20, maxDiffLines: 5000 },
+    private readonly limits: BrowseLimits = { maxDiffBytes: 1 << 20, maxDiffLines: 3000, maxDiffFiles: 300 },
   ) {}
 
   /**
@@ -329,7 +331,7 @@ export class Browse {
   private async diff(p: Principal, dir: string, args: string[], userArgs: string[]): Promise<Diff> {
     const out = await this.slots.run(p, () => this.reader.run(dir, args, userArgs, undefined, this.limits.maxDiffBytes));
     const text = out.stdout.toString('utf8');
-    const d = parseDiff(text, this.limits.maxDiffLines);
+    const d = parseDiff(text, this.limits.maxDiffLines, this.limits.maxDiffFiles);
     if (out.stdout.length >= this.limits.maxDiffBytes) d.truncated = true;
     return d;
   }
@@ -377,9 +379,9 @@ const stripPrefix = (s: string, prefix: string) => {
 
 /**
  * Parses unified diff text (`git diff`, `git diff-tree -p`) into files and lines, keeping at
- * most `maxLines` lines in all; `truncated` tells when some were left out.
+ * most `maxLines` lines and `maxFiles` files in all; `truncated` tells when some were left out.
  */
-export function parseDiff(text: string, maxLines: number): Diff {
+export function parseDiff(text: string, maxLines: number, maxFiles = Infinity): Diff {
   const files: DiffFile[] = [];
   let cur: DiffFile | undefined;
   let oldNo = 0;
@@ -391,6 +393,10 @@ export function parseDiff(text: string, maxLines: number): Diff {
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   for (const line of lines) {
     if (line.startsWith('diff --git ')) {
+      if (files.length >= maxFiles) {
+        truncated = true;
+        break;
+      }
       const m = /^diff --git ("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$/.exec(line);
       cur = { oldPath: m ? stripPrefix(m[1]!, 'a/') : null, newPath: m ? stripPrefix(m[2]!, 'b/') : null, status: 'modified', binary: false, additions: 0, deletions: 0, lines: [] };
       files.push(cur);

@@ -29,12 +29,21 @@ export function languageOf(fileName: string): string | undefined {
   return hljs.getLanguage(lang) ? lang : undefined;
 }
 
+/** A file's text as HTML: the code (one line per line, spans closed at each line end) and its gutter of line anchors. */
+export interface CodeHtml {
+  code: SafeHtml;
+  gutter: SafeHtml;
+  lines: number;
+  highlighted: boolean;
+}
+
 /**
- * A file's text as HTML lines: highlighted when a language is known and the text is at most
+ * A file's text as HTML: highlighted when a language is known and the text is at most
  * `maxHighlight` characters (highlighting is the slow part), else escaped. Spans that cross a
- * line end are closed and reopened, so every line stands alone.
+ * line end are closed and reopened, so every line stands alone. Built as two strings, not one
+ * template node per line: a 1 MB file has tens of thousands of lines.
  */
-export function codeLines(text: string, lang: string | undefined, maxHighlight: number): { lines: SafeHtml[]; highlighted: boolean } {
+export function codeHtml(text: string, lang: string | undefined, maxHighlight: number): CodeHtml {
   let html: string;
   let highlighted = false;
   if (lang && text.length <= maxHighlight) {
@@ -43,19 +52,23 @@ export function codeLines(text: string, lang: string | undefined, maxHighlight: 
   } else html = escapeHtml(text);
   const raw = html.split('\n');
   if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
-  if (!highlighted) return { lines: raw.map((l) => ({ __html: l })), highlighted };
-  const out: SafeHtml[] = [];
-  let open: string[] = [];
-  for (const line of raw) {
-    const prefix = open.join('');
-    // the spans still open at the end of this line
-    for (const m of line.matchAll(/<span[^>]*>|<\/span>/g)) {
-      if (m[0] === '</span>') open.pop();
-      else open.push(m[0]);
+  let out = raw;
+  if (highlighted) {
+    out = [];
+    let open: string[] = [];
+    for (const line of raw) {
+      const prefix = open.join('');
+      // the spans still open at the end of this line
+      for (const m of line.matchAll(/<span[^>]*>|<\/span>/g)) {
+        if (m[0] === '</span>') open.pop();
+        else open.push(m[0]);
+      }
+      out.push(prefix + line + '</span>'.repeat(open.length));
     }
-    out.push({ __html: prefix + line + '</span>'.repeat(open.length) });
   }
-  return { lines: out, highlighted };
+  const gutter: string[] = new Array(out.length);
+  for (let i = 1; i <= out.length; i++) gutter[i - 1] = `<a id="L${i}" href="#L${i}">${i}</a>`;
+  return { code: { __html: out.join('\n') }, gutter: { __html: gutter.join('') }, lines: out.length, highlighted };
 }
 
 const md = new MarkdownIt({

@@ -9,7 +9,7 @@ import { atom, rss } from './feed.ts';
 import { type Flash, PermissionsPage, RepoSettingsPage, WebhooksPage } from './pages/admin.tsx';
 import { type Ctx, enc, repoHref } from './pages/layout.tsx';
 import { BlobPage, type BlobView, CommitPage, CommitsPage, ComparePage, RefsPage, SummaryPage, TreePage, type TreeView } from './pages/repo.tsx';
-import { codeLines, languageOf, looksBinary, renderMarkdown } from './render.ts';
+import { type CodeHtml, codeHtml, languageOf, looksBinary, renderMarkdown } from './render.ts';
 import { html, redirect } from './reply.ts';
 import type { WebDeps } from './routes.ts';
 
@@ -20,8 +20,8 @@ export const LIMITS = {
   refsPage: 100,
   /** bytes of a file a page shows */
   blobShown: 1 << 20,
-  /** characters of a file highlight.js gets (beyond: escaped plain text) */
-  highlight: 256 * 1024,
+  /** characters of a file highlight.js gets (beyond: escaped plain text): about 60 ms of highlighting */
+  highlight: 128 * 1024,
   readme: 512 * 1024,
 };
 
@@ -225,14 +225,27 @@ function imageType(path: string, head: Buffer): string | undefined {
   return t && t.magic(head) ? t.type : undefined;
 }
 
+/** Highlighted files by blob id and language, least recently used first; at most HIGHLIGHT_CACHE_BYTES of HTML. */
+const highlighted = new Map<string, CodeHtml>();
+const HIGHLIGHT_CACHE_BYTES = 32 << 20;
+let highlightedBytes = 0;
+function remember(key: string, code: CodeHtml): void {
+  highlighted.set(key, code);
+  highlightedBytes += code.code.__html.length + code.gutter.__html.length;
+  for (const [k, v] of highlighted) {
+    if (highlightedBytes <= HIGHLIGHT_CACHE_BYTES) break;
+    highlighted.delete(k);
+    highlightedBytes -= v.code.__html.length + v.gutter.__html.length;
+  }
+}
+
 async function blob(reply: FastifyReply, deps: WebDeps, ctx: Ctx, p: Principal, r: Resolved): Promise<FastifyReply> {
   const b = await deps.browse.blob(r, LIMITS.blobShown);
   if (!b) throw notFound(`Path not found: ${r.path}`);
   const name = r.path.split('/').pop() ?? '';
   const image = !!imageType(name, b.content);
   const binary = !image && looksBinary(b.content);
-  let lines: BlobView['lines'];
-  let highlighted = false;
+  let code: BlobView['code'];
   let markdown: BlobView['markdown'];
   if (!image && !binary) {
     const text = b.content.toString('utf8');
@@ -240,11 +253,19 @@ async function blob(reply: FastifyReply, deps: WebDeps, ctx: Ctx, p: Principal, 
       const dir = r.path.includes('/') ? `/${enc(r.path.slice(0, r.path.lastIndexOf('/')))}` : '';
       markdown = renderMarkdown(text, { blob: `${repoHref(r.row)}/-/blob/${enc(r.rev)}${dir}`, raw: `${repoHref(r.row)}/-/raw/${enc(r.rev)}${dir}` });
     }
-    const c = codeLines(text, languageOf(name), LIMITS.highlight);
-    lines = c.lines;
-    highlighted = c.highlighted;
+    const lang = languageOf(name);
+    const key = `${b.oid}:${lang ?? ''}`;
+    code = highlighted.get(key);
+    if (code) {
+      highlighted.delete(key); // most recently used last
+      highlighted.set(key, code);
+    } else {
+      code = codeHtml(text, lang, LIMITS.highlight);
+      // a blob never changes: its highlighted HTML is kept for the next visitor (this node only, bounded)
+      if (code.highlighted) remember(key, code);
+    }
   }
-  const v: BlobView = { row: r.row, rev: r.rev, path: r.path, size: b.size, commit: await deps.browse.commitInfo(r), lines, binary, image, truncatedAt: b.truncated ? LIMITS.blobShown : undefined, highlighted, markdown };
+  const v: BlobView = { row: r.row, rev: r.rev, path: r.path, size: b.size, commit: await deps.browse.commitInfo(r), code, binary, image, truncatedAt: b.truncated ? LIMITS.blobShown : undefined, markdown };
   return html(reply, h(BlobPage, { ctx, v, canAdmin: await deps.browse.canAdmin(p, r.row) }));
 }
 

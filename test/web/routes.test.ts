@@ -236,7 +236,7 @@ describe('bounded pages', () => {
     assert.match(f.body, /the first 1\.0 MiB are shown\. <a href="\/team\/private\/-\/raw\/main\/big\.txt">/);
     const c = await web('/team/private/-/commit/main', { cookie: admin });
     assert.match(c.body, /id="diff-truncated"/);
-    assert.ok((c.body.match(/<tr class="add">/g) ?? []).length <= 5000);
+    assert.ok((c.body.match(/<tr class="add">/g) ?? []).length <= 3000);
     const patch = await web(/href="([^"]+\.patch)"/.exec(c.body)![1]!, { cookie: admin });
     assert.equal(patch.status, 200);
     assert.match(patch.headers.get('content-type')!, /^text\/plain/);

@@ -19,9 +19,9 @@ export const enc = (path: string) => path.split('/').map(encodeURIComponent).joi
 export const repoHref = (r: { name: string | null; id: string }) => `/${enc(r.name ?? r.id)}`;
 
 /** Inserts HTML that came from highlight.js or the Markdown sanitizer (see render.ts). */
-export const Raw = ({ html, tag = 'div', class: cls }: { html: SafeHtml; tag?: 'div' | 'span' | 'td' | 'pre'; class?: string }) => {
+export const Raw = ({ html, tag = 'div', class: cls, id }: { html: SafeHtml; tag?: 'div' | 'span' | 'td' | 'pre'; class?: string; id?: string }) => {
   const Tag = tag;
-  return <Tag class={cls} dangerouslySetInnerHTML={html} />;
+  return <Tag class={cls} id={id} dangerouslySetInnerHTML={html} />;
 };
 
 /** The hidden CSRF field every form carries. */

@@ -1,7 +1,7 @@
 import type { CommitInfo } from '../../git/objects.ts';
 import type { Diff, LogEntry, RefItem, TreeItem } from '../../services/browse.ts';
 import type { RepoRow } from '../../services/types.ts';
-import { formatBytes, formatDate, type SafeHtml } from '../render.ts';
+import { type CodeHtml, formatBytes, formatDate, type SafeHtml } from '../render.ts';
 import { type Ctx, enc, Layout, Pager, Raw, repoHref } from './layout.tsx';
 
 const displayName = (r: RepoRow) => r.name ?? r.id;
@@ -247,12 +247,11 @@ export interface BlobView {
   path: string;
   size: number;
   commit: CommitInfo | undefined;
-  /** text lines (HTML from highlight.js or escaped), or why there are none */
-  lines: SafeHtml[] | undefined;
+  /** the text as HTML (from highlight.js, or escaped), undefined for images and binaries */
+  code: CodeHtml | undefined;
   binary: boolean;
   image: boolean;
   truncatedAt: number | undefined;
-  highlighted: boolean;
   markdown: SafeHtml | undefined;
 }
 
@@ -270,7 +269,7 @@ export function BlobPage({ ctx, v, canAdmin }: { ctx: Ctx; v: BlobView; canAdmin
         </div>
         <div class="hd">
           <span>
-            {v.lines ? `${v.lines.length.toLocaleString('en')} lines · ` : ''}
+            {v.code ? `${v.code.lines.toLocaleString('en')} lines · ` : ''}
             {formatBytes(v.size)}
           </span>
           <span class="sp" />
@@ -285,7 +284,7 @@ export function BlobPage({ ctx, v, canAdmin }: { ctx: Ctx; v: BlobView; canAdmin
             The file is {formatBytes(v.size)}; the first {formatBytes(v.truncatedAt)} are shown. <a href={raw}>View the whole file</a>.
           </div>
         )}
-        {v.lines && !v.highlighted && v.size > 0 && v.lines.length > 0 && <div class="muted pad4">Plain text (highlighting is off for files this large or of this type).</div>}
+        {v.code && !v.code.highlighted && v.code.lines > 0 && !v.markdown && <div class="muted pad4">Plain text (highlighting is off for files this large or of this type).</div>}
         {v.markdown ? (
           <Raw class="markdown" html={v.markdown} />
         ) : v.image ? (
@@ -298,21 +297,8 @@ export function BlobPage({ ctx, v, canAdmin }: { ctx: Ctx; v: BlobView; canAdmin
           </p>
         ) : (
           <div class="blob">
-            <pre class="ln">
-              {v.lines!.map((_, i) => (
-                <a id={`L${i + 1}`} href={`#L${i + 1}`}>
-                  {i + 1}
-                </a>
-              ))}
-            </pre>
-            <pre class="code hljs" id="code">
-              {v.lines!.map((l) => (
-                <>
-                  <Raw tag="span" html={l} />
-                  {'\n'}
-                </>
-              ))}
-            </pre>
+            <Raw tag="pre" class="ln" html={v.code!.gutter} />
+            <Raw tag="pre" class="code hljs" id="code" html={v.code!.code} />
           </div>
         )}
       </div>
