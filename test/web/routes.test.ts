@@ -380,3 +380,50 @@ describe('feeds', () => {
     assert.equal((await web('/team/private/-/feed.atom', { cookie: admin })).status, 200);
   });
 });
+
+describe('every form: status of its answer', () => {
+  test('forms answer 303 (done, go on) or 200/4xx (the page again, with what happened)', async () => {
+    const token = async (page: string) => csrfIn((await web(page, { cookie: admin })).body);
+    const post = async (page: string, action: string, form: Record<string, string>) => web(action, { cookie: admin, form: { _csrf: await token(page), ...form } });
+    const created = await post('/-/new', '/-/new', { name: 'forms/repo', description: 'd', public: '1' });
+    assert.equal(created.status, 303);
+    assert.equal(created.headers.get('location'), '/forms/repo');
+    assert.equal((await post('/-/new', '/-/new', { name: 'forms/repo' })).status, 400, 'a taken name');
+    const s = '/forms/repo/-/settings';
+    const cases: [string, string, Record<string, string>, number, RegExp][] = [
+      [s, `${s}/description`, { description: 'new words' }, 200, /new words/],
+      [s, `${s}/visibility`, { visibility: 'private' }, 200, /Saved\./],
+      [s, `${s}/visibility`, { visibility: 'secret' }, 400, /visibility must be/],
+      [s, `${s}/default-branch`, { branch: 'bad..name' }, 400, /Invalid default branch/],
+      [`${s}/permissions`, `${s}/permissions/users`, { username: 'reader', perm: 'repository.write' }, 200, /Granted repository.write to reader/],
+      [`${s}/permissions`, `${s}/permissions/users/reader/revoke`, {}, 200, /Revoked reader/],
+      [`${s}/permissions`, `${s}/permissions/groups`, { group: 'nogroup', perm: 'repository.read' }, 400, /does not exist/],
+      [`${s}/webhooks`, `${s}/webhooks`, { endpoint: 'http://127.0.0.1:9/hook' }, 400, /error/],
+      ['/-/admin/users', '/-/admin/users/reader/api-key', {}, 200, /id="secret-value">pal_/],
+      ['/-/admin/users', '/-/admin/users', { username: 'bad name!' }, 400, /class="error"/],
+      ['/-/admin/groups', '/-/admin/groups/g-forms/members', { username: 'reader' }, 400, /does not exist/],
+      ['/-/settings/ssh-keys', '/-/settings/ssh-keys', { publicKey: 'ssh-rsa AAAA' }, 400, /class="error"/],
+      ['/-/settings/vms', '/-/settings/vms', { host: 'vm1.internal', hostKey: 'nope' }, 400, /class="error"/],
+    ];
+    for (const [page, action, form, status, body] of cases) {
+      const r = await post(page, action, form);
+      assert.equal(r.status, status, `${action}: ${r.status}`);
+      assert.match(r.body, body, action);
+    }
+    const idn = await post('/-/settings/identities', '/-/settings/identities', {});
+    assert.equal(idn.status, 303);
+    const idPage = idn.headers.get('location')!;
+    const tok = await post(idPage, `${idPage}/tokens`, {});
+    assert.equal(tok.status, 200);
+    const tokenId = /action="[^"]+\/tokens\/([0-9a-f-]{36})\/revoke"/.exec(tok.body)![1]!;
+    assert.equal((await post(idPage, `${idPage}/git`, { repo: 'forms/repo', permission: 'write' })).status, 200);
+    assert.equal((await post(idPage, `${idPage}/git`, { repo: 'forms/repo', permission: 'read' })).status, 200, 'a second grant updates');
+    assert.equal((await post(idPage, `${idPage}/tokens/${tokenId}/revoke`, {})).status, 200);
+    assert.equal((await post(idPage, `${idPage}/delete`, {})).status, 303);
+    // deletion needs the name typed
+    assert.equal((await post(s, `${s}/delete`, { confirm: 'wrong' })).status, 400);
+    const del = await post(s, `${s}/delete`, { confirm: 'forms/repo' });
+    assert.equal(del.status, 303);
+    assert.equal((await web('/forms/repo', { cookie: admin })).status, 404);
+  });
+});
