@@ -313,8 +313,13 @@ describe('sessions', () => {
   });
 
   test('Secure __Host- cookies behind a TLS proxy; the failed-login limit is the APIs\' one', async () => {
-    const other = await startServer({ PALISADE_PUBLIC_URL: 'https://git.example.com', PALISADE_AUTH_FAILURE_LIMIT: '3' });
+    const other = await startServer({ PALISADE_PUBLIC_URL: 'https://git.example.com', PALISADE_AUTH_FAILURE_LIMIT: '3', PALISADE_SSH_PORT: '0' });
     try {
+      // clone URLs name the public URL, and the port SSH bound
+      await api(other, 'POST', '/git/v1/repo', { key: other.adminKey, body: { name: 'pub/site', public: true } });
+      const summary = await web('/pub/site', { base: other });
+      assert.match(summary.body, /value="https:\/\/git\.example\.com\/pub\/site\.git"/);
+      assert.match(summary.body, new RegExp(`value="ssh://git@git\\.example\\.com:${other.sshPort}/pub/site\\.git"`));
       await rpc('create_user', { username: 'carol', password: 'carol-password', email: 'c@example.com' }, other);
       const form = await web('/-/login', { base: other });
       assert.match(form.headers.getSetCookie()[0]!, /^__Host-palisade_csrf=.*; Secure/);
