@@ -38,6 +38,9 @@ import { Vms } from './services/vms.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
 import { VmGateway } from './ssh/gateway.ts';
 import { SshServer } from './ssh/server.ts';
+import { Browse } from './services/browse.ts';
+import { Sessions } from './services/sessions.ts';
+import { registerWebConstraint, webRoutes } from './web/routes.ts';
 import { Store } from './store/index.ts';
 
 export interface Services {
@@ -73,6 +76,10 @@ export interface Services {
   gatewayKey: GatewayKey;
   /** the SSH gateway's decisions and what it dials */
   gateway: Gateway;
+  /** web sign-in sessions */
+  sessions: Sessions;
+  /** the web pages' reading side */
+  browse: Browse;
 }
 
 /**
@@ -144,8 +151,13 @@ export async function openServices(config: Config): Promise<Services> {
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
   const gateway = new Gateway(store, access, { allowPrivate: config.allowPrivateUrls });
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway };
+  const sessions = new Sessions(store, access, users);
+  const browse = new Browse(store, access, repos, reader, config.dataDir, slots);
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse };
 }
+
+/** Where the web surface learns the SSH port once SSH listens (buildSsh is called after buildApp). */
+const sshPorts = new WeakMap<FastifyInstance, { port: number | undefined }>();
 
 /**
  * The composition root: builds the Fastify app with one plugin per surface.
@@ -183,7 +195,28 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
   app.get('/.well-known/jwks.json', { schema: rootSchemas.jwks }, async () => ({ keys: [services.webhooks.signer.jwk] }));
   await app.register(rpcRoutes, { prefix: '/_admin/api', users, groups, repos, grants, access, sshKeys: services.sshKeys, defaultRepoType: config.defaultRepoType });
+  // Git's smart HTTP keeps its catch-all; the web's own catch-all takes, by route constraint,
+  // the requests web/dispatch.ts classifies as pages (browsers, and `/-/` URLs).
+  registerWebConstraint(app);
   await app.register(smartHttpRoutes, { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
+  const ssh = { port: config.sshPort || undefined };
+  sshPorts.set(app, ssh);
+  await app.register(webRoutes, {
+    users,
+    repos,
+    groups,
+    grants,
+    identities,
+    sshKeys: services.sshKeys,
+    vms: services.vms,
+    webhooks: services.webhooks,
+    content: services.content,
+    browse: services.browse,
+    sessions: services.sessions,
+    publicUrl: config.publicUrl,
+    sshPort: () => ssh.port,
+    secureCookies: config.publicUrl?.startsWith('https://') ?? false,
+  });
   let closing = false;
   app.addHook('onReady', async () => {
     services.webhooks.start();
@@ -214,8 +247,17 @@ export function buildSsh(config: Config, services: Services, app: FastifyInstanc
   if (config.sshPort === undefined) return undefined;
   const log = app.log.child({ surface: 'ssh' });
   const gateway = new VmGateway({ gateway: services.gateway, privateKey: () => services.gatewayKey.get().privateKey, log }, { connectTimeoutMs: 15_000 });
-  return new SshServer(
+  const server = new SshServer(
     { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
     { users: services.users, git: services.gitService, log, gateway },
   );
+  // the web's clone URLs show the port SSH bound (`0` picks one)
+  const listen = server.listen.bind(server);
+  server.listen = async (port: number, host: string) => {
+    const bound = await listen(port, host);
+    const site = sshPorts.get(app);
+    if (site) site.port = bound;
+    return bound;
+  };
+  return server;
 }

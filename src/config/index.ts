@@ -60,6 +60,11 @@ export interface Config {
   readonly gitQueueMs: number;
   /** A request body that brings no byte for this long is dropped (and its git child killed), in milliseconds. */
   readonly bodyIdleTimeoutMs: number;
+  /**
+   * The URL users reach the server at (`https://git.example.com`), when a proxy stands in
+   * front: the web's clone URLs and feeds use it, and `https` makes its cookies Secure.
+   */
+  readonly publicUrl: string | undefined;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -97,6 +102,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_DEFAULT_REPO_TYPE', 'repo_type of JSON-RPC create_repo when none is given: hg (the seed\'s default) or git (default hg)'],
   ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
   ['PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 'the window of that limit, in seconds (default 60)'],
+  ['PALISADE_PUBLIC_URL', 'the URL users reach the server at, e.g. https://git.example.com behind a TLS proxy: clone URLs and feeds in the web pages use it, and https makes the sign-in cookie Secure (default: the Host the browser sent)'],
 ];
 
 export class ConfigError extends Error {}
@@ -113,6 +119,19 @@ function repoType(raw: string | undefined): 'git' | 'hg' {
   if (raw === undefined || raw === '') return 'hg';
   if (raw === 'git' || raw === 'hg') return raw;
   throw new ConfigError(`PALISADE_DEFAULT_REPO_TYPE must be hg or git, got ${JSON.stringify(raw)}`);
+}
+
+/** PALISADE_PUBLIC_URL as an origin and path without a trailing slash; ConfigError unless http(s). */
+function publicUrl(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`PALISADE_PUBLIC_URL must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) throw new ConfigError('PALISADE_PUBLIC_URL must be an http:// or https:// URL without credentials, query or fragment');
+  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
 }
 
 /** Flags given on the command line; they win over the environment. */
@@ -166,5 +185,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxGitProcessesPerClient: int(merged, 'PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 8, 1, 100_000),
     gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 10, 0, 3600) * 1000,
     bodyIdleTimeoutMs: int(merged, 'PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 30, 1, 86400) * 1000,
+    publicUrl: publicUrl(merged.PALISADE_PUBLIC_URL),
   });
 }

@@ -310,6 +310,15 @@ export class Repos {
     return visibility;
   }
 
+  /** Sets or clears the description (admin needed): at most 2,000 characters, no NUL. */
+  async setDescription(p: Principal, idOrName: string, description: string | null): Promise<string | null> {
+    const row = await this.get(p, idOrName, 'repo:admin');
+    const value = description === null || description.trim() === '' ? null : description.trim();
+    if (value !== null && (value.length > 2000 || value.includes('\0'))) throw invalid('Description must be at most 2000 characters');
+    await this.store.updateRepo(this.store.db, row.id, { description: value });
+    return value;
+  }
+
   /** Deletes a repository (admin on it needed): the row, its grants, then its folder. */
   async delete(p: Principal, idOrName: string): Promise<void> {
     const row = await this.get(p, idOrName, 'repo:admin');

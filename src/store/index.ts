@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Kysely, Migrator, type Transaction } from 'kysely';
-import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable } from './schema.ts';
+import { type Kysely, Migrator, sql, type Transaction } from 'kysely';
+import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable, WebSessionsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './dialect/postgres.ts';
 import { openSqlite } from './dialect/sqlite.ts';
@@ -23,6 +23,7 @@ export type DeliveryRow = DeliveriesTable;
 export type RepoSyncRow = RepoSyncTable;
 export type SshKeyRow = SshKeysTable;
 export type VmRow = VmsTable;
+export type WebSessionRow = WebSessionsTable;
 
 /** Facts the `vm:login` decision needs, in one query. */
 export interface VmAccessFacts {
@@ -75,8 +76,8 @@ export class Store {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('DATABASE_URL must be a postgres:// or postgresql:// URL');
     const { db, close } = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'palisade.sqlite'));
-    // Unordered: branches of work number their migrations apart (007, 008, ...) and may land in
-    // either order; each still runs once, as recorded in the migrations table.
+    // Migrations are numbered by the work that needs them, not by when each lands (009, the web
+    // sessions, before 007 and 008): a database that ran a later number first still takes the rest.
     const migrator = new Migrator({ db, provider: migrationProvider, allowUnorderedMigrations: true });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
@@ -570,5 +571,92 @@ export class Store {
   async deleteSync(c: Conn, repoId: string): Promise<boolean> {
     const r = await c.deleteFrom('repo_sync').where('repo_id', '=', repoId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // ---- web sessions and the web's repository list ------------------------------------
+
+  async insertWebSession(c: Conn, row: WebSessionRow): Promise<void> {
+    await c.insertInto('web_sessions').values(row).execute();
+  }
+
+  /** A live session by its token's hash, with its user (expired ones are not found). */
+  findWebSession(c: Conn, tokenHash: string, at: string): Promise<{ session: WebSessionRow; user: UserRow } | undefined> {
+    return c
+      .selectFrom('web_sessions as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .selectAll('u')
+      .select(['s.id as s_id', 's.token_hash as s_token_hash', 's.user_id as s_user_id', 's.created_at as s_created_at', 's.last_seen_at as s_last_seen_at', 's.expires_at as s_expires_at'])
+      .where('s.token_hash', '=', tokenHash)
+      .where('s.expires_at', '>', at)
+      .executeTakeFirst()
+      .then((r) => {
+        if (!r) return undefined;
+        const { s_id, s_token_hash, s_user_id, s_created_at, s_last_seen_at, s_expires_at, ...user } = r;
+        return { session: { id: s_id, token_hash: s_token_hash, user_id: s_user_id, created_at: s_created_at, last_seen_at: s_last_seen_at, expires_at: s_expires_at }, user: user as UserRow };
+      });
+  }
+
+  async touchWebSession(c: Conn, id: string, lastSeenAt: string, expiresAt: string): Promise<void> {
+    await c.updateTable('web_sessions').set({ last_seen_at: lastSeenAt, expires_at: expiresAt }).where('id', '=', id).execute();
+  }
+
+  async deleteWebSession(c: Conn, tokenHash: string): Promise<void> {
+    await c.deleteFrom('web_sessions').where('token_hash', '=', tokenHash).execute();
+  }
+
+  /** Ends every session of a user; the number ended. */
+  async deleteWebSessionsOf(c: Conn, userId: string): Promise<number> {
+    const r = await c.deleteFrom('web_sessions').where('user_id', '=', userId).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async deleteExpiredWebSessions(c: Conn, at: string): Promise<void> {
+    await c.deleteFrom('web_sessions').where('expires_at', '<=', at).execute();
+  }
+
+  /**
+   * One page of the repositories a principal may see, by name, optionally filtered by a
+   * case-insensitive substring of the name or description. `who`: everything (admins), the
+   * public ones (anonymous), or what a user owns, was granted at least read on (directly, or
+   * through an active group unless its own grant is an explicit `repository.none`) and the
+   * public ones its own grant does not set to none: the decision point's rules, as SQL.
+   */
+  async searchRepos(c: Conn, who: { all: true } | { userId: string | null }, q: { text?: string; limit: number; offset: number }): Promise<{ rows: RepoRow[]; total: number }> {
+    let base = c.selectFrom('repositories as r');
+    if (!('all' in who)) {
+      const userId = who.userId;
+      base = base.where((eb) => {
+        const ownNone = eb.exists(eb.selectFrom('user_repo_grants as n').select('n.level').where('n.user_id', '=', userId ?? '').whereRef('n.repo_id', '=', 'r.id').where('n.level', '=', 0));
+        if (userId === null) return eb('r.visibility', '=', 'public');
+        return eb.or([
+          eb('r.owner_id', '=', userId),
+          eb.and([
+            eb.not(ownNone),
+            eb.or([
+              eb('r.visibility', '=', 'public'),
+              eb.exists(eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').where('ug.level', '>=', 1)),
+              eb.exists(
+                eb
+                  .selectFrom('users_group_members as m')
+                  .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
+                  .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
+                  .select('gg.level')
+                  .where('m.user_id', '=', userId)
+                  .whereRef('gg.repo_id', '=', 'r.id')
+                  .where('gg.level', '>=', 1)
+                  .where('grp.active', '=', 1),
+              ),
+            ]),
+          ]),
+        ]);
+      });
+    }
+    if (q.text) {
+      const pattern = `%${q.text.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+      base = base.where((eb) => eb.or([sql<boolean>`lower(r.name) like ${pattern} escape '\\'`, sql<boolean>`lower(r.description) like ${pattern} escape '\\'`]));
+    }
+    const rows = await base.selectAll('r').orderBy('r.name').orderBy('r.id').limit(q.limit).offset(q.offset).execute();
+    const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return { rows, total: Number(n) };
   }
 }

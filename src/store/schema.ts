@@ -168,6 +168,16 @@ export interface VmsTable {
   created_at: string;
 }
 
+/** Web sign-in sessions: the cookie's secret is stored only as its SHA-256. */
+export interface WebSessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -185,4 +195,5 @@ export interface DB {
   repo_sync: RepoSyncTable;
   ssh_keys: SshKeysTable;
   vms: VmsTable;
+  web_sessions: WebSessionsTable;
 }

@@ -8,9 +8,10 @@ import { test } from 'node:test';
 const SRC = path.resolve(import.meta.dirname, '../../src');
 const allowed: Record<string, string[]> = {
   cli: ['app', 'config', 'git', 'domain'],
-  app: ['access', 'config', 'git', 'hg', 'http', 'ssh', 'services', 'store', 'domain'],
+  app: ['access', 'config', 'git', 'hg', 'http', 'ssh', 'web', 'services', 'store', 'domain'],
   http: ['access', 'services', 'git', 'domain', 'config'],
   ssh: ['access', 'services', 'git', 'domain', 'config'],
+  web: ['access', 'services', 'git', 'domain', 'config'],
   services: ['access', 'store', 'git', 'hg', 'domain'],
   access: ['store', 'domain'],
   store: ['domain'],
@@ -22,9 +23,9 @@ const allowed: Record<string, string[]> = {
 };
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : /\.tsx?$/.test(e.name) ? [path.join(dir, e.name)] : []));
 }
-const layerOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.ts$/, '');
+const layerOf = (file: string) => path.relative(SRC, file).split(path.sep)[0]!.replace(/\.tsx?$/, '');
 
 test('imports follow the layer order', () => {
   const violations: string[] = [];
@@ -54,4 +55,14 @@ test('no surface but the CLI names the SYSTEM principal', () => {
 test('services export no *Internal methods', () => {
   const offenders = files(path.join(SRC, 'services')).filter((f) => /\b\w+Internal\s*\(/.test(fs.readFileSync(f, 'utf8')));
   assert.deepEqual(offenders, []);
+});
+
+// The web's templates escape every value; raw HTML enters a page in one place (`Raw`, for what
+// highlight.js and the Markdown sanitizer made), and only render.ts makes such HTML.
+test('web pages insert raw HTML only through Raw, made only in render.ts', () => {
+  const web = files(path.join(SRC, 'web'));
+  const raw = web.filter((f) => /dangerouslySetInnerHTML/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(SRC, f));
+  assert.deepEqual(raw, ['web/pages/layout.tsx']);
+  const made = web.filter((f) => /__html\s*:/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(SRC, f));
+  assert.deepEqual(made, ['web/render.ts']);
 });

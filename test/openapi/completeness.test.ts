@@ -63,14 +63,18 @@ test('every registered route is in /openapi.json, and every documented operation
   const unserved = documented.filter((d) => !SMART.includes(`${d.method.toLowerCase()} ${d.path}`) && !app.hasRoute({ method: d.method as 'GET', url: routeUrl(d.path) }));
   assert.deepEqual(unserved, [], 'documented operations that no route serves');
   for (const k of SMART) assert.ok(documented.some((d) => `${d.method.toLowerCase()} ${d.path}` === k), k);
-  // served -> documented: as many routes as operations, apart from the docs' files and the catch-all
+  // served -> documented: as many routes as operations, apart from the docs' files, the
+  // catch-alls (smart HTTP's, and the web's under its route constraint) and the web's pages (`/-/…`)
   const tree = routeTree();
   const docsFiles = tree.filter((r) => r.url === '/docs' || r.url.startsWith('/docs/'));
+  const webPages = tree.filter((r) => r.url.startsWith('/-/'));
   const catchAll = tree.filter((r) => r.url === '*');
-  assert.deepEqual(catchAll.map((r) => r.method).sort(), ['GET', 'POST'], 'the smart-HTTP catch-all');
+  assert.deepEqual(catchAll.map((r) => r.method).sort(), ['GET', 'POST'], 'the smart-HTTP and web catch-alls (one line of the route tree)');
+  assert.ok(webPages.length >= 15, 'the web pages');
+  assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/-/')), 'web pages are not API operations');
   assert.ok(docsFiles.length >= 5, 'the docs page and its files');
   assert.ok(tree.length >= 60, `read only ${tree.length} routes from the route tree`);
-  assert.equal(tree.length - docsFiles.length - catchAll.length, documented.length - SMART.length, 'every route (but /docs and the catch-all) is one documented operation');
+  assert.equal(tree.length - docsFiles.length - webPages.length - catchAll.length, documented.length - SMART.length, 'every route (but /docs and the catch-all) is one documented operation');
 });
 
 test('every operation has its path parameters, request body and response schemas', () => {
