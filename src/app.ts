@@ -145,7 +145,7 @@ export async function openServices(config: Config): Promise<Services> {
     zipBuffers: new ProcessSlots({ max: 2, perClient: 1, queueMs: config.gitQueueMs }),
   });
   const hgWorker = new HgWebWorker({ home }, path.join(config.dataDir, 'run'));
-  const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs });
+  const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs, hg: { home }, runDir: path.join(config.dataDir, 'run') });
   const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
@@ -249,7 +249,7 @@ export function buildSsh(config: Config, services: Services, app: FastifyInstanc
   const gateway = new VmGateway({ gateway: services.gateway, privateKey: () => services.gatewayKey.get().privateKey, log }, { connectTimeoutMs: 15_000 });
   const server = new SshServer(
     { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
-    { users: services.users, git: services.gitService, log, gateway },
+    { users: services.users, git: services.gitService, hg: services.hgService, log, gateway },
   );
   // the web's clone URLs show the port SSH bound (`0` picks one)
   const listen = server.listen.bind(server);

@@ -27,6 +27,12 @@ export function hgEnv(h: HgEnv, extra: Record<string, string> = {}): NodeJS.Proc
 export interface HgSpawnOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /**
+   * Run the arguments exactly as given, without the `--config ui.interactive=false` prefix:
+   * `hg -R <repo> serve --stdio` refuses any other form ("potentially unsafe serve --stdio
+   * invocation"); its configuration then comes from an HGRCPATH file in `env`.
+   */
+  exact?: boolean;
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -51,7 +57,7 @@ export function killHg(child: ChildProcess): void {
 /** Spawns `hg <args>` with `--config ui.interactive=false`; `userArgs` are the values that came from input. */
 export function spawnHg(h: HgEnv, args: readonly string[], opts: HgSpawnOptions, userArgs: readonly string[] = []): ChildProcess {
   checkArgs(args, userArgs);
-  const child = spawn('hg', ['--config', 'ui.interactive=false', ...args], { cwd: opts.cwd, env: hgEnv(h, opts.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn('hg', opts.exact ? args : ['--config', 'ui.interactive=false', ...args], { cwd: opts.cwd, env: hgEnv(h, opts.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const kill = () => killHg(child);
   const timer = setTimeout(kill, opts.timeoutMs);
   timer.unref();

@@ -1,7 +1,10 @@
+import fs from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Principal } from '../domain/access.ts';
 import { invalid } from '../domain/errors.ts';
+import { type HgEnv, killHg, spawnHg } from '../hg/runner.ts';
 import type { HgState, HgWebWorker } from '../hg/web.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import type { ProcessSlots } from './process-slots.ts';
@@ -75,8 +78,60 @@ export class HgService {
     private readonly slots: ProcessSlots,
     private readonly events: RefEvents,
     private readonly worker: HgWebWorker,
-    private readonly opts: { timeoutMs: number },
+    private readonly opts: { timeoutMs: number; hg: HgEnv; runDir: string },
   ) {}
+
+  /**
+   * Mercurial over SSH (`hg -R <repo> serve --stdio`): one conversation, reads and pushes alike.
+   * Read is decided before hg starts; a caller who may not write runs it with hooks that refuse
+   * every incoming changegroup and pushkey (bookmarks, phases), so hg itself turns a push away
+   * ("abort: … hook exited with status 1") and nothing is written. The heads and bookmarks a
+   * writer's push moved are push events.
+   */
+  /** The hgrc of an SSH session: never interactive; for a caller who may not write, hooks that refuse every push. */
+  private sshConfig(canPush: boolean): string {
+    const file = path.join(this.opts.runDir, canPush ? 'ssh-write.hgrc' : 'ssh-read.hgrc');
+    if (!fs.existsSync(file)) {
+      const text = canPush
+        ? '[ui]\ninteractive = false\n'
+        : '[ui]\ninteractive = false\n[hooks]\n# a reader\'s push is turned away by hg itself, before anything is written\nprechangegroup.palisade = false\nprepushkey.palisade = false\npretxnopen.palisade = false\n';
+      fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(`${file}.${process.pid}.tmp`, text, { mode: 0o600 });
+      fs.renameSync(`${file}.${process.pid}.tmp`, file);
+    }
+    return file;
+  }
+
+  async serveSsh(p: Principal, repoRef: string, io: { input: Readable; output: Writable; errOutput: Writable; signal: AbortSignal }): Promise<{ code: number | null; repoId: string }> {
+    const repo = await this.repos.get(p, repoRef, 'repo:read');
+    if (repo.type !== 'hg') throw invalid('this is a git repository: use git', 'UNSUPPORTED_REPOSITORY_TYPE');
+    const canPush = await this.repos.get(p, repo.id, 'repo:write').then(() => true, () => false);
+    const dir = this.repos.folderOf(repo);
+    return this.slots.run(
+      p,
+      async () => {
+        const before = canPush ? await this.worker.state(dir) : undefined;
+        // hg accepts exactly `hg -R <repo> serve --stdio`: its configuration comes from HGRCPATH
+        const hgrc = this.sshConfig(canPush);
+        const child = spawnHg(this.opts.hg, ['-R', dir, 'serve', '--stdio'], { timeoutMs: this.opts.timeoutMs, signal: io.signal, exact: true, env: { HGRCPATH: hgrc } }, [dir]);
+        io.input.on('error', () => killHg(child));
+        io.input.pipe(child.stdin!);
+        child.stdin!.on('error', () => undefined);
+        child.stdout!.pipe(io.output, { end: false });
+        child.stderr!.pipe(io.errOutput, { end: false });
+        const code = await new Promise<number | null>((resolve, reject) => {
+          child.once('error', reject);
+          child.once('close', (c) => resolve(c));
+        });
+        if (before) {
+          const changes = hgChanges(before, await this.worker.state(dir));
+          if (changes.length) this.events.refsChanged(repo.id, changes);
+        }
+        return { code, repoId: repo.id };
+      },
+      io.signal,
+    );
+  }
 
   /** True when the name is an hg repository (any caller): the transport's routing question, nothing more. */
   async isHg(p: Principal, repoRef: string): Promise<boolean> {

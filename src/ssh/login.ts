@@ -27,6 +27,47 @@ export interface GitExec {
 
 const EXEC_RE = /^(git[- ](?:upload-pack|receive-pack|upload-archive))\s+(.+)$/;
 
+/** Unquotes a path the way git and hg quote it (single-quoted parts joined by \' and \!); undefined when it is not that. */
+function unquote(arg: string): string | undefined {
+  if (!arg.startsWith("'")) return /\s|['"\\]/.test(arg) ? undefined : arg;
+  let out = '';
+  let rest = arg;
+  while (rest.length) {
+    const q = /^'([^']*)'/.exec(rest);
+    if (q) {
+      out += q[1];
+      rest = rest.slice(q[0].length);
+      continue;
+    }
+    const esc = /^\\(['!])/.exec(rest);
+    if (esc) {
+      out += esc[1];
+      rest = rest.slice(2);
+      continue;
+    }
+    return undefined;
+  }
+  return out;
+}
+
+/** The repository as named in a path: id or full name, without a leading `/` or `~/`, a trailing `/` or suffix. */
+function repoOf(path: string, suffix: RegExp): string | undefined {
+  const repo = path.replace(/^~\//, '').replace(/^\/+/, '').replace(/\/+$/, '').replace(suffix, '');
+  if (!repo || repo.length > 300 || /[\0-\x1f]/.test(repo)) return undefined;
+  return repo;
+}
+
+/**
+ * Mercurial's SSH command, `hg -R <path> serve --stdio`, as hg's client sends it (the path
+ * quoted like git's); undefined for anything else.
+ */
+export function parseHgExec(command: string): { repo: string } | undefined {
+  const m = /^hg -R (\S+|'.*') serve --stdio$/.exec(command.trim());
+  const path = m && unquote(m[1]!);
+  const repo = path && repoOf(path, /\.hg$/);
+  return repo ? { repo } : undefined;
+}
+
 /**
  * Parses an exec request; undefined for anything but the three git commands with one path.
  * git quotes the path with single quotes (`'` inside written as `'\''`, `!` as `\!`); an
@@ -36,29 +77,7 @@ export function parseGitExec(command: string): GitExec | undefined {
   const m = EXEC_RE.exec(command.trim());
   if (!m) return undefined;
   const cmd = m[1]!.replace(' ', '-') as GitExec['command'];
-  let arg = m[2]!;
-  if (arg.startsWith("'")) {
-    // a sequence of single-quoted parts joined by \' and \!
-    let out = '';
-    let rest = arg;
-    while (rest.length) {
-      const q = /^'([^']*)'/.exec(rest);
-      if (q) {
-        out += q[1];
-        rest = rest.slice(q[0].length);
-        continue;
-      }
-      const esc = /^\\(['!])/.exec(rest);
-      if (esc) {
-        out += esc[1];
-        rest = rest.slice(2);
-        continue;
-      }
-      return undefined;
-    }
-    arg = out;
-  } else if (/\s|['"\\]/.test(arg)) return undefined;
-  const repo = arg.replace(/^~\//, '').replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '');
-  if (!repo || repo.length > 300 || /[\0-\x1f]/.test(repo)) return undefined;
-  return { command: cmd, repo };
+  const path = unquote(m[2]!);
+  const repo = path && repoOf(path, /\.git$/);
+  return repo ? { command: cmd, repo } : undefined;
 }

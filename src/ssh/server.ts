@@ -5,10 +5,11 @@ import type { Principal } from '../domain/access.ts';
 import { isAccessDenied, isDomainError, isRateLimited } from '../domain/errors.ts';
 import { safeGitProtocol } from '../git/smart-http.ts';
 import type { GitService } from '../services/git-service.ts';
+import type { HgService } from '../services/hg-service.ts';
 import type { Authenticated, Users } from '../services/users.ts';
 import { fingerprintOf } from '../services/ssh-public-key.ts';
 import { loadHostKey } from './host-key.ts';
-import { type Login, parseGitExec, parseLogin } from './login.ts';
+import { type Login, parseGitExec, parseHgExec, parseLogin } from './login.ts';
 
 export interface SshOptions {
   dataDir: string;
@@ -22,6 +23,8 @@ export interface SshOptions {
 export interface SshDeps {
   users: Users;
   git: GitService;
+  /** Mercurial's `hg -R <repo> serve --stdio` */
+  hg: HgService;
   log: FastifyBaseLogger;
   /** the VM gateway: handles the sessions of a `<vmId>[+<user>]` login (absent: refused) */
   gateway?: GatewayHandler;
@@ -156,18 +159,48 @@ export class SshConnection {
     session.on('subsystem', (_accept, reject) => reject());
     session.on('exec', (accept, _reject, info) => {
       const ch = accept();
-      void this.runGit(ch, info.command, env).catch((e: unknown) => {
+      const hg = parseHgExec(info.command);
+      void (hg ? this.runHg(ch, hg.repo) : this.runGit(ch, info.command, env)).catch((e: unknown) => {
         this.server.deps.log.error({ err: e }, 'ssh git command failed');
         refuse(ch, 'internal error');
       });
     });
   }
 
+  /** `hg -R <repo> serve --stdio`: decided through the hg service, hg's own protocol on the channel. */
+  private async runHg(ch: ServerChannel, repo: string): Promise<void> {
+    const { hg, log } = this.server.deps;
+    const p = this.principal!;
+    const started = Date.now();
+    const ac = new AbortController();
+    const abort = () => ac.abort();
+    ch.on('close', abort);
+    this.closed.signal.addEventListener('abort', abort, { once: true });
+    const input = new Meter(this.server.options.maxPackBytes);
+    ch.on('error', () => input.destroy());
+    ch.pipe(input);
+    const output = new Meter();
+    output.pipe(ch, { end: false });
+    try {
+      const r = await hg.serveSsh(p, repo, { input, output, errOutput: ch.stderr, signal: ac.signal });
+      log.info({ ssh: { event: 'hg', ip: this.info.ip, principal: principalLabel(p), repo, outcome: r.code === 0 ? 'ok' : 'failed', code: r.code, bytesIn: input.bytes, bytesOut: output.bytes, ms: Date.now() - started } }, 'ssh hg command');
+      if (!ch.destroyed) {
+        ch.exit(r.code ?? 1);
+        ch.end();
+      }
+    } catch (e) {
+      log.info({ ssh: { event: 'hg', ip: this.info.ip, principal: principalLabel(p), repo, outcome: 'refused', why: e instanceof Error ? e.message : String(e) } }, 'ssh hg command');
+      refuse(ch, gitRefusal(e));
+    } finally {
+      this.closed.signal.removeEventListener('abort', abort);
+    }
+  }
+
   private async runGit(ch: ServerChannel, command: string, env: Record<string, string>): Promise<void> {
     const { git, log } = this.server.deps;
     const p = this.principal!;
     const g = parseGitExec(command);
-    if (!g) return refuse(ch, 'Palisade serves git only: git-upload-pack, git-receive-pack and git-upload-archive');
+    if (!g) return refuse(ch, 'Palisade serves git (git-upload-pack, git-receive-pack, git-upload-archive) and Mercurial (hg -R <repo> serve --stdio) only');
     const started = Date.now();
     const ac = new AbortController();
     const abort = () => ac.abort();
