@@ -46,7 +46,7 @@ export const gatewayKeyPath = (dataDir: string): string => path.join(dataDir, 's
  * the name, which fails if the name exists. So a reader never sees a half-written key, and
  * of two racing writers exactly one wins; the loser reads the winner's key.
  */
-function createOnce(file: string, content: string): void {
+export function createOnce(file: string, content: string): void {
   const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
   fs.writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
   try {
