@@ -246,7 +246,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
 export function buildSsh(config: Config, services: Services, app: FastifyInstance): SshServer | undefined {
   if (config.sshPort === undefined) return undefined;
   const log = app.log.child({ surface: 'ssh' });
-  const gateway = new VmGateway({ gateway: services.gateway, privateKey: () => services.gatewayKey.get().privateKey, log }, { connectTimeoutMs: 15_000 });
+  const gateway = new VmGateway({ gateway: services.gateway, privateKey: (accountId) => services.gatewayKey.get(accountId).privateKey, log }, { connectTimeoutMs: 15_000 });
   const server = new SshServer(
     { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
     { users: services.users, git: services.gitService, hg: services.hgService, log, gateway },

@@ -5,10 +5,13 @@ import ssh2, { type ParsedKey } from 'ssh2';
 import { fingerprintOf } from './ssh-public-key.ts';
 
 /**
- * The gateway's one key pair: the SSH gateway logs in to every registered VM with it (ssh2's
- * client cannot present OpenSSH user certificates, so there is no per-session certificate);
- * a VM trusts the gateway by listing its public key, never a client's secret. Generated once
- * in the data folder, shared by every node that shares the folder.
+ * The gateway's key pairs, one per account: the SSH gateway logs in to a VM with the key of
+ * the account that registered it (ssh2's client cannot present OpenSSH user certificates, so
+ * there is no per-session certificate). A VM trusts the gateway by listing its account's public
+ * key, never a client's secret; and since a registration proves nothing about who owns the
+ * machine (its host key is public), one key for every account would let any account register
+ * another's machine and log in to it: a VM trusts only its own account's key. Generated once
+ * per account in the data folder, shared by every node that shares the folder.
  */
 
 /** The comment of the public key line, so that an `authorized_keys` entry says whose it is. */
@@ -37,8 +40,24 @@ export interface GatewayKeyPair {
   fingerprint: string;
 }
 
-/** The private key's file: `DATA/ssh/gateway_ed25519` (mode 0600, its folder 0700). */
-export const gatewayKeyPath = (dataDir: string): string => path.join(dataDir, 'ssh', 'gateway_ed25519');
+/** An account's private key file: `DATA/ssh/gateway/<account id>_ed25519` (mode 0600, its folders 0700). */
+export function gatewayKeyPath(dataDir: string, accountId: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(accountId)) throw new Error('account id is not a UUID');
+  return path.join(dataDir, 'ssh', 'gateway', `${accountId}_ed25519`);
+}
+
+/**
+ * A new ed25519 key pair in OpenSSH's format. ssh2's generator drops a leading zero byte of the
+ * public key about once in 256 keys, and neither ssh2 nor ssh-keygen reads such a file back:
+ * a pair is only taken once it parses.
+ */
+export function newEd25519(comment: string): string {
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    const parsed = ssh2.utils.parseKey(pair.private);
+    if (!(parsed instanceof Error) && !Array.isArray(parsed)) return pair.private;
+  }
+}
 
 /**
  * Creates `file` with `content` unless it exists, safely against other processes doing the
@@ -63,10 +82,10 @@ export function createOnce(file: string, content: string): void {
  * (race-safe across processes). Throws a plain Error if the file holds something else than an
  * unencrypted ed25519 private key in OpenSSH's format: an operator's mistake, never replaced.
  */
-export function loadGatewayKey(dataDir: string): GatewayKeyPair {
-  const file = gatewayKeyPath(dataDir);
+export function loadGatewayKey(dataDir: string, accountId: string): GatewayKeyPair {
+  const file = gatewayKeyPath(dataDir, accountId);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  if (!fs.existsSync(file)) createOnce(file, ssh2.utils.generateKeyPairSync('ed25519', { comment: GATEWAY_KEY_COMMENT }).private);
+  if (!fs.existsSync(file)) createOnce(file, newEd25519(GATEWAY_KEY_COMMENT));
   // a copy put there by hand keeps the mode it came with: only the server's user may read it
   if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
   const privateKey = fs.readFileSync(file, 'utf8');
@@ -78,15 +97,20 @@ export function loadGatewayKey(dataDir: string): GatewayKeyPair {
   return { privateKey, publicKey: `ssh-ed25519 ${blob.toString('base64')} ${GATEWAY_KEY_COMMENT}`, fingerprint: fingerprintOf(blob) };
 }
 
-/** The gateway's key pair for one data folder, loaded (or generated) on first use and kept. */
+/** The gateway's key pairs of one data folder, per account, loaded (or generated) on first use and kept. */
 export class GatewayKey {
-  private pair: GatewayKeyPair | undefined;
+  private readonly pairs = new Map<string, GatewayKeyPair>();
 
   constructor(private readonly dataDir: string) {}
 
-  get(): GatewayKeyPair {
-    this.pair ??= loadGatewayKey(this.dataDir);
-    return this.pair;
+  get(accountId: string): GatewayKeyPair {
+    let pair = this.pairs.get(accountId);
+    if (!pair) {
+      pair = loadGatewayKey(this.dataDir, accountId);
+      if (this.pairs.size > 10_000) this.pairs.clear();
+      this.pairs.set(accountId, pair);
+    }
+    return pair;
   }
 }
 
@@ -99,7 +123,7 @@ export function gatewayInstall(pair: GatewayKeyPair): { authorizedKeysLine: stri
   const authorizedKeysLine = `${GATEWAY_KEY_OPTIONS} ${pair.publicKey}`;
   const sshdConfig = [
     '# /etc/ssh/sshd_config.d/50-palisade-gateway.conf',
-    `# Trust the Palisade gateway (${pair.fingerprint}) for every local user: the key is read`,
+    `# Trust the Palisade gateway for this account's VMs (${pair.fingerprint}) for every local user: the key is read`,
     `# from ${GATEWAY_KEYS_FILE} (root-owned, mode 0644) besides each user's own file.`,
     'PubkeyAuthentication yes',
     `AuthorizedKeysFile .ssh/authorized_keys ${GATEWAY_KEYS_FILE}`,

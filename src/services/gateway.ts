@@ -26,6 +26,8 @@ export const isGatewayRefusal = (e: unknown): e is GatewayRefusal => e instanceo
 /** What to dial for an allowed VM login. */
 export interface VmTarget {
   vmId: string;
+  /** the account that registered the VM: the gateway logs in with that account's key */
+  accountId: string;
   /** the Linux user the login is for (the VM's default user when none was asked) */
   linuxUser: string;
   /** the host as registered (a name or an address), for logs */
@@ -122,7 +124,7 @@ export class Gateway {
     for (const a of addresses) if (vmAddressProblem(a, this.opts.allowPrivate)) throw new GatewayRefusal('VM unreachable (its address is one the gateway may not dial)');
     const [type, b64] = vm.host_key.split(' ') as [string, string];
     const blob = Buffer.from(b64, 'base64');
-    return { vmId: vm.id, linuxUser: user, host: vm.host, addresses, port: vm.port, hostKey: { type, blob, fingerprint: fingerprintOf(blob) } };
+    return { vmId: vm.id, accountId: vm.account_id, linuxUser: user, host: vm.host, addresses, port: vm.port, hostKey: { type, blob, fingerprint: fingerprintOf(blob) } };
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
-import { invalid, notFound } from '../domain/errors.ts';
+import { conflict, invalid, notFound } from '../domain/errors.ts';
 import { normaliseVmHost } from '../domain/validate.ts';
 import type { Store, VmRow } from '../store/index.ts';
 import { type GatewayKey, gatewayInstall } from './gateway-key.ts';
@@ -78,6 +78,9 @@ export class Vms {
       host_key: hostKey(input.hostKey),
       created_at: now(),
     };
+    // a machine is one account's: its host key registered by another account is refused (the
+    // key is what a VM proves; the gateway's per-account keys are what keeps others out)
+    if (await this.store.hostKeyRegisteredElsewhere(this.store.db, row.host_key, u.userId)) throw conflict('This host key is already registered', 'VM_ALREADY_REGISTERED');
     await this.store.insertVm(this.store.db, row);
     return vmOut(row);
   }
@@ -104,6 +107,7 @@ export class Vms {
     if (patch.port !== undefined) set.port = patch.port;
     if (patch.defaultUser !== undefined) set.default_user = patch.defaultUser;
     if (patch.hostKey !== undefined) set.host_key = hostKey(patch.hostKey);
+    if (set.host_key && (await this.store.hostKeyRegisteredElsewhere(this.store.db, set.host_key, row.account_id))) throw conflict('This host key is already registered', 'VM_ALREADY_REGISTERED');
     if (Object.keys(set).length) await this.store.updateVm(this.store.db, row.id, set);
     return vmOut({ ...row, ...set });
   }
@@ -116,8 +120,9 @@ export class Vms {
 
   /** What a VM installs to trust the gateway; for any account (the key is public). */
   async gatewayKeyFor(p: Principal): Promise<{ publicKey: string; fingerprint: string; authorizedKeysLine: string; sshdConfig: string }> {
-    await this.access.requireAccount(p);
-    const pair = this.gatewayKey.get();
+    // the caller's own account's key: a VM trusts only the account that registers it
+    const u = await this.access.requireAccount(p);
+    const pair = this.gatewayKey.get(u.userId);
     return { publicKey: pair.publicKey, fingerprint: pair.fingerprint, ...gatewayInstall(pair) };
   }
 }

@@ -16,7 +16,8 @@ export interface VmGatewayOptions {
 export interface VmGatewayDeps {
   gateway: Gateway;
   /** the gateway's private key (OpenSSH format), read when the first VM is dialled */
-  privateKey: () => string;
+  /** the private key of an account's gateway key pair (the VM's registering account) */
+  privateKey: (accountId: string) => string;
   log: FastifyBaseLogger;
 }
 
@@ -123,11 +124,13 @@ class Upstream {
         client.end();
         if (presented && !presented.equals(t.hostKey.blob)) {
           this.deps.log.warn({ ssh: { event: 'gateway-host-key', vm: t.vmId, host: t.host, address, port: t.port, expected: t.hostKey.fingerprint, presented: fingerprintOf(presented) } }, 'ssh gateway: the VM presented another host key than the registered one; refused');
-          return reject(new GatewayRefusal('VM host key mismatch'));
+          // the client learns only that the VM cannot be reached: a registration of someone else's
+          // address must not tell what answers there (the log has the detail)
+          return reject(new GatewayRefusal('VM unreachable'));
         }
         if (e.level === 'client-authentication') {
           this.deps.log.warn({ ssh: { event: 'gateway-login', vm: t.vmId, host: t.host, linuxUser: t.linuxUser } }, 'ssh gateway: the VM refused the gateway key');
-          return reject(new GatewayRefusal(`VM refused the gateway's login as ${t.linuxUser}`));
+          return reject(new GatewayRefusal('VM unreachable'));
         }
         reject(handshake ? new GatewayRefusal('VM unreachable') : new Unreachable(e.message));
       });
@@ -136,7 +139,7 @@ class Upstream {
           host: address,
           port: t.port,
           username: t.linuxUser,
-          privateKey: this.deps.privateKey(),
+          privateKey: this.deps.privateKey(t.accountId),
           // compared as wire blobs: the registered key, nothing else, not even another key of the VM
           hostVerifier: (key: Buffer) => {
             presented = key;

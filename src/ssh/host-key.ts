@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { createOnce } from '../services/gateway-key.ts';
+import { createOnce, newEd25519 } from '../services/gateway-key.ts';
 import { fingerprintOf } from '../services/ssh-public-key.ts';
 
 const { utils } = ssh2;
@@ -17,7 +17,7 @@ export function loadHostKey(dataDir: string): { privateKey: string; fingerprint:
   const file = path.join(dir, 'host_ed25519');
   // written whole then linked into place: another process never reads half a key, and of two
   // racing starts one key wins
-  if (!fs.existsSync(file)) createOnce(file, utils.generateKeyPairSync('ed25519', { comment: 'palisade-host' }).private);
+  if (!fs.existsSync(file)) createOnce(file, newEd25519('palisade-host'));
   const text = fs.readFileSync(file, 'utf8');
   const key = utils.parseKey(text);
   if (key instanceof Error || Array.isArray(key)) throw new Error('the SSH host key in the data folder cannot be read');

@@ -497,6 +497,11 @@ export class Store {
     await c.insertInto('vms').values(row).execute();
   }
 
+  /** True when another account registered a VM with this host key. */
+  async hostKeyRegisteredElsewhere(c: Conn, hostKey: string, accountId: string): Promise<boolean> {
+    return !!(await c.selectFrom('vms').select('id').where('host_key', '=', hostKey).where('account_id', '!=', accountId).executeTakeFirst());
+  }
+
   findVm(c: Conn, id: string): Promise<VmRow | undefined> {
     return c.selectFrom('vms').selectAll().where('id', '=', id).executeTakeFirst();
   }

@@ -115,7 +115,8 @@ describe('SSH gateway', { skip }, () => {
       ['a grant on an unregistered VM', `${GHOST}+${dev}`, { password: id.dev.token }, 'ERROR: VM not registered'],
       ['a VM of another account', `${vm}+${dev}`, { password: id.bobs.token }, 'ERROR: VM not registered'],
       ['a user\'s API key is no identity', `${vm}+${dev}`, { password: alice }, 'ERROR: only identities log in to VMs'],
-      ['a Linux user the VM does not have (null allows it)', `${vm}+palvm-nobody`, { password: id.any.token }, 'ERROR: VM refused the gateway\'s login as palvm-nobody'],
+      // the VM refused the login: the client learns only that it could not be reached
+      ['a Linux user the VM does not have (null allows it)', `${vm}+palvm-nobody`, { password: id.any.token }, 'ERROR: VM unreachable'],
     ];
     const got = await Promise.all(rows.map(([, login, auth]) => ssh(login, auth, 'id -un')));
     rows.forEach(([label, , , want], i) => {
@@ -299,12 +300,34 @@ describe('SSH gateway', { skip }, () => {
     assert.match(r.stderr, /forwarding failed/i);
   });
 
+  // Registering someone else's machine. The attack: with one gateway key for every account, an
+  // account registered another account's VM (host key from ssh-keyscan: public) as its own,
+  // granted its own identity any user, and got a shell there as root. Now each account has its
+  // own gateway key, which only that account's VMs trust, and a host key registered by another
+  // account is refused.
+  test("another account's machine: its host key is refused at registration, and another of its keys opens nothing", async () => {
+    const same = await api(s, 'POST', '/vm/v1/vms', { key: bob, body: { host: '127.0.0.1', port: vmHost.port, defaultUser: dev, hostKey: vmHost.hostKeyLine } });
+    assert.equal(same.status, 409);
+    assert.equal(same.body.code, 'VM_ALREADY_REGISTERED');
+    // the VM's second host key, which alice never registered: bob's registration succeeds...
+    const theirs = await api(s, 'POST', '/vm/v1/vms', { key: bob, body: { host: '127.0.0.1', port: vmHost.port, defaultUser: dev, hostKey: vmHost.ecdsaHostKeyLine } });
+    assert.equal(theirs.status, 200, JSON.stringify(theirs.body));
+    const attacker = await identity(bob);
+    await grant(bob, attacker.id, theirs.body.id, null);
+    // ...but the VM trusts alice's gateway key, not bob's: no shell, and nothing about why
+    for (const user of [dev, ci, 'root']) {
+      const r = await ssh(`${theirs.body.id}+${user}`, { password: attacker.token }, 'id -un');
+      assert.deepEqual(r, { code: 1, stdout: '', stderr: 'ERROR: VM unreachable\n' }, user);
+    }
+    await api(s, 'DELETE', `/vm/v1/vms/${theirs.body.id}`, { key: bob });
+  });
+
   test('a changed host key: the VM is refused and the mismatch logged, until the registration matches again', async () => {
     const other = c.keygen('another-host-key').pub.split(' ').slice(0, 2).join(' ');
     assert.equal((await api(s, 'PATCH', `/vm/v1/vms/${vm}`, { key: alice, body: { hostKey: other } })).status, 200);
     try {
       const r = await ssh(`${vm}+${dev}`, { password: id.dev.token }, 'id -un');
-      assert.deepEqual(r, { code: 1, stdout: '', stderr: 'ERROR: VM host key mismatch\n' });
+      assert.deepEqual(r, { code: 1, stdout: '', stderr: 'ERROR: VM unreachable\n' }, 'the mismatch is logged, not told');
       const logged = s
         .logs()
         .split('\n')

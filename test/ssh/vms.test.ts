@@ -34,6 +34,12 @@ function keygen(type: string, bits?: number): string {
 }
 const pub = (file: string) => fs.readFileSync(`${file}.pub`, 'utf8');
 
+/** A user's id (the account id), from JSON-RPC. */
+async function accountId(username: string): Promise<string> {
+  const r = await fetch(`${live.url}/_admin/api`, { method: 'POST', body: JSON.stringify({ id: 1, api_key: live.adminKey, method: 'get_user', args: { username } }) });
+  return ((await r.json()) as { result: { id: string } }).result.id;
+}
+
 const vms = (key: string | undefined, method: string, p = '', body?: unknown) => api(live, method, `/vm/v1/vms${p}`, { key, body });
 async function newVm(key: string, body: object = {}): Promise<any> {
   const r = await vms(key, 'POST', '', { host: 'vm.example.com', hostKey: hostKeyLine, ...body });
@@ -152,7 +158,9 @@ describe('VM registry', () => {
 
   test('listing pages through the caller\'s VMs; an admin lists every account\'s', async () => {
     const mine = [];
-    for (let i = 0; i < 5; i++) mine.push((await newVm(bob, { name: `bob-${i}` })).id);
+    // bob's own machines: a host key registered by another account is refused (409)
+    const bobKey = pub(keygen('ed25519'));
+    for (let i = 0; i < 5; i++) mine.push((await newVm(bob, { name: `bob-${i}`, hostKey: bobKey })).id);
     const theirs = (await newVm(alice, { name: 'alice-x' })).id;
     const pages = [];
     for (let offset = 0; offset < 6; offset += 2) {
@@ -192,7 +200,7 @@ describe('VM registry', () => {
       if (status === 200) assert.equal(left.status, 404, `${who} deleted it`);
       else assert.deepEqual(left.body, vm, `${who} changed nothing`);
       // registering, listing and the gateway key: any account
-      assert.equal((await vms(keyOf(who), 'POST', '', { host: 'vm.example.com', hostKey: hostKeyLine })).status, account[who], `${who} register`);
+      assert.equal((await vms(keyOf(who), 'POST', '', { host: 'vm.example.com', hostKey: who === 'owner' ? hostKeyLine : pub(keygen('ed25519')) })).status, account[who], `${who} register`);
       const list = await vms(keyOf(who), 'GET');
       assert.equal(list.status, account[who], `${who} list`);
       if (who === 'other') assert.ok(list.body.vms.every((v: { name: string }) => v.name !== 'matrix'), 'bob lists alice\'s VMs');
@@ -211,17 +219,19 @@ describe('VM registry', () => {
 });
 
 describe('gateway key', () => {
-  test('one ed25519 key in DATA/ssh (0600, folder 0700), the same after a restart; ssh-keygen reads it', async () => {
+  test('one ed25519 key per account in DATA/ssh/gateway (0600, folders 0700), the same after a restart; ssh-keygen reads it', async () => {
     const first = await api(live, 'GET', '/vm/v1/gateway-key', { key: alice });
     assert.equal(first.status, 200);
     const { publicKey, fingerprint, authorizedKeysLine, sshdConfig } = first.body;
     assert.match(publicKey, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]+=* palisade-gateway$/);
     assert.equal(authorizedKeysLine, `restrict,pty ${publicKey}`);
     assert.match(sshdConfig, /^AuthorizedKeysFile \.ssh\/authorized_keys \/etc\/ssh\/palisade_gateway_keys$/m);
-    const file = path.join(live.dataDir, 'ssh', 'gateway_ed25519');
+    const file = path.join(live.dataDir, 'ssh', 'gateway', `${await accountId('alice')}_ed25519`);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
-    assert.deepEqual(fs.readdirSync(path.dirname(file)), ['gateway_ed25519'], 'no temporary file left behind');
+    const names = fs.readdirSync(path.dirname(file));
+    assert.ok(names.includes(path.basename(file)));
+    assert.ok(names.every((f) => /^[0-9a-f-]{36}_ed25519$/.test(f)), `one key per account, no temporary file left behind: ${names.join(', ')}`);
     // the file is an OpenSSH private key whose public half is the published one
     const derived = execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' }).trim();
     assert.equal(derived.split(' ').slice(0, 2).join(' '), publicKey.split(' ').slice(0, 2).join(' '));
@@ -233,9 +243,12 @@ describe('gateway key', () => {
     await exited;
     restarted = await startServer({}, { reuse: s });
     live = restarted;
-    const again = await api(live, 'GET', '/vm/v1/gateway-key', { key: bob });
+    const again = await api(live, 'GET', '/vm/v1/gateway-key', { key: alice });
     assert.deepEqual(again.body, first.body);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    // another account has a key of its own: a VM that trusts alice's does not trust bob's
+    const bobs = await api(live, 'GET', '/vm/v1/gateway-key', { key: bob });
+    assert.notEqual(bobs.body.publicKey, first.body.publicKey);
   });
 
   const canRunSshd = process.getuid?.() === 0 && fs.existsSync('/usr/sbin/sshd');
@@ -255,7 +268,7 @@ describe('gateway key', () => {
     const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       await listening(sshd);
-      const privateKey = fs.readFileSync(path.join(live.dataDir, 'ssh', 'gateway_ed25519'), 'utf8');
+      const privateKey = fs.readFileSync(path.join(live.dataDir, 'ssh', 'gateway', `${await accountId('alice')}_ed25519`), 'utf8');
       // the gateway checks the VM's host key against the registered one, as its blob
       const registered = Buffer.from(vm.hostKey.split(' ')[1], 'base64');
       let seen: Buffer | undefined;
