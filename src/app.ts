@@ -248,7 +248,7 @@ export function buildSsh(config: Config, services: Services, app: FastifyInstanc
   const log = app.log.child({ surface: 'ssh' });
   const gateway = new VmGateway({ gateway: services.gateway, privateKey: (accountId) => services.gatewayKey.get(accountId).privateKey, log }, { connectTimeoutMs: 15_000 });
   const server = new SshServer(
-    { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
+    { dataDir: config.dataDir, maxConnections: config.sshMaxConnections, authTimeoutMs: config.sshAuthTimeoutMs, maxStartupsPerAddress: config.sshMaxStartupsPerAddress, recheckMs: config.sshRecheckMs, maxPackBytes: config.maxPackBytes },
     { users: services.users, git: services.gitService, hg: services.hgService, log, gateway },
   );
   // the web's clone URLs show the port SSH bound (`0` picks one)

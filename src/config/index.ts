@@ -14,6 +14,7 @@ export interface Config {
   readonly sshMaxConnections: number;
   /** How long an SSH connection may take to authenticate, in milliseconds. */
   readonly sshAuthTimeoutMs: number;
+  readonly sshMaxStartupsPerAddress: number;
   /** How often live SSH sessions re-check their credential (revoked, removed, deactivated), in milliseconds. */
   readonly sshRecheckMs: number;
   readonly logLevel: string;
@@ -78,6 +79,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_SSH_HOST', 'SSH listen address (default: PALISADE_HOST)'],
   ['PALISADE_SSH_MAX_CONNECTIONS', 'SSH connections at once; beyond, new ones are closed (default 256)'],
   ['PALISADE_SSH_AUTH_TIMEOUT_SECONDS', 'how long an SSH connection may take to authenticate (default 30)'],
+  ['PALISADE_SSH_MAX_STARTUPS_PER_ADDRESS', 'SSH connections one address may hold open before they authenticate; beyond, new ones are closed (default 64)'],
   ['PALISADE_SSH_RECHECK_SECONDS', 'how often live SSH sessions re-check their key, token or password and account, and gateway sessions their VM grant (default 2)'],
   ['PALISADE_LOG_LEVEL', 'pino log level: fatal, error, warn, info, debug (default info)'],
   ['PALISADE_MAX_PACK_BYTES', 'largest git request body in bytes, after gunzip (default 2147483648)'],
@@ -158,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     sshHost: merged.PALISADE_SSH_HOST || merged.PALISADE_HOST || '127.0.0.1',
     sshMaxConnections: int(merged, 'PALISADE_SSH_MAX_CONNECTIONS', 256, 1, 100_000),
     sshAuthTimeoutMs: int(merged, 'PALISADE_SSH_AUTH_TIMEOUT_SECONDS', 30, 1, 3600) * 1000,
+    sshMaxStartupsPerAddress: int(merged, 'PALISADE_SSH_MAX_STARTUPS_PER_ADDRESS', 64, 1, 100_000),
     sshRecheckMs: int(merged, 'PALISADE_SSH_RECHECK_SECONDS', 2, 1, 3600) * 1000,
     logLevel: merged.PALISADE_LOG_LEVEL || 'info',
     maxPackBytes: int(merged, 'PALISADE_MAX_PACK_BYTES', 2 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),

@@ -1,3 +1,4 @@
+import net, { type Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import ssh2, { type AuthContext, type ClientInfo, type Connection, type ServerChannel, type Session } from 'ssh2';
@@ -15,6 +16,8 @@ export interface SshOptions {
   dataDir: string;
   maxConnections: number;
   authTimeoutMs: number;
+  /** connections one address may hold open before they authenticate */
+  maxStartupsPerAddress: number;
   recheckMs: number;
   /** largest input of one git command (the push's pack), in bytes */
   maxPackBytes: number;
@@ -39,6 +42,12 @@ const { Server, utils } = ssh2;
 type Server = InstanceType<typeof Server>;
 
 const MAX_AUTH_ATTEMPTS = 20;
+/** One accepted TCP connection; `authenticated` ends its auth timer and per-address count. */
+interface OpenSocket {
+  socket: Socket;
+  authenticated: () => void;
+}
+
 const principalLabel = (p: Principal): string => (p.kind === 'user' ? `user:${p.username}` : p.kind === 'identity' ? `identity:${p.identityId}` : p.kind);
 
 /** Counts bytes through and fails once `max` is passed. */
@@ -260,6 +269,12 @@ export class SshServer {
   readonly server: Server;
   readonly hostKey: { fingerprint: string; publicLine: string };
   private readonly connections = new Set<SshConnection>();
+  /** the TCP listener: sockets are counted and timed here, then handed to ssh2 */
+  private readonly listener = net.createServer((socket) => this.onSocket(socket));
+  /** every open socket by `address:port`, and whether it authenticated */
+  private readonly sockets = new Map<string, OpenSocket>();
+  /** unauthenticated sockets per address */
+  private readonly pendingByIp = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -275,25 +290,58 @@ export class SshServer {
     this.timer.unref();
   }
 
-  private onConnection(client: Connection, info: ClientInfo): void {
-    client.on('error', () => undefined);
-    if (this.connections.size >= this.options.maxConnections) {
-      this.deps.log.warn({ ssh: { event: 'refused', ip: info.ip, why: 'too many connections' } }, 'ssh connection refused');
-      client.end();
+  /**
+   * Every TCP connection, from accept: counted against PALISADE_SSH_MAX_CONNECTIONS and, until
+   * it authenticates, against a per-address bound; dropped if it has not authenticated within
+   * PALISADE_SSH_AUTH_TIMEOUT_SECONDS. (ssh2 reports a connection only once the client's version
+   * line arrived: a socket that never sends one would otherwise be neither counted nor timed.)
+   */
+  private onSocket(socket: Socket): void {
+    socket.on('error', () => undefined);
+    const ip = socket.remoteAddress ?? '';
+    const pending = this.pendingByIp.get(ip) ?? 0;
+    if (this.sockets.size >= this.options.maxConnections || pending >= this.options.maxStartupsPerAddress) {
+      this.deps.log.warn({ ssh: { event: 'refused', ip, why: 'too many connections' } }, 'ssh connection refused');
+      socket.destroy();
       return;
     }
+    this.pendingByIp.set(ip, pending + 1);
+    let waiting = true;
+    const settle = () => {
+      if (!waiting) return;
+      waiting = false;
+      clearTimeout(timer);
+      const n = (this.pendingByIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.pendingByIp.delete(ip);
+      else this.pendingByIp.set(ip, n);
+    };
+    const timer = setTimeout(() => {
+      if (waiting) {
+        this.deps.log.info({ ssh: { event: 'refused', ip, why: 'authentication took too long' } }, 'ssh connection dropped');
+        socket.destroy();
+      }
+    }, this.options.authTimeoutMs);
+    timer.unref();
+    const key = `${ip}:${socket.remotePort}`;
+    this.sockets.set(key, { socket, authenticated: settle });
+    socket.once('close', () => {
+      settle();
+      this.sockets.delete(key);
+    });
+    this.server.injectSocket(socket);
+  }
+
+  private onConnection(client: Connection, info: ClientInfo): void {
+    client.on('error', () => undefined);
+    const open = this.sockets.get(`${info.ip}:${info.port}`);
     const conn = new SshConnection(client, info, this);
     this.connections.add(conn);
-    const authTimer = setTimeout(() => {
-      if (!conn.auth) conn.end('authentication took too long');
-    }, this.options.authTimeoutMs);
     client.on('authentication', (ctx) => void conn.authenticate(ctx));
     client.on('ready', () => {
-      clearTimeout(authTimer);
+      open?.authenticated();
       client.on('session', (accept) => conn.onSession(accept()));
     });
     client.on('close', () => {
-      clearTimeout(authTimer);
       this.connections.delete(conn);
       conn.closed.abort();
     });
@@ -302,10 +350,10 @@ export class SshServer {
   /** Listens; resolves with the bound port. */
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const addr = this.server.address();
+      this.listener.once('error', reject);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', reject);
+        const addr = this.listener.address();
         resolve(typeof addr === 'object' && addr ? addr.port : port);
       });
     });
@@ -315,7 +363,8 @@ export class SshServer {
   async close(): Promise<void> {
     clearInterval(this.timer);
     for (const c of this.connections) c.end('server shutting down');
-    await new Promise<void>((r) => this.server.close(() => r()));
+    for (const { socket } of this.sockets.values()) socket.destroy();
+    await new Promise<void>((r) => this.listener.close(() => r()));
   }
 }
 
