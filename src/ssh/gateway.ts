@@ -132,7 +132,11 @@ class Upstream {
           this.deps.log.warn({ ssh: { event: 'gateway-login', vm: t.vmId, host: t.host, linuxUser: t.linuxUser } }, 'ssh gateway: the VM refused the gateway key');
           return reject(new GatewayRefusal('VM unreachable'));
         }
-        reject(handshake ? new GatewayRefusal('VM unreachable') : new Unreachable(e.message));
+        if (handshake) {
+          this.deps.log.warn({ ssh: { event: 'gateway-dial', vm: t.vmId, host: t.host, address, port: t.port, err: e.message } }, 'ssh gateway: the connection to the VM failed');
+          return reject(new GatewayRefusal('VM unreachable'));
+        }
+        reject(new Unreachable(e.message));
       });
       try {
         client.connect({

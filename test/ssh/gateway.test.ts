@@ -363,7 +363,8 @@ describe('SSH gateway', { skip }, () => {
     await ssh(`${vm}+${ci}`, { password: id.dev.token }, 'true');
     for (let i = 0; i < 20 && audits().length < before + 2; i++) await new Promise((r) => setTimeout(r, 50));
     const [ok, refused] = audits().slice(before);
-    assert.deepEqual({ ...ok, ms: undefined, ip: undefined }, { event: 'gateway', ip: undefined, principal: `identity:${id.dev.id}`, vm, linuxUser: dev, request: 'exec', pty: false, ms: undefined, allowed: true, bytesIn: 3, bytesOut: 5, exitStatus: 4 });
+    const why = () => `${s.logs().split('\n').filter((l) => l.includes('gateway')).slice(-5).join('\n')}\n--- VM sshd:\n${vmHost.log().slice(-2000)}`;
+    assert.deepEqual({ ...ok, ms: undefined, ip: undefined }, { event: 'gateway', ip: undefined, principal: `identity:${id.dev.id}`, vm, linuxUser: dev, request: 'exec', pty: false, ms: undefined, allowed: true, bytesIn: 3, bytesOut: 5, exitStatus: 4 }, ok?.allowed ? undefined : why());
     assert.ok(ok.ms >= 0 && ok.ip === '127.0.0.1');
     assert.deepEqual({ ...refused, ms: undefined, ip: undefined }, { event: 'gateway', ip: undefined, principal: `identity:${id.dev.id}`, vm, linuxUser: ci, request: 'exec', pty: false, ms: undefined, allowed: false, why: `user ${ci} not allowed` });
     // nothing secret in the log: no token, no command
