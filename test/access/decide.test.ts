@@ -55,9 +55,10 @@ test('repoLevel table', () => {
 });
 
 test('decideRepo: allowed and visible', () => {
-  assert.deepEqual(decideRepo(ident, 'repo:write', priv('read')), { allowed: false, visible: true, level: Level.Read });
-  assert.deepEqual(decideRepo(ident, 'repo:read', priv()), { allowed: false, visible: false, level: Level.None });
-  assert.deepEqual(decideRepo(ident, 'repo:write', priv('write')), { allowed: true, visible: true, level: Level.Write });
+  const core = ({ allowed, visible, level }: { allowed: boolean; visible: boolean; level: Level }) => ({ allowed, visible, level });
+  assert.deepEqual(core(decideRepo(ident, 'repo:write', priv('read'))), { allowed: false, visible: true, level: Level.Read });
+  assert.deepEqual(core(decideRepo(ident, 'repo:read', priv())), { allowed: false, visible: false, level: Level.None });
+  assert.deepEqual(core(decideRepo(ident, 'repo:write', priv('write'))), { allowed: true, visible: true, level: Level.Write });
   assert.equal(decideRepo(ident, 'repo:admin', priv('write')).allowed, false);
   assert.equal(decideRepo(owner, 'repo:admin', priv()).allowed, true);
   assert.equal(decideRepo(anon, 'repo:write', pub()).allowed, false);
