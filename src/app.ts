@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Access } from './access/index.ts';
+import { Access, AuditLog } from './access/index.ts';
 import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
@@ -95,15 +95,17 @@ export async function openServices(config: Config): Promise<Services> {
   const home = path.join(config.dataDir, 'git-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const git: GitEnv = { home };
-  const access = new Access(store);
+  const audit = new AuditLog(store, { retentionDays: config.auditRetentionDays, onError: (err) => process.emitWarning(`audit log write failed: ${(err as Error).message}`) });
+  const access = new Access(store, audit);
   const outbound = new Outbound(store, access, { allowPrivate: config.allowPrivateUrls, dataDir: config.dataDir });
-  const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs });
+  const tokenOpts = { maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds };
+  const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs }, tokenOpts);
   // git and grep children started for requests: bounded server-wide and per client
   const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
-  const repos = new Repos(store, access, config.dataDir, { git, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
-  const identities = new Identities(store, access, repos);
+  const repos = new Repos(store, access, config.dataDir, { git, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs, protectDefaultBranch: config.protectDefaultBranch });
+  const identities = new Identities(store, access, repos, tokenOpts);
   const groups = new Groups(store, access);
-  const grants = new Grants(store, repos);
+  const grants = new Grants(store, repos, audit);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir, slots);

@@ -1,4 +1,5 @@
-import { Level, type Principal } from '../domain/access.ts';
+import type { AuditLog } from '../access/index.ts';
+import { Level, type Principal, repoPermOf } from '../domain/access.ts';
 import { notFound } from '../domain/errors.ts';
 import type { RepoRow, Store, UserRow, UsersGroupRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
@@ -13,7 +14,12 @@ export class Grants {
   constructor(
     private readonly store: Store,
     private readonly repos: Repos,
+    private readonly audit?: AuditLog,
   ) {}
+
+  private record(p: Principal, action: string, repo: RepoRow, detail: Record<string, unknown>): Promise<void> {
+    return this.audit?.record({ actor: p, action, target: { kind: 'repo', id: repo.id, name: repo.name }, detail }) ?? Promise.resolve();
+  }
 
   // Who is granted is looked up directly: a repository's admin grants without being a server admin.
   private async user(username: string): Promise<UserRow> {
@@ -32,6 +38,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const user = await this.user(username);
     await this.store.upsertUserGrant(this.store.db, user.id, repo.id, level, now());
+    await this.record(p, 'grant.user', repo, { user: user.username, perm: repoPermOf(level) });
     return { repo, user };
   }
 
@@ -39,6 +46,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const user = await this.user(username);
     const removed = await this.store.deleteUserGrant(this.store.db, user.id, repo.id);
+    if (removed) await this.record(p, 'grant.user.revoke', repo, { user: user.username });
     return { repo, user, removed };
   }
 
@@ -46,6 +54,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const group = await this.group(groupName);
     await this.store.upsertGroupGrant(this.store.db, group.id, repo.id, level, now());
+    await this.record(p, 'grant.group', repo, { group: group.name, perm: repoPermOf(level) });
     return { repo, group };
   }
 
@@ -53,6 +62,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const group = await this.group(groupName);
     const removed = await this.store.deleteGroupGrant(this.store.db, group.id, repo.id);
+    if (removed) await this.record(p, 'grant.group.revoke', repo, { group: group.name });
     return { repo, group, removed };
   }
 
