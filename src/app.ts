@@ -5,7 +5,10 @@ import { Access, AuditLog } from './access/index.ts';
 import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
+import { adminRoutes } from './http/admin/routes.ts';
+import { restPrincipal } from './http/credentials.ts';
 import { identityRoutes } from './http/identity/routes.ts';
+import { identityV5Routes } from './http/identity-v5/routes.ts';
 import { registerDocs, registerOpenApi } from './http/openapi.ts';
 import * as rootSchemas from './http/root-schemas.ts';
 import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
@@ -15,6 +18,7 @@ import { userRoutes } from './http/user/routes.ts';
 import { vmRoutes } from './http/vm/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
+import { AuditQueries } from './services/audit.ts';
 import { Commits } from './services/commits.ts';
 import { GitService } from './services/git-service.ts';
 import { Grants } from './services/grants.ts';
@@ -35,6 +39,8 @@ import { Vms } from './services/vms.ts';
 import { WebhookSigner, Webhooks } from './services/webhooks.ts';
 import { SshServer } from './ssh/server.ts';
 import { Store } from './store/index.ts';
+import { isRateLimited } from './domain/errors.ts';
+import type { Principal } from './domain/access.ts';
 
 export interface Services {
   store: Store;
@@ -62,6 +68,8 @@ export interface Services {
   sshKeys: SshKeys;
   /** the VM registry */
   vms: Vms;
+  /** the audit log, as admins read it */
+  audit: AuditQueries;
   /** the SSH gateway's key pair (DATA/ssh/gateway_ed25519), loaded on first use */
   gatewayKey: GatewayKey;
 }
@@ -105,7 +113,7 @@ export async function openServices(config: Config): Promise<Services> {
   const repos = new Repos(store, access, config.dataDir, { git, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs, protectDefaultBranch: config.protectDefaultBranch });
   const identities = new Identities(store, access, repos, tokenOpts);
   const groups = new Groups(store, access);
-  const grants = new Grants(store, repos, audit);
+  const grants = new Grants(store, repos, access);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir, slots);
@@ -114,14 +122,14 @@ export async function openServices(config: Config): Promise<Services> {
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
   });
-  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs }, access);
   const events: RefEvents = {
     refsChanged(repoId, changes) {
       webhooks.refsChanged(repoId, changes);
       sync.refsChanged(repoId, changes);
     },
   };
-  const commits = new Commits(repos, reader, config.dataDir, events);
+  const commits = new Commits(repos, reader, config.dataDir, events, access);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, {
     outbound,
     fetchTimeoutMs: config.fetchTimeoutMs,
@@ -130,12 +138,15 @@ export async function openServices(config: Config): Promise<Services> {
     slots,
     zipBuffers: new ProcessSlots({ max: 2, perClient: 1, queueMs: config.gitQueueMs }),
   });
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys, vms, gatewayKey };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, sshKeys, vms, gatewayKey, audit: new AuditQueries(store, access) };
 }
+
+/** The REST APIs' prefixes: their unknown routes want credentials too. */
+const API_PREFIXES = ['/v5/', '/identity/v1/', '/git/v1/', '/user/v1/', '/vm/v1/', '/admin/v1/'];
 
 /**
  * The composition root: builds the Fastify app with one plugin per surface.
@@ -160,7 +171,17 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   const { users, repos, identities, access, groups, grants } = services;
 
   registerRoot(app, { bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
-  app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
+  // An unknown route under a REST API answers as its routes do: 401 to a caller without (valid)
+  // credentials, 404 to one with them. Smart HTTP's catch-all sends here whatever is not git's.
+  // (answered here, not thrown: the route that called this may have another surface's mapper)
+  app.setNotFoundHandler(async (req, reply) => {
+    if (API_PREFIXES.some((p) => req.url.startsWith(p))) {
+      const p = await restPrincipal(req, users).catch((e: unknown) => e);
+      if (isRateLimited(p)) return reply.status(429).header('Retry-After', String(p.retryAfterSeconds)).send({ code: p.code, message: p.message });
+      if (!p || (p as Principal).kind === undefined || (p as Principal).kind === 'anonymous') return reply.status(401).send({ code: 'UNAUTHORIZED', message: 'An API key is required' });
+    }
+    return reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' });
+  });
   await registerOpenApi(app); // first: it collects every route registered after it
   registerDocs(app);
   app.get('/healthz', { schema: rootSchemas.healthz }, async () => {
@@ -168,6 +189,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities, sshKeys: services.sshKeys });
+  await app.register(identityV5Routes, { prefix: '/v5', users, identities });
+  await app.register(adminRoutes, { prefix: '/admin/v1', users, audit: services.audit });
   await app.register(userRoutes, { prefix: '/user/v1', users, sshKeys: services.sshKeys });
   await app.register(vmRoutes, { prefix: '/vm/v1', users, vms: services.vms });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });

@@ -154,7 +154,7 @@ export interface Decision {
   /** false: answer as if the resource did not exist */
   visible: boolean;
   level: Level;
-  /** why it was refused, in words that may be shown to the caller (vm:login, refs) */
+  /** why it was refused, in words that may be shown to the caller (vm:login; refs: without the ref's name) */
   reason?: string;
   /** vm:login: the Linux user the login is for (the VM's default when none was asked) */
   linuxUser?: string;
@@ -263,13 +263,13 @@ export function decideRef(p: Principal | undefined, f: RepoFacts | undefined, u:
   const rules = p?.kind === 'identity' ? f!.refRules : undefined;
   if (rules) {
     const allow = rules.allow.find((pat) => globMatch(pat, u.ref));
-    if (!allow) return deny(fact('refRule', `${u.ref} matches none of the refs the grant allows (${rules.allow.join(', ') || 'none'})`), `${u.ref} is not among the refs this grant allows`);
+    if (!allow) return deny(fact('refRule', `${u.ref} matches none of the refs the grant allows (${rules.allow.join(', ') || 'none'})`), 'not among the refs this grant allows');
     const denied = rules.deny.find((pat) => globMatch(pat, u.ref));
-    if (denied) return deny(fact('refRule', `${u.ref} matches the denied pattern ${denied}`, { name: denied }), `${u.ref} matches a pattern this grant denies (${denied})`);
+    if (denied) return deny(fact('refRule', `${u.ref} matches the denied pattern ${denied}`, { name: denied }), `matches a pattern this grant denies (${denied})`);
     facts.push(fact('refRule', `${u.ref} matches the allowed pattern ${allow}`, { effect: 'allow', name: allow }));
-    if (u.op === 'delete' && !rules.deleteRefs) return deny(fact('refRule', 'the grant does not allow deleting refs (deleteRefs)'), `deleting ${u.ref} is not allowed by this grant`);
+    if (u.op === 'delete' && !rules.deleteRefs) return deny(fact('refRule', 'the grant does not allow deleting refs (deleteRefs)'), 'this grant does not allow deleting refs');
     if (u.op === 'update' && !rules.forcePush) {
-      if (u.force === true) return deny(fact('refRule', 'the grant does not allow force pushes (forcePush)'), `force push to ${u.ref} is not allowed by this grant`);
+      if (u.force === true) return deny(fact('refRule', 'the grant does not allow force pushes (forcePush)'), 'this grant does not allow force pushes');
       if (u.force === undefined) {
         ff = 'this grant does not allow force pushes';
         facts.push(fact('refRule', 'the grant does not allow force pushes: fast-forward only', { effect: 'fastForwardOnly' }));
@@ -277,11 +277,11 @@ export function decideRef(p: Principal | undefined, f: RepoFacts | undefined, u:
     }
   }
   if (protectedBy) {
-    if (u.op === 'delete') return deny(fact('protectedBranch', `branch ${branch} is protected (${protectedBy}): it cannot be deleted`, { name: protectedBy }), `branch ${branch} is protected: it cannot be deleted`);
+    if (u.op === 'delete') return deny(fact('protectedBranch', `branch ${branch} is protected (${protectedBy}): it cannot be deleted`, { name: protectedBy }), 'protected branch: it cannot be deleted');
     if (u.op === 'update') {
-      if (u.force === true) return deny(fact('protectedBranch', `branch ${branch} is protected (${protectedBy}): no force push`, { name: protectedBy }), `branch ${branch} is protected: force push refused`);
+      if (u.force === true) return deny(fact('protectedBranch', `branch ${branch} is protected (${protectedBy}): no force push`, { name: protectedBy }), 'protected branch: no force push');
       if (u.force === undefined) {
-        ff ??= `branch ${branch} is protected`;
+        ff ??= 'protected branch: no force push';
         facts.push(fact('protectedBranch', `branch ${branch} is protected (${protectedBy}): fast-forward only`, { effect: 'fastForwardOnly', name: protectedBy }));
       }
     }

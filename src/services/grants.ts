@@ -1,6 +1,7 @@
-import type { AuditLog } from '../access/index.ts';
+import { type Access, type Fact, type LevelName, levelName, type RefDecision, type RefUpdate } from '../access/index.ts';
 import { Level, type Principal, repoPermOf } from '../domain/access.ts';
-import { notFound } from '../domain/errors.ts';
+import { invalid, notFound } from '../domain/errors.ts';
+import { refNameProblem } from '../domain/validate.ts';
 import type { RepoRow, Store, UserRow, UsersGroupRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
 import { now } from './secrets.ts';
@@ -14,11 +15,30 @@ export class Grants {
   constructor(
     private readonly store: Store,
     private readonly repos: Repos,
-    private readonly audit?: AuditLog,
+    private readonly access: Access,
   ) {}
 
   private record(p: Principal, action: string, repo: RepoRow, detail: Record<string, unknown>): Promise<void> {
-    return this.audit?.record({ actor: p, action, target: { kind: 'repo', id: repo.id, name: repo.name }, detail }) ?? Promise.resolve();
+    return this.access.audit.record({ actor: p, action, target: { kind: 'repo', id: repo.id, name: repo.name }, detail });
+  }
+
+  /**
+   * Why a user holds what it holds on a repository: the level and the decision's facts in order
+   * (its own grant, its groups' grants by name, ownership, admin, visibility, account state).
+   * A user may ask about itself (read needed, so a hidden repository stays hidden); about
+   * another user, admin on the repository is needed.
+   */
+  async explain(p: Principal, repoRef: string, username: string, update?: RefUpdate): Promise<{ repo: RepoRow; user: UserRow; level: LevelName; facts: Fact[]; ref?: RefDecision }> {
+    if (update) {
+      const problem = refNameProblem(update.ref);
+      if (problem) throw invalid(`ref: ${problem}`, 'INVALID_REF');
+    }
+    const self = p.kind === 'user' && p.username.toLowerCase() === username.toLowerCase();
+    const repo = await this.repos.get(p, repoRef, self ? 'repo:read' : 'repo:admin');
+    const user = await this.user(username);
+    const subject: Principal = { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
+    const e = await this.access.explain(subject, repo.id, update);
+    return { repo, user, level: levelName(e.level), facts: e.facts, ...(e.ref ? { ref: e.ref } : {}) };
   }
 
   // Who is granted is looked up directly: a repository's admin grants without being a server admin.
