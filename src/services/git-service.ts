@@ -161,6 +161,12 @@ export class GitService {
    * reported to the ref events.
    */
   private async push(p: Principal, repo: RepoRow, serve: ServeOptions, input: Readable, output: Writable, errOutput?: Writable): Promise<GitRunResult> {
+    // The input may fail at any time (a size limit, the client gone), also while the decision
+    // awaits the database and nothing else listens: noted here, so it never goes unhandled.
+    let failed = false;
+    input.on('error', () => {
+      failed = true;
+    });
     const head = await readPushHead(input, { maxBytes: MAX_HEAD_BYTES, idleMs: this.o.idleTimeoutMs, signal: serve.signal });
     if (head.status === 'aborted') return { code: null, stderr: '', idle: !!head.idle };
     // the client closed without asking anything
@@ -172,6 +178,7 @@ export class GitService {
       await drain(input, MAX_DRAIN_BYTES, Math.min(this.o.idleTimeoutMs || 5000, 5000));
       return { code: 1, stderr: refusal, idle: false, refused: refusal };
     }
+    if (failed || input.destroyed) return { code: null, stderr: '', idle: false };
     const ff = refusal.filter((d) => d.fastForwardOnly).map((d) => ({ ref: d.ref, reason: d.fastForwardReason ?? 'fast-forward only' }));
     const hook = ff.length ? fastForwardOnly(this.o.git, this.hooksDir, ff) : undefined;
     const run: ServeOptions = hook ? { ...serve, config: [...(serve.config ?? []), ...hook.config], env: { ...serve.env, ...hook.env } } : serve;
