@@ -28,7 +28,7 @@ export interface AuditOptions {
 }
 
 const HOUR = 3_600_000;
-/** identical denials (same actor, action, target) within this window are recorded once */
+/** identical denials (same actor, action, target, ref and reason) within this window are recorded once */
 const DEDUPE_MS = 1000;
 const MAX_DETAIL = 16_384;
 
@@ -69,7 +69,8 @@ export class AuditLog {
       const outcome = e.outcome ?? 'ok';
       if (outcome === 'denied') {
         // a caller hammering what it may not do writes one record a second, not one a request
-        const key = `${actor.actor_kind}:${actor.actor_id}:${e.action}:${e.target.kind}:${e.target.id ?? e.target.name}`;
+        const d = e.detail ?? {};
+        const key = `${actor.actor_kind}:${actor.actor_id}:${e.action}:${e.target.kind}:${e.target.id ?? e.target.name}:${String(d.action ?? '')}:${String(d.ref ?? '')}:${String(d.reason ?? '')}`;
         const last = this.recent.get(key);
         if (last !== undefined && at - last < DEDUPE_MS) return;
         if (this.recent.size >= 10_000) this.recent.clear();
