@@ -257,12 +257,14 @@ export class Identities {
     }
     const subject: Principal = { kind: 'identity', identityId: row.id, accountId: row.account_id };
     const [e, tokens] = await Promise.all([this.access.explain(subject, repo.id, update), this.store.countTokens(this.store.db, row.id, now())]);
+    // the level is the grant's; whether any token can still use it is the credential's fact
+    const facts: Fact[] = tokens.live === 0 && tokens.expired > 0 ? [...e.facts, { fact: 'credential', detail: `all ${tokens.expired} of its tokens have expired: none can use this level (an SSH key still can)`, decisive: false }] : e.facts;
     return {
       identity: row.id,
       repo: repo.id,
       level: levelName(e.level),
       tokens,
-      facts: e.facts,
+      facts,
       ...(e.ref ? { ref: { ref: e.ref.ref, operation: update!.op, allowed: e.ref.allowed, fastForwardOnly: e.ref.fastForwardOnly, reason: e.ref.reason ?? e.ref.fastForwardReason ?? null, facts: e.ref.facts ?? [] } } : {}),
     };
   }
