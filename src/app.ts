@@ -178,7 +178,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     if (API_PREFIXES.some((p) => req.url.startsWith(p))) {
       const p = await restPrincipal(req, users).catch((e: unknown) => e);
       if (isRateLimited(p)) return reply.status(429).header('Retry-After', String(p.retryAfterSeconds)).send({ code: p.code, message: p.message });
-      if (!p || (p as Principal).kind === undefined || (p as Principal).kind === 'anonymous') return reply.status(401).send({ code: 'UNAUTHORIZED', message: 'An API key is required' });
+      if (p instanceof Error || (p as Principal).kind === 'anonymous') return reply.status(401).send({ code: 'UNAUTHORIZED', message: p instanceof Error ? p.message : 'An API key is required' });
     }
     return reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' });
   });
@@ -199,6 +199,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   await app.register(smartHttpRoutes, { users, git: services.gitService, maxPackBytes: config.maxPackBytes });
   let closing = false;
   app.addHook('onReady', async () => {
+    // retention: what passed it while the server was down goes now, then at most hourly on write
+    void services.access.audit.prune().catch((err: unknown) => app.log.warn({ err }, 'audit prune failed'));
     services.webhooks.start();
     services.sync.start();
     // Pushes killed with an earlier process left their quarantine behind: sweep in the background.
