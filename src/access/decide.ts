@@ -296,8 +296,10 @@ export function decideRef(p: Principal | undefined, f: RepoFacts | undefined, u:
  */
 export function decideIdentity(p: Principal, f: IdentityFacts | undefined, action: 'identity:manage' | 'identity:read' = 'identity:manage'): Decision {
   const manage = !!f && p.kind === 'user' && p.active && (p.admin || p.userId === f.accountId);
-  const ok = manage || (action === 'identity:read' && !!f && p.kind === 'identity' && p.identityId === f.identityId && f.accountActive === true);
-  return { allowed: ok, visible: ok, level: manage ? Level.Admin : ok ? Level.Read : Level.None };
+  // an identity sees itself (a change it asks for is refused, not hidden); reading needs its account active
+  const self = !!f && p.kind === 'identity' && p.identityId === f.identityId && f.accountActive !== false;
+  const ok = manage || (action === 'identity:read' && self && f!.accountActive === true);
+  return { allowed: ok, visible: manage || self, level: manage ? Level.Admin : ok ? Level.Read : Level.None };
 }
 
 /**
