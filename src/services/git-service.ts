@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Access, RefUpdate } from '../access/index.ts';
+import type { Access, RefDecision, RefUpdate } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
 import { isAccessDenied } from '../domain/errors.ts';
 import { refNameProblem } from '../domain/validate.ts';
@@ -73,9 +73,11 @@ export interface OpenOptions {
 
 const ZERO = /^0+$/;
 
-/** The ref a refusal (`<ref>: <reason>`) names, if it is one of the push's. */
-const refusalRef = (refusal: string, head: PushHead): string | undefined => head.commands.find((c) => refusal.startsWith(`${c.ref}: `))?.ref;
-const refusalWhy = (refusal: string): string => refusal.slice(refusal.indexOf(': ') + 2);
+/** A push refused whole: the ref that was refused (if one was) and why. */
+interface PushRefusal {
+  ref?: string;
+  reason: string;
+}
 
 /**
  * The transport-independent git service that smart HTTP and SSH call:
@@ -171,15 +173,16 @@ export class GitService {
     if (head.status === 'aborted') return { code: null, stderr: '', idle: !!head.idle };
     // the client closed without asking anything
     if (head.status === 'ended' && head.buffered.length === 0) return { code: 0, stderr: '', idle: false };
-    const refusal = await this.decidePush(p, repo, head);
-    if (typeof refusal === 'string') {
-      output.write(refusalReport(head, (ref) => (ref === refusalRef(refusal, head) ? refusalWhy(refusal) : 'push refused: another ref of it is not allowed'), `palisade: push refused: ${refusal}`));
-      errOutput?.write(`ERROR: push refused: ${refusal}\n`);
+    const decided = await this.decidePush(p, repo, head);
+    if (!Array.isArray(decided)) {
+      const message = decided.ref ? `${decided.ref}: ${decided.reason}` : decided.reason;
+      output.write(refusalReport(head, (ref) => (ref === decided.ref ? decided.reason : 'push refused: another ref of it is not allowed'), `palisade: push refused: ${message}`));
+      errOutput?.write(`ERROR: push refused: ${message}\n`);
       await drain(input, MAX_DRAIN_BYTES, Math.min(this.o.idleTimeoutMs || 5000, 5000));
-      return { code: 1, stderr: refusal, idle: false, refused: refusal };
+      return { code: 1, stderr: message, idle: false, refused: message };
     }
     if (failed || input.destroyed) return { code: null, stderr: '', idle: false };
-    const ff = refusal.filter((d) => d.fastForwardOnly).map((d) => ({ ref: d.ref, reason: d.fastForwardReason ?? 'fast-forward only' }));
+    const ff = decided.filter((d) => d.fastForwardOnly).map((d) => ({ ref: d.ref, reason: d.fastForwardReason ?? 'fast-forward only' }));
     const hook = ff.length ? fastForwardOnly(this.o.git, this.hooksDir, ff) : undefined;
     const run: ServeOptions = hook ? { ...serve, config: [...(serve.config ?? []), ...hook.config], env: { ...serve.env, ...hook.env } } : serve;
     this.pushing.set(repo.id, (this.pushing.get(repo.id) ?? 0) + 1);
@@ -211,16 +214,16 @@ export class GitService {
 
   /**
    * Decides every command of a push before anything reaches git: the decisions, or why the
-   * whole push is refused (`<ref>: <reason>`). A head this service cannot read is refused: a
-   * ref that was not decided must not reach receive-pack.
+   * whole push is refused. A head this service cannot read is refused: a ref that was not
+   * decided must not reach receive-pack.
    */
-  private async decidePush(p: Principal, repo: RepoRow, head: PushHead): Promise<Awaited<ReturnType<Access['requireRefs']>> | string> {
-    if (head.status === 'malformed') return `malformed push request (${head.problem ?? 'unreadable command list'})`;
-    if (head.status === 'ended') return 'the push request ended before its command list did';
+  private async decidePush(p: Principal, repo: RepoRow, head: PushHead): Promise<RefDecision[] | PushRefusal> {
+    if (head.status === 'malformed') return { reason: `malformed push request (${head.problem ?? 'unreadable command list'})` };
+    if (head.status === 'ended') return { reason: 'the push request ended before its command list did' };
     const updates: RefUpdate[] = [];
     for (const c of head.commands) {
       const problem = refNameProblem(c.ref);
-      if (problem) return `${c.ref.slice(0, 200)}: ${problem}`;
+      if (problem) return { ref: c.ref, reason: problem };
       if (c.oldOid === c.newOid) continue;
       updates.push({ ref: c.ref, op: ZERO.test(c.oldOid) ? 'create' : ZERO.test(c.newOid) ? 'delete' : 'update' });
     }
@@ -228,7 +231,8 @@ export class GitService {
     try {
       return await this.access.requireRefs(p, repo, updates);
     } catch (e) {
-      if (isAccessDenied(e)) return e.message;
+      // requireRefs names the refused ref as the subject and says `<ref>: <reason>`
+      if (isAccessDenied(e)) return e.message.startsWith(`${e.subject}: `) ? { ref: e.subject, reason: e.message.slice(e.subject.length + 2) } : { reason: e.message };
       throw e;
     }
   }
