@@ -173,7 +173,8 @@ export class Access {
    * might get further with credentials), `notFound` when the resource must not be revealed,
    * `forbidden` when it is visible but the action is not allowed. `shownAs` names the
    * resource in the message as the caller named it. A refusal of an authenticated caller about
-   * a resource that exists is written to the audit log with the decision's facts (`recorded`).
+   * a resource that exists is written to the audit log with the decision's facts (in the
+   * background: `recorded` settles when it is written).
    */
   private refuse(p: Principal, action: Action, d: Decision, resource: DeniedResource, shownAs: string, target: AuditEvent['target'] | undefined): { error: AccessDenied; recorded: Promise<void> } {
     const subject = shownAs.slice(0, 200);
@@ -184,9 +185,9 @@ export class Access {
   }
 
   private async raise(p: Principal, action: Action, d: Decision, resource: DeniedResource, shownAs: string, target: AuditEvent['target'] | undefined): Promise<never> {
-    const { error, recorded } = this.refuse(p, action, d, resource, shownAs, target);
-    await recorded;
-    throw error;
+    // The record is written beside the answer, not before it: a refusal costs the caller no
+    // database write (and record() never throws).
+    throw this.refuse(p, action, d, resource, shownAs, target).error;
   }
 
   /** Decides `action` on `r` and throws `AccessDenied` when refused. */
