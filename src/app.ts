@@ -1,11 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Access } from './access/index.ts';
+import { Access, AuditLog } from './access/index.ts';
 import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
+import { adminRoutes } from './http/admin/routes.ts';
+import { restPrincipal } from './http/credentials.ts';
 import { identityRoutes } from './http/identity/routes.ts';
+import { identityV5Routes } from './http/identity-v5/routes.ts';
 import { registerDocs, registerOpenApi } from './http/openapi.ts';
 import * as rootSchemas from './http/root-schemas.ts';
 import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
@@ -15,6 +18,7 @@ import { userRoutes } from './http/user/routes.ts';
 import { vmRoutes } from './http/vm/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
+import { AuditQueries } from './services/audit.ts';
 import { Commits } from './services/commits.ts';
 import { GitService } from './services/git-service.ts';
 import { HgService } from './services/hg-service.ts';
@@ -42,6 +46,8 @@ import { Browse } from './services/browse.ts';
 import { Sessions } from './services/sessions.ts';
 import { registerWebConstraint, webRoutes } from './web/routes.ts';
 import { Store } from './store/index.ts';
+import { isRateLimited } from './domain/errors.ts';
+import type { Principal } from './domain/access.ts';
 
 export interface Services {
   store: Store;
@@ -72,6 +78,8 @@ export interface Services {
   sshKeys: SshKeys;
   /** the VM registry */
   vms: Vms;
+  /** the audit log, as admins read it */
+  audit: AuditQueries;
   /** the SSH gateway's key pair (DATA/ssh/gateway_ed25519), loaded on first use */
   gatewayKey: GatewayKey;
   /** the SSH gateway's decisions and what it dials */
@@ -111,15 +119,17 @@ export async function openServices(config: Config): Promise<Services> {
   const home = path.join(config.dataDir, 'git-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const git: GitEnv = { home };
-  const access = new Access(store);
+  const audit = new AuditLog(store, { retentionDays: config.auditRetentionDays, onError: (err) => process.emitWarning(`audit log write failed: ${(err as Error).message}`) });
+  const access = new Access(store, audit);
   const outbound = new Outbound(store, access, { allowPrivate: config.allowPrivateUrls, dataDir: config.dataDir });
-  const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs });
+  const tokenOpts = { maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds };
+  const users = new Users(store, access, { failures: config.authFailureLimit, windowMs: config.authFailureWindowMs }, tokenOpts);
   // git and grep children started for requests: bounded server-wide and per client
   const slots = new ProcessSlots({ max: config.maxGitProcesses, perClient: config.maxGitProcessesPerClient, queueMs: config.gitQueueMs });
-  const repos = new Repos(store, access, config.dataDir, { git, hg: { home }, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs });
-  const identities = new Identities(store, access, repos);
+  const repos = new Repos(store, access, config.dataDir, { git, hg: { home }, slots, outbound, fetchTimeoutMs: config.fetchTimeoutMs, protectDefaultBranch: config.protectDefaultBranch });
+  const identities = new Identities(store, access, repos, tokenOpts);
   const groups = new Groups(store, access);
-  const grants = new Grants(store, repos);
+  const grants = new Grants(store, repos, access);
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir, slots);
@@ -128,14 +138,14 @@ export async function openServices(config: Config): Promise<Services> {
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
   }, { home });
-  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs });
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs }, access);
   const events: RefEvents = {
     refsChanged(repoId, changes) {
       webhooks.refsChanged(repoId, changes);
       sync.refsChanged(repoId, changes);
     },
   };
-  const commits = new Commits(repos, reader, config.dataDir, events);
+  const commits = new Commits(repos, reader, config.dataDir, events, access);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, {
     outbound,
     fetchTimeoutMs: config.fetchTimeoutMs,
@@ -146,18 +156,21 @@ export async function openServices(config: Config): Promise<Services> {
   });
   const hgWorker = new HgWebWorker({ home }, path.join(config.dataDir, 'run'));
   const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs, hg: { home }, runDir: path.join(config.dataDir, 'run') });
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs });
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
   const gateway = new Gateway(store, access, { allowPrivate: config.allowPrivateUrls });
   const sessions = new Sessions(store, access, users);
   const browse = new Browse(store, access, repos, reader, config.dataDir, slots);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse, audit: new AuditQueries(store, access) };
 }
 
 /** Where the web surface learns the SSH port once SSH listens (buildSsh is called after buildApp). */
 const sshPorts = new WeakMap<FastifyInstance, { port: number | undefined }>();
+
+/** The REST APIs' prefixes: their unknown routes want credentials too. */
+const API_PREFIXES = ['/v5/', '/identity/v1/', '/git/v1/', '/user/v1/', '/vm/v1/', '/admin/v1/'];
 
 /**
  * The composition root: builds the Fastify app with one plugin per surface.
@@ -182,7 +195,17 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   const { users, repos, identities, access, groups, grants } = services;
 
   registerRoot(app, { bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
-  app.setNotFoundHandler((_req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' }));
+  // An unknown route under a REST API answers as its routes do: 401 to a caller without (valid)
+  // credentials, 404 to one with them. Smart HTTP's catch-all sends here whatever is not git's.
+  // (answered here, not thrown: the route that called this may have another surface's mapper)
+  app.setNotFoundHandler(async (req, reply) => {
+    if (API_PREFIXES.some((p) => req.url.startsWith(p))) {
+      const p = await restPrincipal(req, users).catch((e: unknown) => e);
+      if (isRateLimited(p)) return reply.status(429).header('Retry-After', String(p.retryAfterSeconds)).send({ code: p.code, message: p.message });
+      if (p instanceof Error || (p as Principal).kind === 'anonymous') return reply.status(401).send({ code: 'UNAUTHORIZED', message: p instanceof Error ? p.message : 'An API key is required' });
+    }
+    return reply.status(404).send({ code: 'NOT_FOUND', message: 'Route not found' });
+  });
   await registerOpenApi(app); // first: it collects every route registered after it
   registerDocs(app);
   app.get('/healthz', { schema: rootSchemas.healthz }, async () => {
@@ -190,6 +213,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     return { status: 'ok' };
   });
   await app.register(identityRoutes, { prefix: '/identity/v1', users, identities, sshKeys: services.sshKeys });
+  await app.register(identityV5Routes, { prefix: '/v5', users, identities });
+  await app.register(adminRoutes, { prefix: '/admin/v1', users, audit: services.audit });
   await app.register(userRoutes, { prefix: '/user/v1', users, sshKeys: services.sshKeys });
   await app.register(vmRoutes, { prefix: '/vm/v1', users, vms: services.vms });
   await app.register(gitRestRoutes, { prefix: '/git/v1', users, repos, content: services.content, commits: services.commits, webhooks: services.webhooks, importer: services.importer, search: services.search, sync: services.sync, maxCommitBytes: config.maxCommitBytes });
@@ -219,6 +244,8 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   });
   let closing = false;
   app.addHook('onReady', async () => {
+    // retention: what passed it while the server was down goes now, then at most hourly on write
+    void services.access.audit.prune().catch((err: unknown) => app.log.warn({ err }, 'audit prune failed'));
     services.webhooks.start();
     services.sync.start();
     // Pushes killed with an earlier process left their quarantine behind: sweep in the background.

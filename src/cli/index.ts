@@ -11,7 +11,8 @@ const HELP = `palisade: a self-hosted Git server with identity-based access cont
 
 Usage:
   palisade serve [--port N] [--host H] [--data DIR]
-      Run the HTTP server: git smart HTTP, /identity/v1, /git/v1, /_admin/api (JSON-RPC).
+      Run the HTTP server: git smart HTTP, /identity/v1, /v5/identities, /git/v1, /user/v1,
+      /vm/v1, /admin/v1 (the audit log), /_admin/api (JSON-RPC).
       Prints "listening on http://HOST:PORT" once ready (--port 0 picks a free port).
       SIGTERM/SIGINT stop accepting requests and let in-flight ones finish
       (at most PALISADE_SHUTDOWN_TIMEOUT_SECONDS).

@@ -66,6 +66,12 @@ export interface Config {
    * front: the web's clone URLs and feeds use it, and `https` makes its cookies Secure.
    */
   readonly publicUrl: string | undefined;
+  /** The longest life of a token or API key issued through the APIs, in seconds (undefined: no ceiling). */
+  readonly maxTokenLifetimeSeconds: number | undefined;
+  /** Audit records older than this many days are deleted (0: kept forever). */
+  readonly auditRetentionDays: number;
+  /** New repositories start with their default branch protected. */
+  readonly protectDefaultBranch: boolean;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -105,6 +111,9 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_AUTH_FAILURE_LIMIT', 'failed authentications allowed per client address and per username or key within the window; then 429 with Retry-After (default 20)'],
   ['PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 'the window of that limit, in seconds (default 60)'],
   ['PALISADE_PUBLIC_URL', 'the URL users reach the server at, e.g. https://git.example.com behind a TLS proxy: clone URLs and feeds in the web pages use it, and https makes the sign-in cookie Secure (default: the Host the browser sent)'],
+  ['PALISADE_MAX_TOKEN_LIFETIME_SECONDS', 'longest life of an access token or API key issued through the APIs: a token asked without an end gets it, one asked beyond it is refused (default: no ceiling; the CLI is not bound)'],
+  ['PALISADE_AUDIT_RETENTION_DAYS', 'audit records older than this are deleted (default 90; 0 keeps them forever)'],
+  ['PALISADE_PROTECT_DEFAULT_BRANCH', '1: new repositories start with their default branch protected (no force push or deletion below admin) (default 0)'],
 ];
 
 export class ConfigError extends Error {}
@@ -189,5 +198,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 10, 0, 3600) * 1000,
     bodyIdleTimeoutMs: int(merged, 'PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 30, 1, 86400) * 1000,
     publicUrl: publicUrl(merged.PALISADE_PUBLIC_URL),
+    maxTokenLifetimeSeconds: merged.PALISADE_MAX_TOKEN_LIFETIME_SECONDS ? int(merged, 'PALISADE_MAX_TOKEN_LIFETIME_SECONDS', 0, 1, 10 * 366 * 86400) : undefined,
+    auditRetentionDays: int(merged, 'PALISADE_AUDIT_RETENTION_DAYS', 90, 0, 100_000),
+    protectDefaultBranch: merged.PALISADE_PROTECT_DEFAULT_BRANCH === '1' || merged.PALISADE_PROTECT_DEFAULT_BRANCH === 'true',
   });
 }

@@ -23,7 +23,7 @@ export function parseIdentityAccess(v: unknown): IdentityAccess | undefined {
  * Actions a principal may ask to perform. `account:use` is what an account does on its own
  * behalf (create repositories and identities, list what it may see): an active user.
  */
-export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:manage' | 'account:use' | 'server:admin' | 'vm:manage' | 'vm:login';
+export type Action = 'repo:read' | 'repo:write' | 'repo:admin' | 'identity:read' | 'identity:manage' | 'account:use' | 'server:admin' | 'vm:manage' | 'vm:login';
 
 export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Level> = {
   'repo:read': Level.Read,
@@ -35,13 +35,15 @@ export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Leve
  * Who is asking. Surfaces build one from credentials; services never see credentials.
  * `system` is the operator at the server's console (the CLI's admin commands, the admin
  * bootstrap): it administers the server and holds nothing on repositories; no network
- * surface ever builds it (test/arch keeps that).
+ * surface ever builds it (test/arch keeps that). `expiresAt` (ms since the epoch) is when the
+ * token the principal presented expires: every decision checks it against its own clock, so a
+ * principal held past its token's end (a long push, a live session) holds nothing.
  */
 export type Principal =
   | { kind: 'anonymous' }
   | { kind: 'system' }
-  | { kind: 'user'; userId: string; username: string; admin: boolean; active: boolean; identityId: string }
-  | { kind: 'identity'; identityId: string; accountId: string };
+  | { kind: 'user'; userId: string; username: string; admin: boolean; active: boolean; identityId: string; expiresAt?: number }
+  | { kind: 'identity'; identityId: string; accountId: string; expiresAt?: number };
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
 /** The console operator: for `cli/` only. */
@@ -55,6 +57,19 @@ export type Resource =
   /** a VM of the registry; `linuxUser` (vm:login) defaults to the VM's default user */
   | { kind: 'vm'; vmId: string; linuxUser?: string }
   | { kind: 'server' };
+
+/**
+ * Ref rules on an identity's git grant: the refs it may move (`allow`, minus `deny`; glob
+ * patterns over full ref names, `*` matching any characters, `/` included), whether it may
+ * move one to a commit that does not descend from the old (`forcePush`) and delete one
+ * (`deleteRefs`). A grant without rules moves any ref, forced or not, deletions included.
+ */
+export interface RefRules {
+  allow: string[];
+  deny: string[];
+  forcePush: boolean;
+  deleteRefs: boolean;
+}
 
 const REPO_PERMS = ['repository.none', 'repository.read', 'repository.write', 'repository.admin'] as const;
 export type RepoPerm = (typeof REPO_PERMS)[number];

@@ -139,3 +139,66 @@ export function normaliseVmHost(host: string): string | undefined {
   if (/^[0-9]+$/.test(name.slice(name.lastIndexOf('.') + 1))) return undefined;
   return name;
 }
+
+/**
+ * True when `text` matches the glob `pattern`, where `*` matches any run of characters (`/`
+ * included, as in git's refspecs) and every other character only itself. Linear in practice
+ * and never worse than |pattern|·|text|: the classic matcher that backtracks only to the last
+ * star (no regular expression, so no pattern can make it slow).
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let mark = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      mark = t;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++mark;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
+/** The characters git refuses in ref names, and spaces (a `*` is a glob in a pattern). */
+const REF_FORBIDDEN = /[\x00-\x20\x7f~^:?[\\]/;
+
+/**
+ * Checks a full ref name as a push names it (`refs/heads/main`), the way `git check-ref-format`
+ * would: under `refs/`, no control characters, spaces or `~^:?*[\`, no `..`, `@{` or `//`, no
+ * component starting with `.` or ending in `.lock`, no trailing `/` or `.`. Undefined when valid.
+ */
+export function refNameProblem(ref: string): string | undefined {
+  if (ref.length === 0 || ref.length > 255) return 'ref name must be 1-255 characters';
+  if (!ref.startsWith('refs/')) return 'ref name must start with refs/';
+  if (REF_FORBIDDEN.test(ref) || ref.includes('*')) return 'ref name contains a forbidden character';
+  if (ref.includes('..') || ref.includes('@{') || ref.includes('//')) return 'ref name contains "..", "@{" or "//"';
+  if (ref.endsWith('/') || ref.endsWith('.')) return 'ref name has a forbidden end';
+  if (ref.split('/').some((c) => c.startsWith('.') || c.endsWith('.lock'))) return 'ref name has a component starting with "." or ending in ".lock"';
+  return undefined;
+}
+
+/** Checks a ref pattern of a grant's rules: a full ref name under `refs/` in which `*` is a wildcard. */
+export function refPatternProblem(pattern: string): string | undefined {
+  if (pattern.length === 0 || pattern.length > 255) return 'a ref pattern must be 1-255 characters';
+  if (!pattern.startsWith('refs/')) return `ref pattern ${pattern.slice(0, 100)} must start with refs/ (e.g. refs/heads/agents/*)`;
+  if (REF_FORBIDDEN.test(pattern)) return `ref pattern ${pattern.slice(0, 100)} contains a forbidden character`;
+  if ((pattern.match(/\*/g) ?? []).length > 8) return 'a ref pattern may hold at most 8 `*`';
+  return undefined;
+}
+
+/** Checks a protected-branch pattern: a branch name (`main`) in which `*` is a wildcard (`release/*`). */
+export function branchPatternProblem(pattern: string): string | undefined {
+  if (pattern.length === 0 || pattern.length > 200) return 'a branch pattern must be 1-200 characters';
+  if (pattern.startsWith('refs/')) return `branch pattern ${pattern.slice(0, 100)} names a branch, not a ref: drop refs/heads/`;
+  if (REF_FORBIDDEN.test(pattern) || pattern.startsWith('-') || pattern.startsWith('/')) return `branch pattern ${pattern.slice(0, 100)} contains a forbidden character`;
+  if ((pattern.match(/\*/g) ?? []).length > 8) return 'a branch pattern may hold at most 8 `*`';
+  return undefined;
+}

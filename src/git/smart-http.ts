@@ -34,6 +34,10 @@ export interface ServeOptions {
   signal: AbortSignal;
   /** kill the child when its input brings no byte for this long while git waits for it (0: never) */
   idleTimeoutMs?: number;
+  /** `-c key=value` settings for this run only (the server's, never a caller's) */
+  config?: readonly string[];
+  /** more environment for the child (and its hooks) */
+  env?: Record<string, string>;
 }
 
 export interface ServeResult {
@@ -107,9 +111,9 @@ interface RunIo {
 function run(o: ServeOptions, args: string[], io: RunIo): Promise<ServeResult> {
   const { input, output } = io;
   return new Promise((resolve, reject) => {
-    const env: Record<string, string> = {};
+    const env: Record<string, string> = { ...o.env };
     if (o.protocol) env.GIT_PROTOCOL = o.protocol;
-    const child = spawnGit(o.git, args, { env, timeoutMs: o.timeoutMs, signal: o.signal });
+    const child = spawnGit(o.git, [...(o.config ?? []).flatMap((c) => ['-c', c]), ...args], { env, timeoutMs: o.timeoutMs, signal: o.signal });
     let stderr = '';
     let idle = false;
     let stopWatch = () => undefined as void;
@@ -149,6 +153,16 @@ export function advertiseRefs(o: ServeOptions, output: Writable): Promise<ServeR
 export function serviceRpc(o: ServeOptions, input: Readable, output: Writable): Promise<ServeResult> {
   const cmd = o.service === 'git-upload-pack' ? 'upload-pack' : 'receive-pack';
   return run(o, [cmd, '--stateless-rpc', o.dir], { input, output });
+}
+
+/**
+ * Runs receive-pack on a request whose head was read and decided before: `--stateless-rpc`,
+ * so that it reads the commands and the pack without advertising again. Over a stateful
+ * transport (SSH: `errOutput` given) the advertisement was sent before, and the session is
+ * watched for silence both ways, as `serveStateful` does.
+ */
+export function receivePack(o: ServeOptions, input: Readable, output: Writable, errOutput?: Writable): Promise<ServeResult> {
+  return run(o, ['receive-pack', '--stateless-rpc', o.dir], { input, output, errOutput, stateful: !!errOutput });
 }
 
 /**

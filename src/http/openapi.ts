@@ -13,6 +13,8 @@ const SURFACES: { prefix: string; tag: string; security: Record<string, string[]
   { prefix: '/_admin/api', tag: 'Admin JSON-RPC', security: [] },
   { prefix: '/user/v1/', tag: 'User API', security: [{ bearerAuth: [] }] },
   { prefix: '/vm/v1/', tag: 'VM registry', security: [{ bearerAuth: [] }] },
+  { prefix: '/v5/', tag: 'Identity API v5', security: [{ bearerAuth: [] }, { identityToken: [] }] },
+  { prefix: '/admin/v1/', tag: 'Admin API', security: [{ bearerAuth: [] }] },
 ];
 const SERVER = { tag: 'Server', security: [] };
 const SMART_HTTP = 'Git smart HTTP';
@@ -21,8 +23,10 @@ const TAGS = [
   { name: 'Identity API', description: "Freestyle's IdentityApi (seed 000): identities, access tokens, git and VM grants. Errors: `{code, message}`." },
   { name: 'Git REST API', description: 'The Freestyle Git API as the `freestyle-sandboxes` SDK calls it. Anonymous callers reach public repositories. Errors: `{code, message}`.' },
   { name: 'Admin JSON-RPC', description: "RhodeCode's admin API (seed 002): `{id, api_key, method, args}` in, always HTTP 200 with `{id, result, error}`." },
-  { name: 'User API', description: "What an account does for itself with its API key: its SSH public keys (git over SSH). Errors: `{code, message}`." },
+  { name: 'User API', description: "What an account does for itself with its API key: its SSH public keys (git over SSH) and its API keys. Errors: `{code, message}`." },
   { name: 'VM registry', description: 'The machines identities may reach through the SSH gateway, each registered by an account, and the gateway key a VM installs. Errors: `{code, message}`.' },
+  { name: 'Identity API v5', description: "`/v5/identities` as the current Freestyle SDK (`freestyle` 0.2.17) calls it: the same identities, tokens and grants as `/identity/v1`. Errors: `{code, message}`." },
+  { name: 'Admin API', description: 'The audit log, for admins. Errors: `{code, message}`.' },
   { name: SMART_HTTP, description: "git's own protocol (v0/v1/v2); `repo` is an id or a full name, with or without `.git`. Errors are plain text that git prints." },
   { name: 'Server', description: 'Health, webhook signing keys, this document.' },
 ];

@@ -1,3 +1,4 @@
+import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
 import { conflict, invalid, notFound } from '../domain/errors.ts';
 import { branchNameProblem, isDotGit, isSignaturePart, requireObjectId } from '../domain/validate.ts';
@@ -115,6 +116,7 @@ export class Commits {
     private readonly reader: GitReader,
     private readonly dataDir: string,
     private readonly events: RefEvents,
+    private readonly access: Access,
   ) {}
 
   async create(p: Principal, repo: string, body: CreateCommitInput) {
@@ -141,6 +143,9 @@ export class Commits {
     }
 
     const ref = `refs/heads/${branch}`;
+    // Decided per ref before anything is written: a commit never forces (its parent is the tip).
+    const exists = (await this.reader.heads(dir)).has(ref);
+    await this.access.requireRefs(p, row, [{ ref, op: exists ? 'update' : 'create', force: false }]);
     return this.serial(row.id, () => this.commitLoop(p, row, dir, ref, branch, blobs, blobObjects, author, body.message, expected));
   }
 
@@ -246,7 +251,9 @@ export class Commits {
       if (!target) throw notFound(`Commit not found: ${sha}`, 'COMMIT_NOT_FOUND');
     }
     const ref = `refs/heads/${name}`;
-    if (heads.has(ref) || !(await casRef(this.reader.g, dir, ref, target, ZERO_OID))) throw conflict(`Branch already exists: ${name}`, 'BRANCH_ALREADY_EXISTS');
+    if (heads.has(ref)) throw conflict(`Branch already exists: ${name}`, 'BRANCH_ALREADY_EXISTS');
+    await this.access.requireRefs(p, row, [{ ref, op: 'create' }]);
+    if (!(await casRef(this.reader.g, dir, ref, target, ZERO_OID))) throw conflict(`Branch already exists: ${name}`, 'BRANCH_ALREADY_EXISTS');
     this.events.refsChanged(row.id, [{ ref, before: null, after: target }]);
     return { name, sha: target };
   }

@@ -1,11 +1,16 @@
 import type { Readable, Writable } from 'node:stream';
+import type { Access, RefDecision, RefUpdate } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
-import { PushCommandReader } from '../git/push-commands.ts';
+import { isAccessDenied } from '../domain/errors.ts';
+import { refNameProblem } from '../domain/validate.ts';
+import { fastForwardOnly, installHooks, readHookReport } from '../git/hooks.ts';
+import { drain, type PushHead, prefixed, readPushHead, refusalReport } from '../git/push-commands.ts';
 import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
 import { readRef } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
-import { advertiseRefs, type GitCommandName, type ServeOptions, serveStateful, serviceRpc } from '../git/smart-http.ts';
+import { advertiseRefs, type GitCommandName, receivePack, type ServeOptions, serveStateful, serviceRpc } from '../git/smart-http.ts';
+import type { RepoRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
@@ -19,12 +24,19 @@ export interface GitServiceOptions {
   idleTimeoutMs: number;
 }
 
+/** The most bytes a push's command list may take (100k refs of a mirror push fit). */
+const MAX_HEAD_BYTES = 32 << 20;
+/** The most of a refused push's pack read and thrown away so that the client reads the refusal. */
+const MAX_DRAIN_BYTES = 64 << 20;
+
 /** How a git child ended, for the transport to log and to decide whether to keep the connection. */
 export interface GitRunResult {
   code: number | null;
   stderr: string;
   /** killed because the client's input went quiet: the transport should drop the connection */
   idle: boolean;
+  /** a push refused by the decision point before receive-pack started: why (git was told in its protocol) */
+  refused?: string;
 }
 
 /**
@@ -61,26 +73,38 @@ export interface OpenOptions {
 
 const ZERO = /^0+$/;
 
+/** A push refused whole: the ref that was refused (if one was) and why. */
+interface PushRefusal {
+  ref?: string;
+  reason: string;
+}
+
 /**
- * The transport-independent git service that smart HTTP (and SSH next) call:
+ * The transport-independent git service that smart HTTP and SSH call:
  * resolve the repository by id or full name, decide (read for upload-pack,
  * write for receive-pack) before any process starts, take a process slot,
- * run git with streams in and out, and report the refs a push moved. The
- * transports only move bytes and map the errors it throws: `AccessDenied`
- * (unauthenticated, notFound for hidden or missing, forbidden for a visible
- * repository the caller may not push to) and `unavailable` (no process slot
- * in time).
+ * run git with streams in and out, and report the refs a push moved. A push
+ * is decided again per ref from its command list before receive-pack starts:
+ * a refused ref refuses the whole push, answered in git's protocol, with
+ * nothing written. The transports only move bytes and map the errors it
+ * throws: `AccessDenied` (unauthenticated, notFound for hidden or missing,
+ * forbidden for a visible repository the caller may not push to) and
+ * `unavailable` (no process slot in time).
  */
 export class GitService {
   /** receive-pack runs in this process, per repository: a quarantine is only swept when none runs */
   private readonly pushing = new Map<string, number>();
+  private readonly hooksDir: string;
 
   constructor(
     private readonly repos: Repos,
     private readonly slots: ProcessSlots,
     private readonly events: RefEvents,
     private readonly o: GitServiceOptions,
-  ) {}
+    private readonly access: Access,
+  ) {
+    this.hooksDir = installHooks(o.git);
+  }
 
   async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
     // Decide before any process starts (AccessDenied: missing and hidden look the same).
@@ -109,7 +133,7 @@ export class GitService {
         once();
         if (service === 'git-upload-archive') throw new Error('git-upload-archive runs only statefully');
         try {
-          return service === 'git-receive-pack' ? await this.push(repo.id, serve, input, (i) => serviceRpc(serve, i, output)) : await serviceRpc(serve, input, output);
+          return service === 'git-receive-pack' ? await this.push(p, repo, serve, input, output) : await serviceRpc(serve, input, output);
         } finally {
           slot.release();
         }
@@ -117,7 +141,11 @@ export class GitService {
       serve: async (input, output, errOutput) => {
         once();
         try {
-          return service === 'git-receive-pack' ? await this.push(repo.id, serve, input, (i) => serveStateful(serve, i, output, errOutput)) : await serveStateful(serve, input, output, errOutput);
+          if (service !== 'git-receive-pack') return await serveStateful(serve, input, output, errOutput);
+          // A stateful push is an advertisement, then a request decided as smart HTTP's is.
+          const adv = await advertiseRefs(serve, output);
+          if (adv.code !== 0) return adv;
+          return await this.push(p, repo, serve, input, output, errOutput);
         } finally {
           slot.release();
         }
@@ -126,34 +154,87 @@ export class GitService {
     };
   }
 
-  /** Runs a push through `runGit`, reading its commands as they pass, then reports the refs that moved. */
-  private async push(repoId: string, serve: ServeOptions, input: Readable, runGit: (input: Readable) => Promise<GitRunResult>): Promise<GitRunResult> {
-    const commands = new PushCommandReader();
-    input.on('error', (e) => commands.destroy(e));
-    input.pipe(commands);
-    this.pushing.set(repoId, (this.pushing.get(repoId) ?? 0) + 1);
+  /**
+   * One push: read its command list (nothing reaches git yet), decide every ref, then run
+   * receive-pack on the whole request, or refuse it whole in git's protocol (report-status
+   * `ng` for every ref, the reason on side-band 2; over SSH also an `ERROR:` line on stderr
+   * and status 1), without starting receive-pack. Refs allowed only as fast-forwards are
+   * checked by the pre-receive hook once the objects are there. Then the refs that moved are
+   * reported to the ref events.
+   */
+  private async push(p: Principal, repo: RepoRow, serve: ServeOptions, input: Readable, output: Writable, errOutput?: Writable): Promise<GitRunResult> {
+    // The input may fail at any time (a size limit, the client gone), also while the decision
+    // awaits the database and nothing else listens: noted here, so it never goes unhandled.
+    let failed = false;
+    input.on('error', () => {
+      failed = true;
+    });
+    const head = await readPushHead(input, { maxBytes: MAX_HEAD_BYTES, idleMs: this.o.idleTimeoutMs, signal: serve.signal });
+    if (head.status === 'aborted') return { code: null, stderr: '', idle: !!head.idle };
+    // the client closed without asking anything
+    if (head.status === 'ended' && head.buffered.length === 0) return { code: 0, stderr: '', idle: false };
+    const decided = await this.decidePush(p, repo, head);
+    if (!Array.isArray(decided)) {
+      const message = decided.ref ? `${decided.ref}: ${decided.reason}` : decided.reason;
+      output.write(refusalReport(head, (ref) => (ref === decided.ref ? decided.reason : 'push refused: another ref of it is not allowed'), `palisade: push refused: ${message}`));
+      errOutput?.write(`ERROR: push refused: ${message}\n`);
+      await drain(input, MAX_DRAIN_BYTES, Math.min(this.o.idleTimeoutMs || 5000, 5000));
+      return { code: 1, stderr: message, idle: false, refused: message };
+    }
+    if (failed || input.destroyed) return { code: null, stderr: '', idle: false };
+    const ff = decided.filter((d) => d.fastForwardOnly).map((d) => ({ ref: d.ref, reason: d.fastForwardReason ?? 'fast-forward only' }));
+    const hook = ff.length ? fastForwardOnly(this.o.git, this.hooksDir, ff) : undefined;
+    const run: ServeOptions = hook ? { ...serve, config: [...(serve.config ?? []), ...hook.config], env: { ...serve.env, ...hook.env } } : serve;
+    this.pushing.set(repo.id, (this.pushing.get(repo.id) ?? 0) + 1);
     let result: GitRunResult | undefined;
     try {
-      result = await runGit(commands);
+      result = await receivePack(run, prefixed(head.buffered, input), output, errOutput);
     } finally {
-      const left = (this.pushing.get(repoId) ?? 1) - 1;
-      if (left === 0) this.pushing.delete(repoId);
-      else this.pushing.set(repoId, left);
+      const left = (this.pushing.get(repo.id) ?? 1) - 1;
+      if (left === 0) this.pushing.delete(repo.id);
+      else this.pushing.set(repo.id, left);
       // A push killed (client gone, limits) or failed may leave its quarantine behind.
-      if (left === 0 && (result?.code !== 0 || serve.signal.aborted)) void sweepQuarantine(serve.dir, () => this.pushing.has(repoId)).catch(() => undefined);
+      if (left === 0 && (result?.code !== 0 || serve.signal.aborted)) void sweepQuarantine(serve.dir, () => this.pushing.has(repo.id)).catch(() => undefined);
+      // Refs the hook found forced: refused after the decision, recorded as the decision's are.
+      if (hook) for (const r of readHookReport(hook.report)) await this.access.recordRefRefused(p, repo, r.ref, r.reason);
     }
     if (result.code === 0) {
       // Of the refs the client asked to move, those now at their new value moved.
       const changes: RefChange[] = [];
-      for (const c of commands.commands) {
+      for (const c of head.commands) {
         if (c.oldOid === c.newOid) continue;
         const deleted = ZERO.test(c.newOid);
         const now = readRef(serve.dir, c.ref);
         if (deleted ? now === undefined : now === c.newOid) changes.push({ ref: c.ref, before: ZERO.test(c.oldOid) ? null : c.oldOid, after: deleted ? null : c.newOid });
       }
-      if (changes.length) this.events.refsChanged(repoId, changes);
+      if (changes.length) this.events.refsChanged(repo.id, changes);
     }
     return result;
+  }
+
+  /**
+   * Decides every command of a push before anything reaches git: the decisions, or why the
+   * whole push is refused. A head this service cannot read is refused: a ref that was not
+   * decided must not reach receive-pack.
+   */
+  private async decidePush(p: Principal, repo: RepoRow, head: PushHead): Promise<RefDecision[] | PushRefusal> {
+    if (head.status === 'malformed') return { reason: `malformed push request (${head.problem ?? 'unreadable command list'})` };
+    if (head.status === 'ended') return { reason: 'the push request ended before its command list did' };
+    const updates: RefUpdate[] = [];
+    for (const c of head.commands) {
+      const problem = refNameProblem(c.ref);
+      if (problem) return { ref: c.ref, reason: problem };
+      if (c.oldOid === c.newOid) continue;
+      updates.push({ ref: c.ref, op: ZERO.test(c.oldOid) ? 'create' : ZERO.test(c.newOid) ? 'delete' : 'update' });
+    }
+    if (!updates.length) return [];
+    try {
+      return await this.access.requireRefs(p, repo, updates);
+    } catch (e) {
+      // requireRefs names the refused ref as the subject and says `<ref>: <reason>`
+      if (isAccessDenied(e)) return e.message.startsWith(`${e.subject}: `) ? { ref: e.subject, reason: e.message.slice(e.subject.length + 2) } : { reason: e.message };
+      throw e;
+    }
   }
 
   /**

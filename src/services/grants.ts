@@ -1,5 +1,7 @@
-import { Level, type Principal } from '../domain/access.ts';
-import { notFound } from '../domain/errors.ts';
+import { type Access, type Fact, type LevelName, levelName, type RefDecision, type RefUpdate } from '../access/index.ts';
+import { Level, type Principal, repoPermOf } from '../domain/access.ts';
+import { invalid, notFound } from '../domain/errors.ts';
+import { refNameProblem } from '../domain/validate.ts';
 import type { RepoRow, Store, UserRow, UsersGroupRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
 import { now } from './secrets.ts';
@@ -13,7 +15,31 @@ export class Grants {
   constructor(
     private readonly store: Store,
     private readonly repos: Repos,
+    private readonly access: Access,
   ) {}
+
+  private record(p: Principal, action: string, repo: RepoRow, detail: Record<string, unknown>): Promise<void> {
+    return this.access.audit.record({ actor: p, action, target: { kind: 'repo', id: repo.id, name: repo.name }, detail });
+  }
+
+  /**
+   * Why a user holds what it holds on a repository: the level and the decision's facts in order
+   * (its own grant, its groups' grants by name, ownership, admin, visibility, account state).
+   * A user may ask about itself (read needed, so a hidden repository stays hidden); about
+   * another user, admin on the repository is needed.
+   */
+  async explain(p: Principal, repoRef: string, username: string, update?: RefUpdate): Promise<{ repo: RepoRow; user: UserRow; level: LevelName; facts: Fact[]; ref?: RefDecision }> {
+    if (update) {
+      const problem = refNameProblem(update.ref);
+      if (problem) throw invalid(`ref: ${problem}`, 'INVALID_REF');
+    }
+    const self = p.kind === 'user' && p.username.toLowerCase() === username.toLowerCase();
+    const repo = await this.repos.get(p, repoRef, self ? 'repo:read' : 'repo:admin');
+    const user = await this.user(username);
+    const subject: Principal = { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
+    const e = await this.access.explain(subject, repo.id, update);
+    return { repo, user, level: levelName(e.level), facts: e.facts, ...(e.ref ? { ref: e.ref } : {}) };
+  }
 
   // Who is granted is looked up directly: a repository's admin grants without being a server admin.
   private async user(username: string): Promise<UserRow> {
@@ -32,6 +58,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const user = await this.user(username);
     await this.store.upsertUserGrant(this.store.db, user.id, repo.id, level, now());
+    await this.record(p, 'grant.user', repo, { user: user.username, perm: repoPermOf(level) });
     return { repo, user };
   }
 
@@ -39,6 +66,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const user = await this.user(username);
     const removed = await this.store.deleteUserGrant(this.store.db, user.id, repo.id);
+    if (removed) await this.record(p, 'grant.user.revoke', repo, { user: user.username });
     return { repo, user, removed };
   }
 
@@ -46,6 +74,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const group = await this.group(groupName);
     await this.store.upsertGroupGrant(this.store.db, group.id, repo.id, level, now());
+    await this.record(p, 'grant.group', repo, { group: group.name, perm: repoPermOf(level) });
     return { repo, group };
   }
 
@@ -53,6 +82,7 @@ export class Grants {
     const repo = await this.repos.get(p, repoName, 'repo:admin');
     const group = await this.group(groupName);
     const removed = await this.store.deleteGroupGrant(this.store.db, group.id, repo.id);
+    if (removed) await this.record(p, 'grant.group.revoke', repo, { group: group.name });
     return { repo, group, removed };
   }
 

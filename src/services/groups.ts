@@ -32,6 +32,7 @@ export class Groups {
       if (isUniqueViolation(e)) throw conflict(`users group ${name} already exists`);
       throw e;
     }
+    await this.access.audit.record({ actor: p, action: 'group.create', target: { kind: 'group', id: row.id, name }, detail: { active } });
     return row;
   }
 
@@ -75,6 +76,7 @@ export class Groups {
       if (isUniqueViolation(e)) return { group, user, id: (await this.store.findMembership(this.store.db, group.id, user.id))!.id, added: false };
       throw e;
     }
+    await this.access.audit.record({ actor: p, action: 'group.member.add', target: { kind: 'group', id: group.id, name: group.name }, detail: { user: user.username } });
     return { group, user, id, added: true };
   }
 
@@ -82,7 +84,9 @@ export class Groups {
   async removeMember(p: Principal, groupName: string, username: string): Promise<{ group: UsersGroupRow; user: UserRow; removed: boolean }> {
     const group = await this.get(p, groupName);
     const user = await this.user(username);
-    return { group, user, removed: await this.store.deleteMembership(this.store.db, group.id, user.id) };
+    const removed = await this.store.deleteMembership(this.store.db, group.id, user.id);
+    if (removed) await this.access.audit.record({ actor: p, action: 'group.member.remove', target: { kind: 'group', id: group.id, name: group.name }, detail: { user: user.username } });
+    return { group, user, removed };
   }
 
   private async user(username: string): Promise<UserRow> {

@@ -1,5 +1,6 @@
+import type { Access, RefUpdate } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
-import { conflict, invalid, notFound } from '../domain/errors.ts';
+import { conflict, invalid, isAccessDenied, notFound } from '../domain/errors.ts';
 import { isObjectId } from '../domain/validate.ts';
 import { ZERO_OID } from '../git/objects.ts';
 import type { GitReader } from '../git/read.ts';
@@ -48,6 +49,7 @@ export class RemoteSync implements RefEvents {
     private readonly outbound: Outbound,
     private readonly slots: ProcessSlots,
     private readonly opts: { timeoutMs: number; intervalMs: number },
+    private readonly access: Access,
   ) {}
 
   /** The remote's URL for a name; checked as the caller who links it (file:// only for admins). */
@@ -89,8 +91,8 @@ export class RemoteSync implements RefEvents {
   async syncNow(p: Principal, repo: string): Promise<SyncResult> {
     const row = await this.repos.getGit(p, repo, 'repo:write');
     if (!(await this.store.findSync(this.store.db, row.id))) throw notFound('No sync is configured for this repository (404)', 'NOT_FOUND');
-    // on demand: one slot of the caller's account in the process pool
-    const r = await this.slots.run(p, () => this.sync(row.id));
+    // on demand: one slot of the caller's account in the process pool; the refs it moves here are the caller's to move
+    const r = await this.slots.run(p, () => this.sync(row.id, p));
     if (r.conflicts.length) throw conflict(`GitHub Sync Conflict: branch ${r.conflicts.join(', ')} moved on both sides; nothing was forced`, 'GIT_HUB_SYNC_CONFLICT');
     return r;
   }
@@ -123,10 +125,15 @@ export class RemoteSync implements RefEvents {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** One sync of a repository at a time; a request while one runs waits for it and runs again. */
-  sync(repoId: string): Promise<SyncResult> {
+  /**
+   * One sync of a repository at a time; a request while one runs waits for it and runs again.
+   * The branches it moves here are decided first, all of them, for `p` (a sync on demand) or
+   * for the link itself (undefined: the background, which protected branches bind): one
+   * refused moves none (AccessDenied).
+   */
+  sync(repoId: string, p?: Principal): Promise<SyncResult> {
     const prev = this.running.get(repoId) ?? Promise.resolve(undefined);
-    const next = prev.catch(() => undefined).then(() => this.syncOnce(repoId));
+    const next = prev.catch(() => undefined).then(() => this.syncOnce(repoId, p));
     this.running.set(repoId, next);
     void next.finally(() => {
       if (this.running.get(repoId) === next) this.running.delete(repoId);
@@ -134,9 +141,10 @@ export class RemoteSync implements RefEvents {
     return next;
   }
 
-  private async syncOnce(repoId: string): Promise<SyncResult> {
+  private async syncOnce(repoId: string, p: Principal | undefined): Promise<SyncResult> {
     const link = await this.store.findSync(this.store.db, repoId);
-    if (!link) return { pulled: [], pushed: [], conflicts: [] };
+    const row = await this.store.findRepoById(this.store.db, repoId);
+    if (!link || !row) return { pulled: [], pushed: [], conflicts: [] };
     const dir = repoDir(this.dataDir, repoId);
     const fopts = { timeoutMs: this.opts.timeoutMs };
     const result: SyncResult = { pulled: [], pushed: [], conflicts: [] };
@@ -154,6 +162,8 @@ export class RemoteSync implements RefEvents {
       const toPush: string[] = [];
       const toDeleteRemote: string[] = [];
       const moved: RefChange[] = [];
+      /** the moves of local branches: planned first, decided together, then made */
+      const plan: { b: string; before: string | null; after: string | null }[] = [];
       for (const b of [...names].sort()) {
         const r = theirs.get(`${NS}${b}`);
         const l = local.get(`refs/heads/${b}`);
@@ -162,28 +172,26 @@ export class RemoteSync implements RefEvents {
         if (r === l || (r && !isObjectId(r)) || (l && !isObjectId(l))) continue;
         if (!l) {
           if (base[b] === r) toDeleteRemote.push(b); // deleted here since the last sync
-          else if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r!, ZERO_OID)) {
-            result.pulled.push(b);
-            finalLocal.set(b, r!);
-            moved.push({ ref: `refs/heads/${b}`, before: null, after: r! });
-          }
+          else plan.push({ b, before: null, after: r! });
         } else if (!r) {
-          if (base[b] === l) {
-            // deleted on the remote since the last sync, and unchanged here: delete here too
-            if (await casRef(this.reader.g, dir, `refs/heads/${b}`, ZERO_OID, l)) {
-              result.pulled.push(b);
-              finalLocal.delete(b);
-              moved.push({ ref: `refs/heads/${b}`, before: l, after: null });
-            } else result.conflicts.push(b);
-          } else toPush.push(b);
-        } else if (await isAncestor(this.reader.g, dir, l, r)) {
-          if (await casRef(this.reader.g, dir, `refs/heads/${b}`, r, l)) {
-            result.pulled.push(b);
-            finalLocal.set(b, r);
-            moved.push({ ref: `refs/heads/${b}`, before: l, after: r });
-          } else result.conflicts.push(b);
-        } else if (await isAncestor(this.reader.g, dir, r, l)) toPush.push(b);
+          // deleted on the remote since the last sync, and unchanged here: delete here too
+          if (base[b] === l) plan.push({ b, before: l, after: null });
+          else toPush.push(b);
+        } else if (await isAncestor(this.reader.g, dir, l, r)) plan.push({ b, before: l, after: r });
+        else if (await isAncestor(this.reader.g, dir, r, l)) toPush.push(b);
         else result.conflicts.push(b);
+      }
+      // Nothing is ever forced: every update is a fast-forward. A refused branch refuses the sync.
+      const updates: RefUpdate[] = plan.map((m) => ({ ref: `refs/heads/${m.b}`, op: m.before === null ? 'create' : m.after === null ? 'delete' : 'update', force: false }));
+      if (updates.length) await this.access.requireRefs(p, row, updates);
+      for (const m of plan) {
+        const ref = `refs/heads/${m.b}`;
+        if (await casRef(this.reader.g, dir, ref, m.after ?? ZERO_OID, m.before ?? ZERO_OID)) {
+          result.pulled.push(m.b);
+          if (m.after === null) finalLocal.delete(m.b);
+          else finalLocal.set(m.b, m.after);
+          moved.push({ ref, before: m.before, after: m.after });
+        } else if (m.before !== null) result.conflicts.push(m.b); // a new branch that appeared here meanwhile is left alone
       }
       if (toPush.length || toDeleteRemote.length) {
         const specs = [...toPush.map((b) => `refs/heads/${b}:refs/heads/${b}`), ...toDeleteRemote.map((b) => `:refs/heads/${b}`)];
@@ -201,7 +209,7 @@ export class RemoteSync implements RefEvents {
       await this.store.updateSync(this.store.db, repoId, { last_synced_at: now(), last_error: result.conflicts.length ? `conflict on ${result.conflicts.join(', ')}` : null });
       return result;
     } catch (e) {
-      await this.store.updateSync(this.store.db, repoId, { last_error: fetchFailure(e).slice(0, 500) }).catch(() => undefined);
+      await this.store.updateSync(this.store.db, repoId, { last_error: (isAccessDenied(e) ? `refused: ${e.message}` : fetchFailure(e)).slice(0, 500) }).catch(() => undefined);
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 import type { Access } from '../access/index.ts';
 import { type Principal } from '../domain/access.ts';
 import { AccessDenied, conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
-import { branchNameProblem, repoNameProblem } from '../domain/validate.ts';
+import { branchNameProblem, branchPatternProblem, repoNameProblem } from '../domain/validate.ts';
 import { readRefs } from '../git/refs.ts';
 import { fetchMirror } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
@@ -40,6 +40,8 @@ export interface RepoOptions {
   /** the one guard for URLs the server fetches (clone_uri) */
   outbound: Outbound;
   fetchTimeoutMs: number;
+  /** new repositories start with their default branch protected */
+  protectDefaultBranch?: boolean;
 }
 
 export interface RepoInfo {
@@ -147,6 +149,7 @@ export class Repos {
       created_at: now(),
       group_id: null,
       type,
+      protected_branches: this.opts.protectDefaultBranch ? JSON.stringify([defaultBranch]) : null,
     };
     // Folder first, then the row: a repository visible in the database always has its folder.
     if (type === 'hg') await createHgRepo(this.opts.hg, this.dataDir, row.id);
@@ -317,6 +320,28 @@ export class Repos {
     if (value !== null && (value.length > 2000 || value.includes('\0'))) throw invalid('Description must be at most 2000 characters');
     await this.store.updateRepo(this.store.db, row.id, { description: value });
     return value;
+  }
+
+  /** The repository's protected branch patterns (read needed). */
+  async protectedBranches(p: Principal, idOrName: string): Promise<{ branches: string[] }> {
+    const row = await this.get(p, idOrName, 'repo:read');
+    return { branches: row.protected_branches ? (JSON.parse(row.protected_branches) as string[]) : [] };
+  }
+
+  /**
+   * Replaces the protected branch patterns (admin needed): branch names, `*` matching any
+   * characters (`release/*`). Below admin, nobody force-pushes or deletes a branch matching one.
+   */
+  async setProtectedBranches(p: Principal, idOrName: string, branches: readonly string[]): Promise<{ branches: string[] }> {
+    for (const b of branches) {
+      const problem = branchPatternProblem(b);
+      if (problem) throw invalid(problem, 'INVALID_BRANCH_PATTERN');
+    }
+    const row = await this.get(p, idOrName, 'repo:admin');
+    const list = [...new Set(branches)];
+    await this.store.updateRepo(this.store.db, row.id, { protected_branches: list.length ? JSON.stringify(list) : null });
+    await this.access.audit.record({ actor: p, action: 'repo.protected-branches', target: { kind: 'repo', id: row.id, name: row.name }, detail: { branches: list } });
+    return { branches: list };
   }
 
   /** Deletes a repository (admin on it needed): the row, its grants, then its folder. */

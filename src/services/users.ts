@@ -3,9 +3,18 @@ import type { Principal } from '../domain/access.ts';
 import ipaddr from 'ipaddr.js';
 import { conflict, invalid, notFound, unauthenticated } from '../domain/errors.ts';
 import { usernameProblem } from '../domain/validate.ts';
-import { isUniqueViolation, type Store, type UserRow } from '../store/index.ts';
+import { isUniqueViolation, type Store, type TokenOwner, type UserRow } from '../store/index.ts';
 import { type AuthLimits, AuthLimiter } from './auth-limiter.ts';
 import { hashPassword, hashToken, newId, newToken, now, verifyPassword } from './secrets.ts';
+import { type CreatedToken, type TokenInfo, tokenExpiry, tokenInfo, type TokenOptions } from './tokens.ts';
+
+export interface UsersOptions {
+  /** the server's ceiling on a token's life (undefined: none) */
+  maxTokenLifetimeSeconds?: number;
+}
+
+/** lastUsedAt is written at most this often per token */
+const TOUCH_MS = 60_000;
 
 /** The rate-limit key of a client address: IPv4 as is, IPv6 by its /64 (one subscriber's block). */
 function addressKey(from: string): string {
@@ -39,11 +48,15 @@ export interface NewUser {
  */
 export class Users {
   private readonly limiter: AuthLimiter;
+  /** token id -> when this process last wrote (or saw) its lastUsedAt, or recorded its expiry */
+  private readonly touched = new Map<string, number>();
+  private readonly expiredSeen = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
     private readonly access: Access,
     limits: AuthLimits = { failures: 20, windowMs: 60_000 },
+    private readonly opts: UsersOptions = {},
   ) {
     this.limiter = new AuthLimiter(limits);
   }
@@ -62,6 +75,7 @@ export class Users {
     const userId = newId();
     const identityId = newId();
     const at = now();
+    const expiresAt = tokenExpiry(p, {}, this.opts.maxTokenLifetimeSeconds);
     const user: UserRow = {
       id: userId,
       username: u.username,
@@ -80,12 +94,13 @@ export class Users {
       await this.store.transaction(async (tx) => {
         await this.store.insertIdentity(tx, { id: identityId, account_id: userId, managed: 1, created_at: at });
         await this.store.insertUser(tx, user);
-        await this.store.insertToken(tx, { id: newId(), identity_id: identityId, token_hash: key.tokenHash, created_at: at });
+        await this.store.insertToken(tx, { id: newId(), identity_id: identityId, token_hash: key.tokenHash, created_at: at, expires_at: expiresAt });
       });
     } catch (e) {
       if (isUniqueViolation(e)) throw conflict(`User ${u.username} already exists`, 'USER_ALREADY_EXISTS');
       throw e;
     }
+    await this.access.audit.record({ actor: p, action: 'user.create', target: { kind: 'user', id: user.id, name: user.username }, detail: { admin: user.admin === 1, active: user.active === 1 } });
     return { user, apiKey: key.token };
   }
 
@@ -129,7 +144,12 @@ export class Users {
     if (u.admin !== undefined) patch.admin = u.admin ? 1 : 0;
     if (u.ldapDn !== undefined) patch.ldap_dn = u.ldapDn;
     if (u.password) patch.password_hash = await hashPassword(u.password);
-    if (Object.keys(patch).length) await this.store.updateUser(this.store.db, current.id, patch);
+    if (Object.keys(patch).length) {
+      await this.store.updateUser(this.store.db, current.id, patch);
+      // which fields changed, and to what, but never the password itself
+      const changed = Object.fromEntries(Object.entries(patch).map(([k, v]) => (k === 'password_hash' ? ['password', 'changed'] : [k, v])));
+      await this.access.audit.record({ actor: p, action: 'user.update', target: { kind: 'user', id: current.id, name: current.username }, detail: changed });
+    }
     return { user: { ...current, ...patch }, created: false };
   }
 
@@ -139,11 +159,70 @@ export class Users {
     const user = await this.store.findUserByName(this.store.db, username);
     if (!user) throw notFound(`User ${username} not found`, 'USER_NOT_FOUND');
     const key = newToken();
+    const id = newId();
+    const expiresAt = tokenExpiry(p, {}, this.opts.maxTokenLifetimeSeconds);
     await this.store.transaction(async (tx) => {
       await this.store.deleteTokensOf(tx, user.identity_id);
-      await this.store.insertToken(tx, { id: newId(), identity_id: user.identity_id, token_hash: key.tokenHash, created_at: now() });
+      await this.store.insertToken(tx, { id, identity_id: user.identity_id, token_hash: key.tokenHash, created_at: now(), expires_at: expiresAt });
     });
+    await this.access.audit.record({ actor: p, action: 'token.rotate', target: { kind: 'user', id: user.id, name: user.username }, detail: { tokenId: id, expiresAt } });
     return key.token;
+  }
+
+  // ---- API keys: the tokens of a user's managed identity ----------------------------
+
+  private async issueKey(p: Principal, user: { id: string; username: string; identityId: string }, o: TokenOptions): Promise<CreatedToken> {
+    const expiresAt = tokenExpiry(p, o, this.opts.maxTokenLifetimeSeconds);
+    const { token, tokenHash } = newToken();
+    const row = { id: newId(), identity_id: user.identityId, token_hash: tokenHash, created_at: now(), name: o.name ?? null, expires_at: expiresAt };
+    await this.store.insertToken(this.store.db, row);
+    await this.access.audit.record({ actor: p, action: 'token.create', target: { kind: 'token', id: row.id, name: row.name }, detail: { user: user.username, expiresAt } });
+    return { id: row.id, token, name: row.name, createdAt: row.created_at, expiresAt };
+  }
+
+  private async listKeys(identityId: string): Promise<TokenInfo[]> {
+    return (await this.store.listTokens(this.store.db, identityId)).map(tokenInfo);
+  }
+
+  private async revokeKey(p: Principal, identityId: string, rawId: string, username: string): Promise<boolean> {
+    const id = rawId.toLowerCase();
+    const removed = await this.store.deleteToken(this.store.db, identityId, id);
+    if (removed) await this.access.audit.record({ actor: p, action: 'token.revoke', target: { kind: 'token', id }, detail: { user: username } });
+    return removed;
+  }
+
+  /** Issues an API key for the caller itself (`account:use`), shown once. */
+  async createApiKey(p: Principal, o: TokenOptions): Promise<CreatedToken> {
+    const u = await this.access.requireAccount(p);
+    return this.issueKey(p, { id: u.userId, username: u.username, identityId: u.identityId }, o);
+  }
+
+  /** The caller's API keys (never their secrets). */
+  async listApiKeys(p: Principal): Promise<TokenInfo[]> {
+    return this.listKeys((await this.access.requireAccount(p)).identityId);
+  }
+
+  /** Revokes one of the caller's API keys; notFound API_KEY_NOT_FOUND when it holds no such key. */
+  async revokeApiKey(p: Principal, keyId: string): Promise<void> {
+    const u = await this.access.requireAccount(p);
+    if (!(await this.revokeKey(p, u.identityId, keyId, u.username))) throw notFound('API key not found', 'API_KEY_NOT_FOUND');
+  }
+
+  /** Issues an API key for any user (admin), shown once. */
+  async createApiKeyFor(p: Principal, username: string, o: TokenOptions): Promise<CreatedToken> {
+    const u = await this.get(p, username);
+    return this.issueKey(p, { id: u.id, username: u.username, identityId: u.identity_id }, o);
+  }
+
+  /** Any user's API keys (admin). */
+  async listApiKeysFor(p: Principal, username: string): Promise<TokenInfo[]> {
+    return this.listKeys((await this.get(p, username)).identity_id);
+  }
+
+  /** Revokes one of any user's API keys (admin); false when the user holds no such key. */
+  async revokeApiKeyFor(p: Principal, username: string, keyId: string): Promise<boolean> {
+    const u = await this.get(p, username);
+    return this.revokeKey(p, u.identity_id, keyId, u.username);
   }
 
   /**
@@ -162,12 +241,47 @@ export class Users {
     }
   }
 
-  /** Looks a token up; undefined when unknown or revoked. */
+  /**
+   * The one place a presented token becomes a principal: undefined when unknown, revoked or
+   * expired (an expired token is refused exactly as a revoked one, on every surface). Its
+   * `lastUsedAt` is written at most once a minute per token; an expired one is recorded in the
+   * audit log (`token.expired`) at most once a minute per token.
+   */
   private async lookupToken(token: string): Promise<Authenticated | undefined> {
     if (token.length === 0 || token.length > 512) return undefined;
     const tokenHash = hashToken(token);
     const o = await this.store.findTokenOwner(this.store.db, tokenHash);
-    return o && { principal: principalOf(o), credential: { kind: 'token', tokenHash } };
+    if (!o) return undefined;
+    const at = Date.now();
+    if (isExpired(o, at)) {
+      await this.noteExpired(o, at);
+      return undefined;
+    }
+    await this.touch(o, at);
+    return { principal: principalOf(o), credential: { kind: 'token', tokenHash } };
+  }
+
+  /** Writes a token's lastUsedAt unless this process (or the row) says it was written within the minute. */
+  private async touch(o: TokenOwner, at: number): Promise<void> {
+    const last = this.touched.get(o.tokenId) ?? (o.lastUsedAt ? Date.parse(o.lastUsedAt) : 0);
+    if (at - last < TOUCH_MS) return;
+    if (this.touched.size >= 100_000) this.touched.clear();
+    this.touched.set(o.tokenId, at);
+    await this.store.touchToken(this.store.db, o.tokenId, new Date(at).toISOString()).catch(() => undefined);
+  }
+
+  private async noteExpired(o: TokenOwner, at: number): Promise<void> {
+    const last = this.expiredSeen.get(o.tokenId);
+    if (last !== undefined && at - last < TOUCH_MS) return;
+    if (this.expiredSeen.size >= 100_000) this.expiredSeen.clear();
+    this.expiredSeen.set(o.tokenId, at);
+    await this.access.audit.record({
+      actor: principalOf(o),
+      action: 'token.expired',
+      target: { kind: 'token', id: o.tokenId },
+      outcome: 'denied',
+      detail: { facts: [{ fact: 'credential', detail: `the token expired at ${o.expiresAt}`, decisive: true, level: 'none' }] },
+    });
   }
 
   /**
@@ -248,7 +362,8 @@ export class Users {
     let p: Principal | undefined;
     if (c.kind === 'token') {
       const o = await this.store.findTokenOwner(this.store.db, c.tokenHash);
-      p = o && principalOf(o);
+      // a token that expired since the session opened ends it, as a revoked one does
+      p = o && !isExpired(o, Date.now()) ? principalOf(o) : undefined;
     } else if (c.kind === 'key') {
       const o = await this.store.findSshKeyOwner(this.store.db, c.fingerprint);
       p = o && o.identityId === c.identityId ? principalOf(o) : undefined;
@@ -280,7 +395,11 @@ export type SessionCredential =
 
 const userPrincipal = (u: UserRow): Principal => ({ kind: 'user', userId: u.id, username: u.username, admin: u.admin === 1, active: u.active === 1, identityId: u.identity_id });
 
-function principalOf(o: { identityId: string; accountId: string; userId: string | null; username: string | null; admin: number | null; active: number | null }): Principal {
-  if (o.userId !== null) return { kind: 'user', userId: o.userId, username: o.username!, admin: o.admin === 1, active: o.active === 1, identityId: o.identityId };
-  return { kind: 'identity', identityId: o.identityId, accountId: o.accountId };
+const isExpired = (o: { expiresAt: string | null }, at: number): boolean => o.expiresAt !== null && Date.parse(o.expiresAt) <= at;
+
+/** The principal a credential resolves to; a token's end travels with it (every decision checks it). */
+function principalOf(o: { identityId: string; accountId: string; userId: string | null; username: string | null; admin: number | null; active: number | null; expiresAt?: string | null }): Principal {
+  const expiry = o.expiresAt ? { expiresAt: Date.parse(o.expiresAt) } : {};
+  if (o.userId !== null) return { kind: 'user', userId: o.userId, username: o.username!, admin: o.admin === 1, active: o.active === 1, identityId: o.identityId, ...expiry };
+  return { kind: 'identity', identityId: o.identityId, accountId: o.accountId, ...expiry };
 }

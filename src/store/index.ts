@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Kysely, Migrator, sql, type Transaction } from 'kysely';
-import type { DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable, WebSessionsTable } from './schema.ts';
+import type { AuditLogTable, DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TokensTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable, WebSessionsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './dialect/postgres.ts';
 import { openSqlite } from './dialect/sqlite.ts';
@@ -24,6 +24,8 @@ export type RepoSyncRow = RepoSyncTable;
 export type SshKeyRow = SshKeysTable;
 export type VmRow = VmsTable;
 export type WebSessionRow = WebSessionsTable;
+export type AuditRow = Omit<AuditLogTable, 'seq'>;
+export type TokenRow = TokensTable;
 
 /** Facts the `vm:login` decision needs, in one query. */
 export interface VmAccessFacts {
@@ -38,8 +40,8 @@ export interface VmAccessFacts {
   accountActive: number | null;
 }
 
-/** What a presented token resolves to: the identity, and the user it backs if it is managed. */
-export interface TokenOwner {
+/** What a presented credential resolves to: the identity, and the user it backs if it is managed. */
+export interface CredentialOwner {
   identityId: string;
   accountId: string;
   managed: number;
@@ -47,6 +49,14 @@ export interface TokenOwner {
   username: string | null;
   admin: number | null;
   active: number | null;
+}
+
+/** What a presented token resolves to: its owner, and the token's own state. */
+export interface TokenOwner extends CredentialOwner {
+  tokenId: string;
+  /** RFC 3339, or null: never */
+  expiresAt: string | null;
+  lastUsedAt: string | null;
 }
 
 /** Facts the access decision needs about one repository, in one query. */
@@ -59,6 +69,19 @@ export interface RepoAccessFacts {
   groupLevel: number | null;
   /** 1/0: the asking principal's account is active (null: no such account, or anonymous) */
   accountActive: number | null;
+  /** the identity grant's ref rules (JSON), if any */
+  refRules: string | null;
+  /** the repository's protected branch patterns (JSON array), if any */
+  protectedBranches: string | null;
+}
+
+/** What the audit listing filters on (`actor`, `target`: an id or a name). */
+export interface AuditQuery {
+  since?: string;
+  actor?: string;
+  target?: string;
+  limit: number;
+  offset: number;
 }
 
 /**
@@ -125,6 +148,11 @@ export class Store {
     return c.selectFrom('identities').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** An identity with its account's state (1/0; null: the account is gone). */
+  findIdentityWithAccount(c: Conn, id: string): Promise<(IdentityRow & { account_active: number | null }) | undefined> {
+    return c.selectFrom('identities as i').leftJoin('users as u', 'u.id', 'i.account_id').selectAll('i').select('u.active as account_active').where('i.id', '=', id).executeTakeFirst();
+  }
+
   /** Lists identities, oldest first; `accountId` undefined lists every account's. */
   async listIdentities(c: Conn, q: { accountId?: string; includeManaged: boolean; limit: number; offset: number }): Promise<{ rows: IdentityRow[]; total: number }> {
     let base = c.selectFrom('identities');
@@ -139,12 +167,25 @@ export class Store {
     await c.deleteFrom('identities').where('id', '=', id).execute();
   }
 
-  async insertToken(c: Conn, row: { id: string; identity_id: string; token_hash: string; created_at: string }): Promise<void> {
-    await c.insertInto('tokens').values(row).execute();
+  async insertToken(c: Conn, row: { id: string; identity_id: string; token_hash: string; created_at: string; name?: string | null; expires_at?: string | null }): Promise<void> {
+    await c.insertInto('tokens').values({ name: null, expires_at: null, last_used_at: null, ...row }).execute();
   }
 
-  listTokens(c: Conn, identityId: string): Promise<{ id: string; created_at: string }[]> {
-    return c.selectFrom('tokens').select(['id', 'created_at']).where('identity_id', '=', identityId).orderBy('created_at').orderBy('id').execute();
+  /** An identity's tokens, oldest first, without their hashes. */
+  listTokens(c: Conn, identityId: string): Promise<Omit<TokenRow, 'token_hash' | 'identity_id'>[]> {
+    return c.selectFrom('tokens').select(['id', 'name', 'created_at', 'expires_at', 'last_used_at']).where('identity_id', '=', identityId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  /** Counts an identity's tokens that are live and expired at `at`. */
+  async countTokens(c: Conn, identityId: string, at: string): Promise<{ live: number; expired: number }> {
+    const rows = await c.selectFrom('tokens').select(['expires_at']).where('identity_id', '=', identityId).execute();
+    const expired = rows.filter((r) => r.expires_at !== null && r.expires_at <= at).length;
+    return { live: rows.length - expired, expired };
+  }
+
+  /** Records that a token was used at `at` (callers throttle this: at most once a minute per token). */
+  async touchToken(c: Conn, tokenId: string, at: string): Promise<void> {
+    await c.updateTable('tokens').set({ last_used_at: at }).where('id', '=', tokenId).execute();
   }
 
   /** Deletes one token of one identity; false when there was none. */
@@ -163,7 +204,7 @@ export class Store {
       .selectFrom('tokens as t')
       .innerJoin('identities as i', 'i.id', 't.identity_id')
       .leftJoin('users as u', 'u.identity_id', 'i.id')
-      .select(['i.id as identityId', 'i.account_id as accountId', 'i.managed as managed', 'u.id as userId', 'u.username as username', 'u.admin as admin', 'u.active as active'])
+      .select(['t.id as tokenId', 't.expires_at as expiresAt', 't.last_used_at as lastUsedAt', 'i.id as identityId', 'i.account_id as accountId', 'i.managed as managed', 'u.id as userId', 'u.username as username', 'u.admin as admin', 'u.active as active'])
       .where('t.token_hash', '=', tokenHash)
       .executeTakeFirst();
   }
@@ -201,9 +242,9 @@ export class Store {
   // ---- grants --------------------------------------------------------------
 
   /**
-   * The facts `authorize` needs for a repository, in one query: the row, the
-   * identity's grant, the user's own grant and the strongest grant of the
-   * user's active groups.
+   * The facts `authorize` needs for a repository, in one query: the row (with its protected
+   * branches), the identity's grant and its ref rules, the user's own grant, the strongest
+   * grant of the user's active groups, and the asking account's state.
    */
   repoAccessFacts(c: Conn, repoId: string, who: { identityId?: string; userId?: string }): Promise<RepoAccessFacts | undefined> {
     // a user principal asks with its own managed identity too: that identity's account is the user
@@ -215,7 +256,9 @@ export class Store {
         'r.id as repoId',
         'r.visibility as visibility',
         'r.owner_id as ownerId',
+        'r.protected_branches as protectedBranches',
         eb.selectFrom('identity_repo_grants as g').select('g.access').where('g.identity_id', '=', identityId).whereRef('g.repo_id', '=', 'r.id').as('identityAccess'),
+        eb.selectFrom('identity_repo_grants as g2').select('g2.ref_rules').where('g2.identity_id', '=', identityId).whereRef('g2.repo_id', '=', 'r.id').as('refRules'),
         eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').as('userLevel'),
         eb
           .selectFrom('users_group_members as m')
@@ -232,16 +275,17 @@ export class Store {
       .executeTakeFirst() as Promise<RepoAccessFacts | undefined>;
   }
 
-  findIdentityGrant(c: Conn, identityId: string, repoId: string): Promise<{ access: 'read' | 'write' } | undefined> {
-    return c.selectFrom('identity_repo_grants').select('access').where('identity_id', '=', identityId).where('repo_id', '=', repoId).executeTakeFirst();
+  findIdentityGrant(c: Conn, identityId: string, repoId: string): Promise<{ access: 'read' | 'write'; ref_rules: string | null } | undefined> {
+    return c.selectFrom('identity_repo_grants').select(['access', 'ref_rules']).where('identity_id', '=', identityId).where('repo_id', '=', repoId).executeTakeFirst();
   }
 
-  async insertIdentityGrant(c: Conn, row: { identity_id: string; repo_id: string; access: 'read' | 'write'; created_at: string }): Promise<void> {
-    await c.insertInto('identity_repo_grants').values(row).execute();
+  async insertIdentityGrant(c: Conn, row: { identity_id: string; repo_id: string; access: 'read' | 'write'; created_at: string; ref_rules?: string | null }): Promise<void> {
+    await c.insertInto('identity_repo_grants').values({ ref_rules: null, ...row }).execute();
   }
 
-  async updateIdentityGrant(c: Conn, identityId: string, repoId: string, access: 'read' | 'write'): Promise<boolean> {
-    const r = await c.updateTable('identity_repo_grants').set({ access }).where('identity_id', '=', identityId).where('repo_id', '=', repoId).executeTakeFirst();
+  /** Replaces a grant's access and ref rules; false when there is no grant. */
+  async updateIdentityGrant(c: Conn, identityId: string, repoId: string, access: 'read' | 'write', refRules: string | null = null): Promise<boolean> {
+    const r = await c.updateTable('identity_repo_grants').set({ access, ref_rules: refRules }).where('identity_id', '=', identityId).where('repo_id', '=', repoId).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -250,9 +294,9 @@ export class Store {
     return Number(r.numDeletedRows) > 0;
   }
 
-  async listIdentityGrants(c: Conn, identityId: string, limit: number, offset: number): Promise<{ rows: (RepoRow & { access: 'read' | 'write' })[]; total: number }> {
+  async listIdentityGrants(c: Conn, identityId: string, limit: number, offset: number): Promise<{ rows: (RepoRow & { access: 'read' | 'write'; ref_rules: string | null })[]; total: number }> {
     const base = c.selectFrom('identity_repo_grants as g').innerJoin('repositories as r', 'r.id', 'g.repo_id').where('g.identity_id', '=', identityId);
-    const rows = await base.selectAll('r').select('g.access').orderBy('g.created_at').orderBy('r.id').limit(limit).offset(offset).execute();
+    const rows = await base.selectAll('r').select(['g.access', 'g.ref_rules']).orderBy('g.created_at').orderBy('r.id').limit(limit).offset(offset).execute();
     const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return { rows, total: Number(n) };
   }
@@ -371,6 +415,20 @@ export class Store {
     return Number(r.numDeletedRows) > 0;
   }
 
+  /** The grants on a repository of a user's active groups, by group name (what an explanation lists). */
+  listUserGroupGrants(c: Conn, userId: string, repoId: string): Promise<{ name: string; level: number }[]> {
+    return c
+      .selectFrom('users_group_members as m')
+      .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
+      .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
+      .select(['grp.name as name', 'gg.level as level'])
+      .where('m.user_id', '=', userId)
+      .where('gg.repo_id', '=', repoId)
+      .where('grp.active', '=', 1)
+      .orderBy('grp.name')
+      .execute();
+  }
+
   listUserGrantsOnRepo(c: Conn, repoId: string): Promise<(UserRow & { level: number })[]> {
     return c.selectFrom('user_repo_grants as g').innerJoin('users as u', 'u.id', 'g.user_id').selectAll('u').select('g.level').where('g.repo_id', '=', repoId).orderBy('g.created_at').execute();
   }
@@ -481,7 +539,7 @@ export class Store {
   }
 
   /** Resolves a key fingerprint to its identity and, for a managed identity, its user (as findTokenOwner). */
-  findSshKeyOwner(c: Conn, fingerprint: string): Promise<(TokenOwner & { keyId: string; publicKey: string }) | undefined> {
+  findSshKeyOwner(c: Conn, fingerprint: string): Promise<(CredentialOwner & { keyId: string; publicKey: string }) | undefined> {
     return c
       .selectFrom('ssh_keys as k')
       .innerJoin('identities as i', 'i.id', 'k.identity_id')
@@ -549,6 +607,35 @@ export class Store {
       identityAccountId: row?.identityAccountId ?? null,
       accountActive: row?.accountActive ?? null,
     };
+  }
+
+  // ---- audit log -----------------------------------------------------------------
+
+  async insertAudit(c: Conn, row: AuditRow): Promise<void> {
+    await c.insertInto('audit_log').values(row).execute();
+  }
+
+  /** Audit records, newest first, filtered by time (`since` inclusive), actor and target (id or name). */
+  async listAudit(c: Conn, q: AuditQuery): Promise<{ rows: AuditRow[]; total: number }> {
+    let base = c.selectFrom('audit_log');
+    if (q.since !== undefined) base = base.where('at', '>=', q.since);
+    if (q.actor !== undefined) {
+      const actor = q.actor;
+      base = base.where((eb) => eb.or([eb('actor_id', '=', actor), eb('actor_name', '=', actor)]));
+    }
+    if (q.target !== undefined) {
+      const target = q.target;
+      base = base.where((eb) => eb.or([eb('target_id', '=', target), eb('target_name', '=', target)]));
+    }
+    const rows = await base.select(['id', 'at', 'actor_kind', 'actor_id', 'actor_name', 'action', 'target_kind', 'target_id', 'target_name', 'outcome', 'detail']).orderBy('seq', 'desc').limit(q.limit).offset(q.offset).execute();
+    const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return { rows, total: Number(n) };
+  }
+
+  /** Deletes audit records older than `before`; returns how many. */
+  async pruneAudit(c: Conn, before: string): Promise<number> {
+    const r = await c.deleteFrom('audit_log').where('at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   // ---- remote sync links ----------------------------------------------------------

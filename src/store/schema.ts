@@ -31,6 +31,12 @@ export interface TokensTable {
   identity_id: string;
   token_hash: string;
   created_at: string;
+  /** a label the creator chose */
+  name: string | null;
+  /** RFC 3339; null: never expires */
+  expires_at: string | null;
+  /** written at most once a minute per token */
+  last_used_at: string | null;
 }
 
 export interface RepositoriesTable {
@@ -45,6 +51,8 @@ export interface RepositoriesTable {
   group_id: string | null;
   /** `git` or `hg`, fixed at creation */
   type: 'git' | 'hg';
+  /** JSON array of branch patterns (`main`, `release/*`) no principal below admin may force-push or delete; null: none */
+  protected_branches: string | null;
 }
 
 export interface IdentityRepoGrantsTable {
@@ -52,6 +60,8 @@ export interface IdentityRepoGrantsTable {
   repo_id: string;
   access: 'read' | 'write';
   created_at: string;
+  /** JSON `{allow, deny, forcePush, deleteRefs}`; null: no ref rules (every ref, force and deletion allowed) */
+  ref_rules: string | null;
 }
 
 export interface VmGrantsTable {
@@ -178,6 +188,28 @@ export interface WebSessionsTable {
   expires_at: string;
 }
 
+/** One record of the audit log: who did what to what, with what outcome; never a secret. */
+export interface AuditLogTable {
+  seq: Generated<number>;
+  id: string;
+  at: string;
+  /** user | identity | anonymous | system | server */
+  actor_kind: string;
+  actor_id: string | null;
+  /** a username (users), the identity id (identities) */
+  actor_name: string | null;
+  /** e.g. token.create, grant.git, access.denied */
+  action: string;
+  /** repo | identity | token | user | group | vm | server */
+  target_kind: string;
+  target_id: string | null;
+  target_name: string | null;
+  /** ok | denied */
+  outcome: string;
+  /** JSON: the facts of a denial, the fields of a change */
+  detail: string | null;
+}
+
 export interface DB {
   users: UsersTable;
   identities: IdentitiesTable;
@@ -196,4 +228,5 @@ export interface DB {
   ssh_keys: SshKeysTable;
   vms: VmsTable;
   web_sessions: WebSessionsTable;
+  audit_log: AuditLogTable;
 }

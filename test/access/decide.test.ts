@@ -1,8 +1,9 @@
-// Plain table tests of the pure decision: who holds which level on a repository.
+// Plain table tests of the pure decision: who holds which level on a repository, the facts that
+// decided it, and the decision on each ref of a write.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideIdentity, decideRepo, decideServer, decideVmLogin, decideVmManage, repoLevel, type VmFacts } from '../../src/access/decide.ts';
-import { Level, type Principal } from '../../src/domain/access.ts';
+import { decideIdentity, decideRef, decideRepo, decideServer, decideVmLogin, decideVmManage, evaluateRepo, type RefUpdate, repoLevel, type VmFacts } from '../../src/access/decide.ts';
+import { Level, type Principal, type RefRules } from '../../src/domain/access.ts';
 
 const owner: Principal = { kind: 'user', userId: 'u-owner', username: 'o', admin: false, active: true, identityId: 'i-o' };
 const admin: Principal = { kind: 'user', userId: 'u-admin', username: 'a', admin: true, active: true, identityId: 'i-a' };
@@ -55,9 +56,10 @@ test('repoLevel table', () => {
 });
 
 test('decideRepo: allowed and visible', () => {
-  assert.deepEqual(decideRepo(ident, 'repo:write', priv('read')), { allowed: false, visible: true, level: Level.Read });
-  assert.deepEqual(decideRepo(ident, 'repo:read', priv()), { allowed: false, visible: false, level: Level.None });
-  assert.deepEqual(decideRepo(ident, 'repo:write', priv('write')), { allowed: true, visible: true, level: Level.Write });
+  const core = ({ allowed, visible, level }: { allowed: boolean; visible: boolean; level: Level }) => ({ allowed, visible, level });
+  assert.deepEqual(core(decideRepo(ident, 'repo:write', priv('read'))), { allowed: false, visible: true, level: Level.Read });
+  assert.deepEqual(core(decideRepo(ident, 'repo:read', priv())), { allowed: false, visible: false, level: Level.None });
+  assert.deepEqual(core(decideRepo(ident, 'repo:write', priv('write'))), { allowed: true, visible: true, level: Level.Write });
   assert.equal(decideRepo(ident, 'repo:admin', priv('write')).allowed, false);
   assert.equal(decideRepo(owner, 'repo:admin', priv()).allowed, true);
   assert.equal(decideRepo(anon, 'repo:write', pub()).allowed, false);
@@ -117,4 +119,100 @@ test('decideVmManage: the registering account and admins', () => {
   assert.equal(decideVmManage(ident, { accountId: 'u-owner', defaultUser: 'root' }).allowed, false);
   assert.equal(decideVmManage(inactiveAdmin, { accountId: 'u-owner', defaultUser: 'root' }).allowed, false);
   assert.equal(decideVmManage(owner, undefined).allowed, false);
+});
+
+// ---- facts, expiry, refs (issue 9) -------------------------------------------------------
+
+const at = Date.parse('2030-01-01T00:00:00Z');
+const withNow = (f: Facts): Facts => ({ ...f, now: at });
+const decisive = (facts: { fact: string; decisive: boolean }[] | undefined) => facts?.filter((x) => x.decisive).map((x) => x.fact);
+
+test('evaluateRepo: the ordered facts, and the one that decided, for each rule', () => {
+  const rows: [string, Principal, Facts | undefined, Level, string[], string[]][] = [
+    ['no repository', admin, undefined, Level.None, ['repository'], ['repository']],
+    ['anonymous, public', anon, pub(), Level.Read, ['visibility'], ['visibility']],
+    ['admin', admin, priv(), Level.Admin, ['admin'], ['admin']],
+    ['owner', owner, priv(), Level.Admin, ['owner'], ['owner']],
+    ['inactive account', inactiveAdmin, priv(), Level.None, ['account'], ['account']],
+    ['own grant wins over the visibility', stranger, pub(null, { userLevel: Level.Write }), Level.Write, ['userGrant', 'visibility'], ['userGrant']],
+    ['a group grant wins over its own', stranger, priv(null, { userLevel: Level.Read, groupLevel: Level.Write }), Level.Write, ['userGrant', 'groupGrant', 'visibility'], ['groupGrant']],
+    ['explicit none overrides groups', stranger, priv(null, { userLevel: Level.None, groupLevel: Level.Admin }), Level.None, ['userGrant'], ['userGrant']],
+    ['visibility default', stranger, pub(), Level.Read, ['visibility'], ['visibility']],
+    ['identity grant', ident, priv('write'), Level.Write, ['identityGrant', 'visibility'], ['identityGrant']],
+    ['identity grant with ref rules', ident, priv('write', { refRules: { allow: ['refs/heads/a/*'], deny: [], forcePush: false, deleteRefs: false } }), Level.Write, ['identityGrant', 'visibility', 'refRule'], ['identityGrant']],
+    ['identity of an inactive account', ident, priv('write', { accountActive: false }), Level.None, ['account'], ['account']],
+    ['expired identity token', { ...ident, expiresAt: at - 1 } as Principal, withNow(priv('write')), Level.None, ['credential'], ['credential']],
+    ['expired API key of an admin', { ...admin, expiresAt: at } as Principal, withNow(priv()), Level.None, ['credential'], ['credential']],
+    ['a key that has not expired yet', { ...admin, expiresAt: at + 1 } as Principal, withNow(priv()), Level.Admin, ['admin'], ['admin']],
+  ];
+  for (const [name, p, f, level, facts, dec] of rows) {
+    const e = evaluateRepo(p, f);
+    assert.equal(e.level, level, name);
+    assert.deepEqual(e.facts.map((x) => x.fact), facts, name);
+    assert.deepEqual(decisive(e.facts), dec, name);
+  }
+  // groups by name, when an explanation reads them
+  const named = evaluateRepo(stranger, priv(null, { groups: [{ name: 'devs', level: Level.Read }, { name: 'ops', level: Level.Write }] }));
+  assert.equal(named.level, Level.Write);
+  assert.deepEqual(named.facts.filter((x) => x.fact === 'groupGrant').map((x) => [x.name, x.level, x.decisive]), [['devs', 'read', false], ['ops', 'write', true]]);
+});
+
+test('decideRef table: ref rules, protected branches, admins, fast-forward only when force is not known', () => {
+  const rules = (r: Partial<RefRules> = {}): RefRules => ({ allow: ['refs/heads/agents/*'], deny: [], forcePush: false, deleteRefs: false, ...r });
+  const writer: Principal = stranger;
+  const groupWriter = priv(null, { groupLevel: Level.Write, protectedBranches: ['main', 'release/*'] });
+  const rows: [string, Principal | undefined, Facts, RefUpdate, boolean, boolean, string | undefined][] = [
+    // [name, principal, facts, update, allowed, fastForwardOnly, reason]
+    ['identity without rules: any ref', ident, priv('write'), { ref: 'refs/heads/main', op: 'update' }, true, false, undefined],
+    ['identity without rules may force and delete', ident, priv('write'), { ref: 'refs/heads/main', op: 'delete' }, true, false, undefined],
+    ['read grant moves nothing', ident, priv('read'), { ref: 'refs/heads/main', op: 'create' }, false, false, 'write access to this repository is required'],
+    ['allowed prefix', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/agents/x', op: 'create' }, true, false, undefined],
+    ['allowed prefix, deeper', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/agents/x/y', op: 'create' }, true, false, undefined],
+    ['other branch', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/main', op: 'update' }, false, false, 'not among the refs this grant allows'],
+    ['a tag outside the rules', ident, priv('write', { refRules: rules() }), { ref: 'refs/tags/v1', op: 'create' }, false, false, 'not among the refs this grant allows'],
+    ['denied inside the allowed', ident, priv('write', { refRules: rules({ deny: ['refs/heads/agents/prod*'] }) }), { ref: 'refs/heads/agents/prod-1', op: 'create' }, false, false, 'matches a pattern this grant denies (refs/heads/agents/prod*)'],
+    ['delete without deleteRefs', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/agents/x', op: 'delete' }, false, false, 'this grant does not allow deleting refs'],
+    ['delete with deleteRefs', ident, priv('write', { refRules: rules({ deleteRefs: true }) }), { ref: 'refs/heads/agents/x', op: 'delete' }, true, false, undefined],
+    ['known force without forcePush', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/agents/x', op: 'update', force: true }, false, false, 'this grant does not allow force pushes'],
+    ['known fast-forward', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/agents/x', op: 'update', force: false }, true, false, undefined],
+    ['force not known yet: fast-forward only', ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/agents/x', op: 'update' }, true, true, undefined],
+    ['forcePush allows it', ident, priv('write', { refRules: rules({ forcePush: true }) }), { ref: 'refs/heads/agents/x', op: 'update' }, true, false, undefined],
+    ['rules bind identities only (a user with write)', writer, priv(null, { userLevel: Level.Write, refRules: rules() }), { ref: 'refs/heads/main', op: 'update' }, true, false, undefined],
+    ['protected: group writer deletes', writer, groupWriter, { ref: 'refs/heads/main', op: 'delete' }, false, false, 'protected branch: it cannot be deleted'],
+    ['protected: known force', writer, groupWriter, { ref: 'refs/heads/release/1.0', op: 'update', force: true }, false, false, 'protected branch: no force push'],
+    ['protected: force not known yet', writer, groupWriter, { ref: 'refs/heads/main', op: 'update' }, true, true, undefined],
+    ['protected: a commit (fast-forward)', writer, groupWriter, { ref: 'refs/heads/main', op: 'update', force: false }, true, false, undefined],
+    ['protected: creating it is fine', writer, groupWriter, { ref: 'refs/heads/release/2.0', op: 'create' }, true, false, undefined],
+    ['protected patterns match branches only', writer, groupWriter, { ref: 'refs/tags/main', op: 'delete' }, true, false, undefined],
+    ['unprotected branch', writer, groupWriter, { ref: 'refs/heads/topic', op: 'delete' }, true, false, undefined],
+    ['repository.admin bypasses protection', writer, priv(null, { userLevel: Level.Admin, protectedBranches: ['main'] }), { ref: 'refs/heads/main', op: 'delete' }, true, false, undefined],
+    ['the owner bypasses protection', owner, priv(null, { protectedBranches: ['main'] }), { ref: 'refs/heads/main', op: 'update', force: true }, true, false, undefined],
+    ['an identity: protected and its rules', ident, priv('write', { refRules: rules({ allow: ['refs/heads/*'], deleteRefs: true }), protectedBranches: ['main'] }), { ref: 'refs/heads/main', op: 'delete' }, false, false, 'protected branch: it cannot be deleted'],
+    ['the sync link writes, protected branches bind it', undefined, priv(null, { protectedBranches: ['main'] }), { ref: 'refs/heads/main', op: 'delete', force: false }, false, false, 'protected branch: it cannot be deleted'],
+    ['the sync link fast-forwards a protected branch', undefined, priv(null, { protectedBranches: ['main'] }), { ref: 'refs/heads/main', op: 'update', force: false }, true, false, undefined],
+    ['an expired token moves nothing', { ...ident, expiresAt: at - 1 } as Principal, withNow(priv('write')), { ref: 'refs/heads/main', op: 'update' }, false, false, 'write access to this repository is required'],
+  ];
+  for (const [name, p, f, u, allowed, ff, reason] of rows) {
+    const d = decideRef(p, f, u);
+    assert.equal(d.allowed, allowed, name);
+    assert.equal(d.fastForwardOnly, ff, name);
+    assert.equal(d.reason, reason, name);
+    if (!allowed) assert.equal(decisive(d.facts)!.length, 1, `${name}: one decisive fact`);
+  }
+  // the refusing fact says which rule
+  const d = decideRef(ident, priv('write', { refRules: rules() }), { ref: 'refs/heads/main', op: 'update' });
+  assert.deepEqual(d.facts!.filter((x) => x.decisive).map((x) => [x.fact, x.effect]), [['refRule', 'deny']]);
+  const pb = decideRef(writer, groupWriter, { ref: 'refs/heads/main', op: 'update' });
+  assert.equal(pb.fastForwardReason, 'protected branch: no force push');
+  assert.ok(pb.facts!.some((x) => x.fact === 'protectedBranch' && x.effect === 'fastForwardOnly' && x.name === 'main'));
+});
+
+test('decideIdentity: identity:read lets an identity read itself while its account is active', () => {
+  const f = { accountId: 'u-owner', identityId: 'i-1', accountActive: true };
+  assert.equal(decideIdentity(ident, f, 'identity:read').allowed, true);
+  assert.equal(decideIdentity(ident, f, 'identity:manage').allowed, false, 'but not change itself');
+  assert.equal(decideIdentity(ident, { ...f, identityId: 'i-2' }, 'identity:read').allowed, false, 'nor read another of its account');
+  assert.equal(decideIdentity(ident, { ...f, accountActive: false }, 'identity:read').allowed, false);
+  assert.equal(decideIdentity(owner, f, 'identity:read').allowed, true);
+  assert.equal(decideIdentity(stranger, f, 'identity:read').allowed, false);
 });

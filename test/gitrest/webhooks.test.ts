@@ -158,10 +158,15 @@ describe('push triggers and signed webhooks', () => {
     const back = new Receiver();
     await back.start(port);
     await back.waitFor(1, 20_000);
-    const log = (await api(s, 'GET', `/git/v1/repo/${repoId}/trigger/${triggerId}/deliveries`, { key: s.adminKey })).body.deliveries;
-    assert.equal(log[0].status, 'delivered');
-    assert.ok(log[0].attempts >= 3);
-    const re = await api(s, 'POST', `/git/v1/repo/${repoId}/trigger/${triggerId}/deliveries/${log[0].id}/redeliver`, { key: s.adminKey });
+    // the receiver has answered; the server records the delivery just after (a moment later on PostgreSQL)
+    let log: { id: string; status: string; attempts: number }[] = [];
+    for (let i = 0; i < 50; i++, await new Promise((r) => setTimeout(r, 100))) {
+      log = (await api(s, 'GET', `/git/v1/repo/${repoId}/trigger/${triggerId}/deliveries`, { key: s.adminKey })).body.deliveries;
+      if (log[0]?.status === 'delivered') break;
+    }
+    assert.equal(log[0]!.status, 'delivered');
+    assert.ok(log[0]!.attempts >= 3);
+    const re = await api(s, 'POST', `/git/v1/repo/${repoId}/trigger/${triggerId}/deliveries/${log[0]!.id}/redeliver`, { key: s.adminKey });
     assert.equal(re.status, 200);
     await back.waitFor(2);
     assert.equal(back.received[1]!.body, back.received[0]!.body);

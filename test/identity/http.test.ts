@@ -200,10 +200,12 @@ describe('Identity API over raw HTTP', () => {
     assert.equal(r.body.openapi, '3.1.0');
     const paths = Object.keys(r.body.paths);
     for (const p of ['/identity/v1/identities/{identity}/permissions/git/{repo}', '/git/v1/repo/{repo}/commits', '/_admin/api', '/{repo}/info/refs', '/git/v1/repo/{repo}/git/refs/heads/{branch}', '/git/v1/repo/{repo}/contents/{path}']) assert.ok(paths.includes(p), p);
-    // Freestyle's 16 endpoints, and Palisade's SSH keys of identities beside them
-    const identityPaths = paths.filter((p) => p.startsWith('/identity/v1/') && !p.includes('/ssh-keys'));
+    // Freestyle's 16 endpoints, and Palisade's own beside them: SSH keys, one identity, explain
+    const identityPaths = paths.filter((p) => p.startsWith('/identity/v1/') && !p.includes('/ssh-keys') && !p.endsWith('/explain'));
     assert.equal(identityPaths.length, 8);
+    assert.ok(paths.includes('/identity/v1/identities/{identity}/permissions/git/{repo}/explain'));
+    assert.ok(r.body.paths['/identity/v1/identities/{identity}'].get, 'GET one identity');
     assert.deepEqual(paths.filter((p) => p.includes('/ssh-keys')).sort(), ['/identity/v1/identities/{identity}/ssh-keys', '/identity/v1/identities/{identity}/ssh-keys/{key}', '/user/v1/ssh-keys', '/user/v1/ssh-keys/{key}']);
-    assert.equal(identityPaths.reduce((n, p) => n + Object.keys(r.body.paths[p]).length, 0), 16, 'all 16 Identity API endpoints');
+    assert.equal(identityPaths.reduce((n, p) => n + Object.keys(r.body.paths[p]).length, 0) - 1, 16, "all 16 Identity API endpoints (and Palisade's GET of one identity)");
   });
 });

@@ -45,12 +45,12 @@ describe('SDK: identities, tokens, git and VM permissions', () => {
     await identity.permissions.git.grant({ repoId, permission: 'read' });
     await assert.rejects(identity.permissions.git.grant({ repoId, permission: 'write' }), Errors.PermissionAlreadyExistsError);
     const d1 = await identity.permissions.git.get({ repoId });
-    assert.deepEqual(d1, { identity: identityId, repo: repoId, accessLevel: 'read' });
+    assert.deepEqual(d1, { identity: identityId, repo: repoId, accessLevel: 'read', refs: null });
     await identity.permissions.git.update({ repoId, permission: 'write' });
     assert.equal((await identity.permissions.git.get({ repoId })).accessLevel, 'write');
     const gl = await identity.permissions.git.list({});
     assert.equal(gl.repositories.length, 1);
-    assert.deepEqual(gl.repositories[0], { id: repoId, name: 'sdk/life-cycle', accountId: gl.repositories[0]!.accountId, permissions: 'write', visibility: 'private' });
+    assert.deepEqual(gl.repositories[0], { id: repoId, name: 'sdk/life-cycle', accountId: gl.repositories[0]!.accountId, permissions: 'write', visibility: 'private', refs: null });
 
     // the token really clones now
     const wc = await makeWorkTree(1);

@@ -328,6 +328,16 @@ before(async () => {
       'delete:vm': [victimVm, GHOST],
       host: ['vm.example.com', '127.0.0.1', '[::1]'],
       defaultUser: ['root', 'dev'],
+      // issue 9: v5 identities, token ends, ref rules, protected branches, explain, audit
+      vmId: ['vm-1', 'vm-v5'],
+      allowedLinuxUsers: ['dev', 'root'],
+      expiresAt: ['2099-01-01T00:00:00Z', '2000-01-01T00:00:00Z'],
+      branches: ['main', 'release/*'],
+      allow: ['refs/heads/agents/*', 'refs/heads/*'],
+      deny: ['refs/heads/agents/prod'],
+      operation: ['create', 'update', 'delete'],
+      actor: ['admin', 'fuzzuser'],
+      target: ['fuzz/repo', repoId],
     },
   };
 });

@@ -96,6 +96,10 @@ export async function gitRestRoutes(fastify: FastifyInstance, deps: GitRestDeps)
   app.get('/repo/:repo_id/visibility', { schema: S.getVisibility }, async (req) => ({ visibility: (await repos.get(await who(req), req.params.repo_id)).visibility }));
   app.put('/repo/:repo_id/visibility', { schema: S.setVisibility }, async (req) => ({ visibility: await repos.setVisibility(await who(req), req.params.repo_id, req.body.visibility) }));
 
+  // protected branches: no force push or deletion below repository admin
+  app.get('/repo/:repo/protected-branches', { schema: S.getProtectedBranches }, async (req) => repos.protectedBranches(await who(req), req.params.repo));
+  app.put('/repo/:repo/protected-branches', { schema: S.setProtectedBranches }, async (req) => repos.setProtectedBranches(await who(req), req.params.repo, req.body.branches));
+
   // refs
   app.get('/repo/:repo/git/refs/heads/', { schema: S.listBranches }, async (req) => content.branches(await who(req), req.params.repo));
   app.get('/repo/:repo/git/refs/heads/*', { schema: S.getBranch }, async (req) => content.branch(await who(req), req.params.repo, req.params['*']));

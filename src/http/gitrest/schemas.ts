@@ -126,6 +126,15 @@ export const setDefaultBranch = {
 export const getVisibility = { summary: 'Public or private', params: RepoIdParams, response: ok(Type.Object({ visibility: Visibility })) };
 export const setVisibility = { summary: 'Make public or private (admin)', params: RepoIdParams, body: Type.Object({ visibility: Visibility }, { additionalProperties: false }), response: ok(Type.Object({ visibility: Visibility })) };
 
+const ProtectedBranches = Type.Object({ branches: Type.Array(Type.String(), { description: 'Branch patterns; `*` matches any characters' }) });
+export const getProtectedBranches = { summary: 'Protected branches: no force push or deletion below repository admin (read)', params: RepoParams, response: ok(ProtectedBranches) };
+export const setProtectedBranches = {
+  summary: 'Replace the protected branches (admin): branch names or patterns such as `release/*`',
+  params: RepoParams,
+  body: Type.Object({ branches: Type.Array(Str(200, { minLength: 1, title: 'branch pattern' }), { maxItems: 100 }) }, { additionalProperties: false }),
+  response: ok(ProtectedBranches),
+};
+
 // ---- refs and objects ----------------------------------------------------------------
 
 export const listBranches = { summary: 'Branches', params: RepoParams, response: ok(Type.Object({ branches: Type.Array(Type.Object({ name: Type.String(), commit: Nullable(Type.String()) })) })) };

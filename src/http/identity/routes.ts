@@ -18,13 +18,13 @@ export interface IdentityDeps {
 }
 
 /** `permission`, or its older name `accessLevel`: one of them is required. */
-function permissionFrom(b: { permission?: string; accessLevel?: string }) {
+export function permissionFrom(b: { permission?: string; accessLevel?: string }) {
   const a = parseIdentityAccess(b.permission ?? b.accessLevel);
   if (!a) throw invalid('permission must be "read" or "write"');
   return a;
 }
 
-/** The Freestyle Identity API (seed 000), all 16 endpoints, and identities' SSH keys, under /identity/v1; schemas in schemas.ts. */
+/** The Freestyle Identity API (seed 000), all 16 endpoints, Palisade's additions (one identity, explain) and identities' SSH keys, under /identity/v1; schemas in schemas.ts. */
 export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDeps): Promise<void> {
   registerJsonParser(fastify);
   registerRestValidation(fastify);
@@ -39,12 +39,13 @@ export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDep
     const { limit, offset, include_managed, includeManaged } = req.query;
     return identities.list(await who(req), { limit, offset, includeManaged: queryBool(include_managed) ?? queryBool(includeManaged) ?? false });
   });
+  app.get('/identities/:identity', { schema: S.getIdentity }, async (req) => identities.get(await who(req), req.params.identity));
   app.delete('/identities/:identity', { schema: S.deleteIdentity }, async (req) => {
     await identities.delete(await who(req), req.params.identity);
     return {};
   });
 
-  app.post('/identities/:identity/tokens', { schema: S.createToken }, async (req) => identities.createToken(await who(req), req.params.identity));
+  app.post('/identities/:identity/tokens', { schema: S.createToken }, async (req) => identities.createToken(await who(req), req.params.identity, req.body));
   app.get('/identities/:identity/tokens', { schema: S.listTokens }, async (req) => identities.listTokens(await who(req), req.params.identity));
   app.delete('/identities/:identity/tokens/:token', { schema: S.revokeToken }, async (req) => {
     await identities.revokeToken(await who(req), req.params.identity, req.params.token);
@@ -53,14 +54,15 @@ export async function identityRoutes(fastify: FastifyInstance, deps: IdentityDep
 
   app.get('/identities/:identity/permissions/git', { schema: S.listGitPermissions }, async (req) => identities.listGitPermissions(await who(req), req.params.identity, req.query));
   app.get('/identities/:identity/permissions/git/:repo', { schema: S.describeGitPermission }, async (req) => identities.describeGitPermission(await who(req), req.params.identity, req.params.repo));
+  app.get('/identities/:identity/permissions/git/:repo/explain', { schema: S.explainGit }, async (req) => identities.explainGit(await who(req), req.params.identity, req.params.repo, req.query));
   app.post('/identities/:identity/permissions/git/:repo', { schema: S.grantGit }, async (req) => {
     const access = permissionFrom(req.body);
-    await identities.grantGit(await who(req), req.params.identity, req.params.repo, access);
+    await identities.grantGit(await who(req), req.params.identity, req.params.repo, access, req.body.refs);
     return {};
   });
   app.put('/identities/:identity/permissions/git/:repo', { schema: S.updateGit }, async (req) => {
     const access = permissionFrom(req.body);
-    await identities.updateGit(await who(req), req.params.identity, req.params.repo, access);
+    await identities.updateGit(await who(req), req.params.identity, req.params.repo, access, req.body.refs);
     return {};
   });
   app.delete('/identities/:identity/permissions/git/:repo', { schema: S.revokeGit }, async (req) => {

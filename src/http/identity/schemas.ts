@@ -1,7 +1,8 @@
 import Type from 'typebox';
 import { LINUX_USER_PATTERN, VM_ID_PATTERN } from '../../domain/validate.ts';
-import { BoolQuery, Empty, Enum, errorResponses, Nullable, Paging, RepoRef, Uuid } from '../common-schemas.ts';
+import { BoolQuery, Empty, Enum, errorResponses, Nullable, Paging, RepoRef, Str, Uuid } from '../common-schemas.ts';
 import { NewSshKeyBody, SshKey, SshKeyId, SshKeyList } from '../ssh-key-schemas.ts';
+import { CreatedToken, Fact, NewTokenBody, TokenInfo } from '../token-schemas.ts';
 
 /**
  * Schemas of the Identity API (Freestyle's IdentityApi, seed 000), shaped as the
@@ -9,18 +10,32 @@ import { NewSshKeyBody, SshKey, SshKeyId, SshKeyList } from '../ssh-key-schemas.
  * it) is for the services; these check shapes.
  */
 
-const IdentityId = Uuid('identity id', 'Identity id');
+export const IdentityId = Uuid('identity id', 'Identity id');
 const Access = Enum(['read', 'write']);
 const AccessLevel = Enum(['read', 'write'], 'Older name of `permission`');
 const VmId = Type.String({ pattern: VM_ID_PATTERN, title: 'VM id', description: 'VM id: 1-128 of A-Z a-z 0-9 . _ -' });
 
-const IdentityParams = Type.Object({ identity: IdentityId });
-const TokenParams = Type.Object({ identity: IdentityId, token: Uuid('token id', 'Access token id') });
-const GitParams = Type.Object({ identity: IdentityId, repo: RepoRef() });
+export const IdentityParams = Type.Object({ identity: IdentityId });
+export const TokenParams = Type.Object({ identity: IdentityId, token: Uuid('token id', 'Access token id') });
+export const GitParams = Type.Object({ identity: IdentityId, repo: RepoRef() });
 const VmParams = Type.Object({ identity: IdentityId, vm_id: VmId });
 const SshKeyParams = Type.Object({ identity: IdentityId, key: SshKeyId });
 
 const Identity = Type.Object({ id: Type.String(), managed: Type.Boolean() });
+export const IdentityInfo = Type.Object({ id: Type.String(), accountId: Type.String(), managed: Type.Boolean() });
+
+const RefPattern = Str(255, { minLength: 1, title: 'ref pattern', description: 'A full ref name under refs/; `*` matches any characters, `/` included' });
+/** Ref rules on a write grant. */
+export const RefRules = Type.Object(
+  {
+    allow: Type.Array(RefPattern, { maxItems: 100, description: 'The refs the identity may move, e.g. `refs/heads/agents/*`' }),
+    deny: Type.Optional(Nullable(Type.Array(RefPattern, { maxItems: 100, description: 'Refs it may not move even when allowed' }))),
+    forcePush: Type.Optional(Nullable(Type.Boolean({ description: 'May move a ref to a commit that does not descend from the old one (default false)' }))),
+    deleteRefs: Type.Optional(Nullable(Type.Boolean({ description: 'May delete refs (default false)' }))),
+  },
+  { additionalProperties: false, title: 'refs', description: 'Ref rules (write grants only); absent: every ref, force pushes and deletions allowed' },
+);
+const RefRulesOut = Nullable(Type.Object({ allow: Type.Array(Type.String()), deny: Type.Array(Type.String()), forcePush: Type.Boolean(), deleteRefs: Type.Boolean() }));
 const VmPermission = Type.Object({
   id: Type.String(),
   vmId: Type.String(),
@@ -36,8 +51,9 @@ const PermissionBody = Type.Object(
   {
     permission: Type.Optional(Access),
     accessLevel: Type.Optional(AccessLevel),
+    refs: Type.Optional(Nullable(RefRules)),
   },
-  { additionalProperties: false, description: '`permission` is required (or its older name `accessLevel`)' },
+  { additionalProperties: false, description: '`permission` is required (or its older name `accessLevel`); `refs` limits a write grant to some refs' },
 );
 
 const VmGrantBody = Type.Object(
@@ -50,6 +66,7 @@ const VmGrantBody = Type.Object(
 const ok = <T>(schema: T) => ({ 200: schema, ...errorResponses });
 
 export const createIdentity = { summary: 'Create an identity', response: ok(Identity) };
+export const getIdentity = { summary: 'An identity: id, account, managed (its account, admins, or the identity itself)', params: IdentityParams, response: ok(IdentityInfo) };
 export const listIdentities = {
   summary: 'List identities',
   querystring: Type.Object(
@@ -64,8 +81,8 @@ export const listIdentities = {
 };
 export const deleteIdentity = { summary: 'Delete an identity (its tokens and grants go with it)', params: IdentityParams, response: ok(Empty) };
 
-export const createToken = { summary: 'Issue an access token (shown once)', params: IdentityParams, response: ok(Type.Object({ id: Type.String(), token: Type.String() })) };
-export const listTokens = { summary: 'List access tokens (ids only)', params: IdentityParams, response: ok(Type.Object({ tokens: Type.Array(Type.Object({ id: Type.String() })) })) };
+export const createToken = { summary: 'Issue an access token (shown once), optionally named and expiring', params: IdentityParams, body: NewTokenBody, response: ok(CreatedToken) };
+export const listTokens = { summary: 'List access tokens (never their secrets)', params: IdentityParams, response: ok(Type.Object({ tokens: Type.Array(TokenInfo) })) };
 export const revokeToken = { summary: 'Revoke an access token', params: TokenParams, response: ok(Empty) };
 
 export const listGitPermissions = {
@@ -74,7 +91,7 @@ export const listGitPermissions = {
   querystring: PagingQuery,
   response: ok(
     Type.Object({
-      repositories: Type.Array(Type.Object({ id: Type.String(), name: Nullable(Type.String()), accountId: Type.String(), permissions: Access, visibility: Enum(['public', 'private']) })),
+      repositories: Type.Array(Type.Object({ id: Type.String(), name: Nullable(Type.String()), accountId: Type.String(), permissions: Access, visibility: Enum(['public', 'private']), refs: RefRulesOut })),
       offset: Type.Integer(),
       total: Type.Integer(),
     }),
@@ -83,7 +100,37 @@ export const listGitPermissions = {
 export const describeGitPermission = {
   summary: "An identity's access to one repository",
   params: GitParams,
-  response: ok(Type.Object({ identity: Type.String(), repo: Type.String(), accessLevel: Nullable(Access) })),
+  response: ok(Type.Object({ identity: Type.String(), repo: Type.String(), accessLevel: Nullable(Access), refs: RefRulesOut })),
+};
+export const explainGit = {
+  summary: "Why an identity holds what it holds on a repository: the level and the decision's facts in order; with `ref`, the decision on moving it",
+  params: GitParams,
+  querystring: Type.Object(
+    {
+      ref: Type.Optional(Str(255, { title: 'ref', description: 'A full ref name, e.g. refs/heads/main' })),
+      operation: Type.Optional(Enum(['create', 'update', 'delete'], 'What would happen to `ref` (default update)')),
+    },
+    { additionalProperties: false },
+  ),
+  response: ok(
+    Type.Object({
+      identity: Type.String(),
+      repo: Type.String(),
+      level: Enum(['none', 'read', 'write', 'admin']),
+      tokens: Type.Object({ live: Type.Integer(), expired: Type.Integer() }, { description: "The identity's tokens that work now, and those that expired" }),
+      facts: Type.Array(Fact),
+      ref: Type.Optional(
+        Type.Object({
+          ref: Type.String(),
+          operation: Type.String(),
+          allowed: Type.Boolean(),
+          fastForwardOnly: Type.Boolean({ description: 'Allowed only if the new commit descends from the old one' }),
+          reason: Nullable(Type.String()),
+          facts: Type.Array(Fact),
+        }),
+      ),
+    }),
+  ),
 };
 export const grantGit = { summary: 'Grant git access (409 if a grant exists)', params: GitParams, body: PermissionBody, response: ok(Empty) };
 export const updateGit = { summary: 'Change git access', params: GitParams, body: PermissionBody, response: ok(Empty) };

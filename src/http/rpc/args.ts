@@ -11,13 +11,16 @@ import { AJV_OPTIONS, problemText } from '../validation.ts';
  */
 const rpcAjv = new Ajv({ ...AJV_OPTIONS, coerceTypes: false, removeAdditional: false });
 
-export type ArgValues = Record<string, string | boolean | null | undefined>;
+export type ArgValues = Record<string, string | number | boolean | null | undefined>;
 
 /** A string argument: NUL-free (PostgreSQL refuses NUL) and bounded. */
 export const RpcStr = (maxLength = 255, opts: { description?: string; default?: string } = {}) => Str(maxLength, opts);
 
 /** A string argument that may be `null` (kept as null, unlike other optional arguments). */
 export const RpcNullableStr = (maxLength = 255, description?: string) => Type.Union([RpcStr(maxLength), Type.Null()], description ? { description } : {});
+
+/** An integer argument, bounded. */
+export const RpcInt = (minimum: number, maximum: number, description?: string) => Type.Integer({ minimum, maximum, ...(description ? { description } : {}) });
 
 const BOOL_TEXT = '^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)$';
 

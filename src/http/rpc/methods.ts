@@ -12,7 +12,9 @@ import Type from 'typebox';
 import { UUID_PATTERN } from '../../domain/validate.ts';
 import { MAX_SSH_KEY_TITLE } from '../../services/ssh-keys.ts';
 import { MAX_PUBLIC_KEY_LINE } from '../ssh-key-schemas.ts';
-import { type ArgSpec, type ArgValues, RpcBool, RpcNullableStr, RpcStr } from './args.ts';
+import { MAX_TTL_SECONDS } from '../token-schemas.ts';
+import type { CreatedToken, TokenInfo } from '../../services/tokens.ts';
+import { type ArgSpec, type ArgValues, RpcBool, RpcInt, RpcNullableStr, RpcStr } from './args.ts';
 
 export interface RpcDeps {
   users: Users;
@@ -59,6 +61,9 @@ export const userOut = (u: UserRow, apiKey: string | null = null) => ({
 const groupOut = (g: UsersGroupRow, members: UserRow[]) => ({ id: g.id, group_name: g.name, active: g.active === 1, members: members.map((m) => userOut(m)) });
 const repoOut = (r: RepoRow) => ({ id: r.id, repo_name: r.name ?? r.id, type: r.type, description: r.description ?? '', private: r.visibility === 'private', clone_uri: r.upstream_url && redactUrl(r.upstream_url) }); // credentials are write-only
 
+/** An API key in the protocol's spelling (the secret only where it was just created). */
+const apiKeyOut = (k: TokenInfo | CreatedToken) => ({ id: k.id, name: k.name, created_on: k.createdAt, expires_at: k.expiresAt, ...('lastUsedAt' in k ? { last_used_on: k.lastUsedAt } : {}), ...('token' in k ? { api_key: k.token } : {}) });
+
 /** An SSH key in the protocol's spelling. */
 const sshKeyOut = (k: SshKeyOut) => ({ id: k.id, fingerprint: k.fingerprint, title: k.title, created_on: k.createdAt });
 
@@ -68,7 +73,7 @@ function perm(v: unknown): Level {
   return l;
 }
 
-/** Seed 002's 17 methods and Palisade's SSH key methods, with the argument names the seed uses and the aliases it (or later RhodeCode) also uses. */
+/** Seed 002's 17 methods and Palisade's SSH key, API key and explain methods, with the argument names the seed uses and the aliases it (or later RhodeCode) also uses. */
 export const METHODS: Record<string, RpcMethod> = {
   pull: {
     admin: false,
@@ -310,6 +315,58 @@ export const METHODS: Record<string, RpcMethod> = {
     async run(d, p, a) {
       const removed = await d.sshKeys.deleteForUser(p, a.username as string, a.key_id as string);
       return { success: removed, msg: removed ? `deleted SSH key ${a.key_id as string} of user ${(a.username as string).slice(0, 64)}` : 'The user holds no such SSH key' };
+    },
+  },
+  add_user_api_key: {
+    admin: true,
+    summary: 'Issue an API key for a user, shown once; optionally named and expiring (expires_at RFC 3339, or ttl_seconds) (admin)',
+    args: args({
+      username: Username,
+      name: opt(RpcNullableStr(200, 'A label for the key')),
+      expires_at: opt(RpcNullableStr(64, 'When the key stops working (RFC 3339)')),
+      ttl_seconds: opt(RpcInt(1, MAX_TTL_SECONDS, 'Seconds until the key stops working')),
+    }),
+    async run(d, p, a) {
+      const k = await d.users.createApiKeyFor(p, a.username as string, { name: a.name as string | null | undefined, expiresAt: a.expires_at as string | null | undefined, ttlSeconds: a.ttl_seconds as number | undefined });
+      return { ...apiKeyOut(k), msg: `added API key ${k.id} for user ${(a.username as string).slice(0, 64)}` };
+    },
+  },
+  get_user_api_keys: {
+    admin: true,
+    summary: "A user's API keys: id, name, created_on, expires_at, last_used_on, never the key (admin)",
+    args: args({ username: Username }),
+    async run(d, p, a) {
+      return (await d.users.listApiKeysFor(p, a.username as string)).map(apiKeyOut);
+    },
+  },
+  delete_user_api_key: {
+    admin: true,
+    summary: "Revoke one of a user's API keys; success false when the user holds no such key (admin)",
+    args: args({ username: Username, key_id: Type.String({ pattern: UUID_PATTERN, description: 'The key id (from get_user_api_keys)' }) }),
+    async run(d, p, a) {
+      const removed = await d.users.revokeApiKeyFor(p, a.username as string, a.key_id as string);
+      return { success: removed, msg: removed ? `revoked API key ${a.key_id as string} of user ${(a.username as string).slice(0, 64)}` : 'The user holds no such API key' };
+    },
+  },
+  explain_permission: {
+    admin: false,
+    summary: "Why a user holds its permission on a repository: the level and the decision's facts in order; with `ref` (and `operation`: create, update, delete), the decision on moving it (repository.admin, or the user itself with read)",
+    args: args({
+      repo_name: RepoName,
+      username: Username,
+      ref: opt(RpcStr(255, { description: 'A full ref name, e.g. refs/heads/main' })),
+      operation: opt(Type.Unsafe<'create' | 'update' | 'delete'>({ type: 'string', enum: ['create', 'update', 'delete'], default: 'update' })),
+    }),
+    async run(d, p, a) {
+      const e = await d.grants.explain(p, a.repo_name as string, a.username as string, a.ref === undefined ? undefined : { ref: a.ref as string, op: a.operation as 'create' | 'update' | 'delete' });
+      return {
+        repo_name: e.repo.name ?? e.repo.id,
+        username: e.user.username,
+        permission: `repository.${e.level}`,
+        level: e.level,
+        facts: e.facts,
+        ...(e.ref ? { ref: { ref: e.ref.ref, operation: a.operation, allowed: e.ref.allowed, fast_forward_only: e.ref.fastForwardOnly, reason: e.ref.reason ?? e.ref.fastForwardReason ?? null, facts: e.ref.facts ?? [] } } : {}),
+      };
     },
   },
 };

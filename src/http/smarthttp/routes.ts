@@ -183,7 +183,8 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         if (limit.exceeded) req.log.warn({ repo: session.repoId }, 'git request body over the limit; child killed');
         if (result.idle) req.log.warn({ repo: session.repoId, service }, 'git request body idle too long; child killed');
       }
-      if (result.code !== 0 && !ac.signal.aborted && !result.idle) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
+      if (result.refused) req.log.info({ repo: session.repoId, refused: result.refused }, 'push refused by the decision point (git was told in its protocol)');
+      else if (result.code !== 0 && !ac.signal.aborted && !result.idle) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {
       req.log.error({ err }, 'git service failed');
     } finally {

@@ -14,7 +14,7 @@ export interface UserDeps {
 
 /**
  * The user API under /user/v1: what an account does for itself with its API key (an identity
- * token is refused, as on every account endpoint). For now its SSH public keys.
+ * token is refused, as on every account endpoint): its SSH public keys and its API keys.
  */
 export async function userRoutes(fastify: FastifyInstance, deps: UserDeps): Promise<void> {
   registerJsonParser(fastify);
@@ -29,6 +29,13 @@ export async function userRoutes(fastify: FastifyInstance, deps: UserDeps): Prom
   app.post('/ssh-keys', { schema: S.addSshKey }, async (req) => sshKeys.addOwn(await who(req), req.body));
   app.delete('/ssh-keys/:key', { schema: S.deleteSshKey }, async (req) => {
     await sshKeys.deleteOwn(await who(req), req.params.key);
+    return {};
+  });
+
+  app.get('/api-keys', { schema: S.listApiKeys }, async (req) => ({ keys: await users.listApiKeys(await who(req)) }));
+  app.post('/api-keys', { schema: S.createApiKey }, async (req) => users.createApiKey(await who(req), req.body));
+  app.delete('/api-keys/:key', { schema: S.revokeApiKey }, async (req) => {
+    await users.revokeApiKey(await who(req), req.params.key);
     return {};
   });
 }

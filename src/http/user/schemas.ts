@@ -1,6 +1,7 @@
 import Type from 'typebox';
-import { Empty, errorResponses } from '../common-schemas.ts';
+import { Empty, errorResponses, Uuid } from '../common-schemas.ts';
 import { NewSshKeyBody, SshKey, SshKeyId, SshKeyList } from '../ssh-key-schemas.ts';
+import { CreatedToken, NewTokenBody, TokenInfo } from '../token-schemas.ts';
 
 /** Schemas of the user API: what an account does for itself (`/user/v1`, Bearer API key). */
 
@@ -13,3 +14,7 @@ export const addSshKey = {
   response: ok(SshKey),
 };
 export const deleteSshKey = { summary: 'Remove one of your SSH public keys', params: Type.Object({ key: SshKeyId }), response: ok(Empty) };
+
+export const listApiKeys = { summary: 'List your API keys (never their secrets)', response: ok(Type.Object({ keys: Type.Array(TokenInfo) })) };
+export const createApiKey = { summary: 'Issue an API key for yourself (shown once), optionally named and expiring', body: NewTokenBody, response: ok(CreatedToken) };
+export const revokeApiKey = { summary: 'Revoke one of your API keys', params: Type.Object({ key: Uuid('API key id', 'API key id') }), response: ok(Empty) };
