@@ -85,14 +85,6 @@ export class Sessions {
     // expired rows of everyone go now and then, with a sign-out: no timer per node
     if (Math.random() < 0.1) await this.store.deleteExpiredWebSessions(this.store.db, new Date().toISOString());
   }
-
-  /** Ends every session of a user (an admin resetting a password or deactivating); how many. */
-  async revokeAllOf(p: Principal, username: string): Promise<number> {
-    await this.access.require(p, 'server:admin', { kind: 'server' });
-    const user = await this.store.findUserByName(this.store.db, username);
-    if (!user) throw notFound(`User ${username.slice(0, 64)} not found`, 'USER_NOT_FOUND');
-    return this.store.deleteWebSessionsOf(this.store.db, user.id);
-  }
 }
 
 /**

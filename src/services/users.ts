@@ -143,9 +143,16 @@ export class Users {
     if (u.active !== undefined) patch.active = u.active ? 1 : 0;
     if (u.admin !== undefined) patch.admin = u.admin ? 1 : 0;
     if (u.ldapDn !== undefined) patch.ldap_dn = u.ldapDn;
-    if (u.password) patch.password_hash = await hashPassword(u.password);
+    // the same password again (create_user repeats it with every update) changes nothing
+    if (u.password && !(current.password_hash && (await verifyPassword(u.password, current.password_hash)))) patch.password_hash = await hashPassword(u.password);
     if (Object.keys(patch).length) {
-      await this.store.updateUser(this.store.db, current.id, patch);
+      // A new password or a deactivation signs the user out of the web everywhere, whichever
+      // surface changed it (RPC, web, console): a session opened with the old password ends.
+      const endSessions = patch.password_hash !== undefined || patch.active === 0;
+      await this.store.transaction(async (tx) => {
+        await this.store.updateUser(tx, current.id, patch);
+        if (endSessions) await this.store.deleteWebSessionsOf(tx, current.id);
+      });
       // which fields changed, and to what, but never the password itself
       const changed = Object.fromEntries(Object.entries(patch).map(([k, v]) => (k === 'password_hash' ? ['password', 'changed'] : [k, v])));
       await this.access.audit.record({ actor: p, action: 'user.update', target: { kind: 'user', id: current.id, name: current.username }, detail: changed });

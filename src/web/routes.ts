@@ -195,16 +195,15 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
       if (what === 'active') {
         const active = b.active === '1';
         await deps.users.get(p, username);
+        // deactivating ends the user's sessions (Users.createOrUpdate)
         await deps.users.createOrUpdate(p, { username, active });
-        if (!active) await deps.sessions.revokeAllOf(p, username);
         return `${username} is now ${active ? 'active' : 'inactive'}.`;
       }
       if (what === 'password') {
         if (!b.password) throw invalid('A new password is required');
         await deps.users.get(p, username);
+        // a reset password signs the user out everywhere (Users.createOrUpdate)
         await deps.users.createOrUpdate(p, { username, password: b.password });
-        // a reset password signs the user out everywhere
-        await deps.sessions.revokeAllOf(p, username);
         return `${username}'s password was reset; its sessions were ended.`;
       }
       const key = await deps.users.rotateApiKey(p, username);

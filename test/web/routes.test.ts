@@ -315,6 +315,25 @@ describe('sessions', () => {
     assert.equal((await signIn('temp', 'temp-password-2')).status, 401);
   });
 
+  // Attack (review of issue 11): a session stolen or left open kept working after the password
+  // was changed through JSON-RPC (create_user on an existing user), and came back to life when the account was
+  // deactivated and then reactivated there; only the web's own admin form ended sessions.
+  test('a session survives a password change or a deactivation made through JSON-RPC (attack)', async () => {
+    await rpc('create_user', { username: 'rpc-victim', password: 'victim-password', email: 'v@example.com' });
+    const stolen = (await signIn('rpc-victim', 'victim-password')).cookie!;
+    assert.equal((await web('/-/settings/vms', { cookie: stolen })).status, 200);
+    // another field's change (create_user updates an existing user) leaves the session alone
+    await rpc('create_user', { username: 'rpc-victim', password: 'victim-password', email: 'v2@example.com' });
+    assert.equal((await web('/-/settings/vms', { cookie: stolen })).status, 200);
+    await rpc('create_user', { username: 'rpc-victim', password: 'victim-password-2', email: 'v2@example.com' });
+    assert.equal((await web('/-/settings/vms', { cookie: stolen })).status, 303, 'the old session ended with the password');
+    const second = (await signIn('rpc-victim', 'victim-password-2')).cookie!;
+    await rpc('create_user', { username: 'rpc-victim', password: 'victim-password-2', email: 'v2@example.com', active: false });
+    await rpc('create_user', { username: 'rpc-victim', password: 'victim-password-2', email: 'v2@example.com', active: true });
+    assert.equal((await web('/-/settings/vms', { cookie: second })).status, 303, 'a deactivation ends sessions for good');
+    assert.equal((await signIn('rpc-victim', 'victim-password-2')).status, 303, 'the account itself works again');
+  });
+
   test('Secure __Host- cookies behind a TLS proxy; the failed-login limit is the APIs\' one', async () => {
     const other = await startServer({ PALISADE_PUBLIC_URL: 'https://git.example.com', PALISADE_AUTH_FAILURE_LIMIT: '3', PALISADE_SSH_PORT: '0' });
     try {
