@@ -95,6 +95,9 @@ const README_RE = /^readme(\.(md|markdown|mkd|txt|rst))?$/i;
  * hidden repository is not found) and bounds what it reads; git children started for a page
  * take a slot of the process pool.
  */
+/** What the pages say of a Mercurial repository's files and history. */
+export const MERCURIAL_NOT_BROWSABLE = 'Mercurial repositories are not shown in the web pages yet: clone it with hg';
+
 export class Browse {
   constructor(
     private readonly store: Store,
@@ -119,10 +122,20 @@ export class Browse {
     return { rows: rows.filter((_, i) => allowed[i]), total };
   }
 
-  /** The repository (read needed) and its folder. */
+  /** The repository (read needed), of either type; its git folder only for a git one. */
   async open(p: Principal, repo: string): Promise<{ row: RepoRow; dir: string }> {
     const row = await this.repos.get(p, repo, 'repo:read');
     return { row, dir: repoDir(this.dataDir, row.id) };
+  }
+
+  /**
+   * A git repository (read needed) and its folder, for the pages that read files and history:
+   * a Mercurial one is a clear 404 (`UNSUPPORTED_REPOSITORY_TYPE`), never a git error.
+   */
+  private async openGit(p: Principal, repo: string): Promise<{ row: RepoRow; dir: string }> {
+    const opened = await this.open(p, repo);
+    if (opened.row.type !== 'git') throw notFound(MERCURIAL_NOT_BROWSABLE, 'UNSUPPORTED_REPOSITORY_TYPE');
+    return opened;
   }
 
   /** What `p` may do on the repository beyond reading: for showing the settings links. */
@@ -137,7 +150,7 @@ export class Browse {
    * No segments: the default branch at the root.
    */
   async resolve(p: Principal, repo: string, segments: string[]): Promise<Resolved> {
-    const { row, dir } = await this.open(p, repo);
+    const { row, dir } = await this.openGit(p, repo);
     let rev = row.default_branch;
     let rest = segments;
     if (segments.length > 0) {
@@ -254,7 +267,7 @@ export class Browse {
 
   /** A commit by id or revision in a repository `p` may read, with its diff against its first parent. */
   async commit(p: Principal, repo: string, rev: string): Promise<{ row: RepoRow; dir: string; commit: CommitInfo; diff: Diff }> {
-    const { row, dir } = await this.open(p, repo);
+    const { row, dir } = await this.openGit(p, repo);
     const c = isRevision(rev) ? await this.reader.commit(dir, rev) : undefined;
     if (!c) throw notFound(`Commit not found: ${rev.slice(0, 100)}`);
     const args = c.parents.length === 0 ? ['diff-tree', '-p', '--root', '-M', '--no-color', '--no-ext-diff', '--no-textconv', c.sha] : ['diff', '-M', '--no-color', '--no-ext-diff', '--no-textconv', c.parents[0]!, c.sha];
@@ -264,7 +277,7 @@ export class Browse {
 
   /** The whole patch of a commit, streamed as git writes it (the page's diff is bounded; this is not). */
   async patchStream(p: Principal, repo: string, rev: string, signal: AbortSignal): Promise<{ stream: Readable; sha: string }> {
-    const { dir } = await this.open(p, repo);
+    const { dir } = await this.openGit(p, repo);
     const c = isRevision(rev) ? await this.reader.commit(dir, rev) : undefined;
     if (!c) throw notFound(`Commit not found: ${rev.slice(0, 100)}`);
     const slot = await this.slots.acquire(p, signal);
@@ -287,7 +300,7 @@ export class Browse {
    * whether there are more), and the diff from their merge base to head (bounded).
    */
   async compare(p: Principal, repo: string, baseRev: string, headRev: string) {
-    const { row, dir } = await this.open(p, repo);
+    const { row, dir } = await this.openGit(p, repo);
     const base = await this.reader.resolveCommit(dir, baseRev);
     const head = await this.reader.resolveCommit(dir, headRev);
     if (!base) throw notFound(`Revision not found: ${baseRev.slice(0, 100)}`);
@@ -303,7 +316,7 @@ export class Browse {
 
   /** Branches (default first, then newest) or tags (newest first), with their commits; `offset`/`limit` page them. */
   async refs(p: Principal, repo: string, kind: 'branches' | 'tags', page: { offset: number; limit: number }): Promise<{ row: RepoRow; items: RefItem[]; total: number }> {
-    const { row, dir } = await this.open(p, repo);
+    const { row, dir } = await this.openGit(p, repo);
     const prefix = kind === 'branches' ? 'refs/heads/' : 'refs/tags/';
     const refs = [...(await readRefs(dir, prefix))].map(([ref, oid]) => ({ name: ref.slice(prefix.length), oid }));
     // dates come from the commits; beyond a few thousand refs, sort by name and read only the page
@@ -323,7 +336,7 @@ export class Browse {
 
   /** How many branches and tags the repository has (read from its refs, no git process). */
   async refCounts(p: Principal, repo: string): Promise<{ branches: number; tags: number }> {
-    const { dir } = await this.open(p, repo);
+    const { dir } = await this.openGit(p, repo);
     return { branches: (await readRefs(dir, 'refs/heads/')).size, tags: (await readRefs(dir, 'refs/tags/')).size };
   }
 

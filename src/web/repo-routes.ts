@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
 import { ANONYMOUS, parseRepoPerm, type Principal } from '../domain/access.ts';
 import { AccessDenied, invalid, isAccessDenied, isDomainError, notFound } from '../domain/errors.ts';
-import type { Resolved } from '../services/browse.ts';
+import { MERCURIAL_NOT_BROWSABLE, type Resolved } from '../services/browse.ts';
 import type { RepoRow } from '../services/types.ts';
 import { messagePage } from './errors.ts';
 import { atom, rss } from './feed.ts';
@@ -125,6 +125,7 @@ export async function repoRoute(req: FastifyRequest, reply: FastifyReply, deps: 
       const spec = rp.rest.join('/');
       const [from, to] = spec.includes('...') ? spec.split('...', 2) : [q.from ?? '', q.to ?? ''];
       const { row } = await browse.open(p, rp.repo);
+      if (row.type !== 'git') throw notFound(MERCURIAL_NOT_BROWSABLE, 'UNSUPPORTED_REPOSITORY_TYPE');
       if (!spec && q.from && q.to) return redirect(reply, `${repoHref(row)}/-/compare/${enc(q.from)}...${enc(q.to)}`);
       const result = from && to ? await browse.compare(p, rp.repo, from, to) : undefined;
       return html(reply, h(ComparePage, { ctx: ctx(), row, baseRev: from ?? '', headRev: to ?? '', result, canAdmin: await browse.canAdmin(p, row) }));
@@ -168,6 +169,8 @@ function cloneUrls(req: FastifyRequest, deps: WebDeps, row: RepoRow) {
     const host = new URL(base).hostname;
     ssh = `ssh://git@${host.includes(':') ? `[${host}]` : host}:${sshPort}/${name}.git`;
   }
+  // hg: the repository's own URL (hg clones `/<name>`, and `ssh://host:port/<name>`)
+  if (row.type === 'hg') return { http: `${base.replace(/\/$/, '')}/${name}`, ssh: ssh?.replace(/\.git$/, '') };
   return { http: `${base.replace(/\/$/, '')}/${name}.git`, ssh };
 }
 
@@ -192,6 +195,8 @@ async function summary(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, 
   const { row } = await deps.browse.open(p, repo);
   const clone = cloneUrls(req, deps, row);
   const canAdmin = await deps.browse.canAdmin(p, row);
+  // Mercurial: the clone URLs and a note; its files and history are not read by the pages yet
+  if (row.type === 'hg') return html(reply, h(SummaryPage, { ctx, v: emptyView(row), clone, canAdmin, empty: true, hg: true, branches: 0, tags: 0 }));
   const refs = await deps.browse.refCounts(p, repo);
   let v: TreeView | undefined;
   try {
@@ -200,9 +205,11 @@ async function summary(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, 
     if (!(isDomainError(e) && e.kind === 'notFound') || isAccessDenied(e)) throw e;
     v = undefined; // an empty repository: its default branch has no commit yet
   }
-  const page = h(SummaryPage, { ctx, v: v ?? { row, rev: row.default_branch, path: '', items: [], total: 0, offset: 0, limit: LIMITS.treePage, commit: undefined, readme: undefined }, clone, canAdmin, empty: !v, branches: refs.branches, tags: refs.tags });
+  const page = h(SummaryPage, { ctx, v: v ?? emptyView(row), clone, canAdmin, empty: !v, hg: false, branches: refs.branches, tags: refs.tags });
   return html(reply, page);
 }
+
+const emptyView = (row: RepoRow): TreeView => ({ row, rev: row.default_branch, path: '', items: [], total: 0, offset: 0, limit: LIMITS.treePage, commit: undefined, readme: undefined });
 
 async function tree(reply: FastifyReply, deps: WebDeps, ctx: Ctx, p: Principal, r: Resolved, offset: number): Promise<FastifyReply> {
   const v = await treeView(deps, r, offset);
@@ -307,6 +314,7 @@ async function feed(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, rp:
     r = await deps.browse.resolve(p, rp.repo, branch ? branch.split('/') : []);
   } catch (e) {
     if (isAccessDenied(e) || (isDomainError(e) && e.kind === 'notFound')) {
+      if (isDomainError(e) && e.code === 'UNSUPPORTED_REPOSITORY_TYPE') return reply.status(404).type('text/plain; charset=utf-8').send(`${e.message}\n`);
       // an empty repository has an empty feed; a hidden or missing one is a plain 404
       if (!isAccessDenied(e) && !branch) {
         const { row } = await deps.browse.open(p, rp.repo);
@@ -364,7 +372,7 @@ async function settings(req: FastifyRequest, reply: FastifyReply, deps: WebDeps,
         });
     }
     const fresh = await repos.get(p, row.id, 'repo:admin');
-    const { items } = await deps.browse.refs(p, row.id, 'branches', { offset: 0, limit: 1000 });
+    const { items } = fresh.type === 'git' ? await deps.browse.refs(p, row.id, 'branches', { offset: 0, limit: 1000 }) : { items: [] };
     return html(reply.status(flash?.kind === 'error' ? 400 : 200), h(RepoSettingsPage, { ctx: ctx(), row: fresh, branches: items.map((i) => i.name), flash }));
   }
   if (section === 'permissions') {

@@ -247,6 +247,36 @@ describe('bounded pages', () => {
   });
 });
 
+// Attack (review of issue 11): every page of a Mercurial repository read it as git and answered
+// a 500 with git's error; the summary now shows its hg clone URLs, every other page a 404 that
+// says why, and its settings work.
+describe('a Mercurial repository in the web pages', () => {
+  test('summary with hg clone URLs; files, history, refs and feeds a 404 that says why; settings work', async () => {
+    await rpc('create_repo', { repo_name: 'legacy/hg-one', repo_type: 'hg', description: 'an hg one', private: false });
+    const s = await web('/legacy/hg-one', { cookie: admin });
+    assert.equal(s.status, 200);
+    assert.match(s.body, /This is a Mercurial repository/);
+    assert.match(s.body, new RegExp(`value="${server.url}/legacy/hg-one"`), 'the hg clone URL, without .git');
+    assert.doesNotMatch(s.body, /-\/commits\//, 'no tabs to pages it cannot show');
+    for (const path of ['/legacy/hg-one/-/tree/default', '/legacy/hg-one/-/blob/default/a.txt', '/legacy/hg-one/-/commits/default', '/legacy/hg-one/-/branches', '/legacy/hg-one/-/tags', '/legacy/hg-one/-/compare', '/legacy/hg-one/-/commit/tip', '/legacy/hg-one/-/raw/default/a.txt', '/legacy/hg-one/-/feed.atom']) {
+      const r = await web(path, { cookie: admin });
+      assert.equal(r.status, 404, path);
+      assert.match(r.body, /Mercurial repositories are not shown in the web pages yet/, path);
+    }
+    const settings = await web('/legacy/hg-one/-/settings', { cookie: admin });
+    assert.equal(settings.status, 200);
+    const saved = await web('/legacy/hg-one/-/settings/description', { cookie: admin, form: { _csrf: csrfIn(settings.body), description: 'still hg' } });
+    assert.equal(saved.status, 200);
+    assert.match(saved.body, /Saved\./);
+    // a visitor without read sees nothing of a private one, exactly as for git
+    await rpc('create_repo', { repo_name: 'legacy/hg-private', repo_type: 'hg', private: true });
+    const hidden = await web('/legacy/hg-private');
+    const missing = await web('/legacy/no-such-repo');
+    assert.equal(hidden.status, 404);
+    assert.equal(hidden.body, missing.body.replaceAll('no-such-repo', 'hg-private'));
+  });
+});
+
 describe('raw files are never HTML from this origin', () => {
   test('HTML and SVG as text/plain, a PNG as image/png, downloads as attachments, all sandboxed', async () => {
     for (const [p, type] of [['page.html', /^text\/plain/], ['pic.svg', /^text\/plain/], ['pic.png', /^image\/png$/]] as const) {

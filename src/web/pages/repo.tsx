@@ -64,10 +64,14 @@ export function RepoHeader({ row, tab, canAdmin }: { row: RepoRow; tab: Tab; can
       {row.description && <p class="muted">{row.description}</p>}
       <nav class="tabs">
         {t('code', base, 'Code')}
-        {t('commits', `${base}/-/commits/${enc(row.default_branch)}`, 'Commits')}
-        {t('branches', `${base}/-/branches`, 'Branches')}
-        {t('tags', `${base}/-/tags`, 'Tags')}
-        {t('compare', `${base}/-/compare`, 'Compare')}
+        {row.type === 'git' && (
+          <>
+            {t('commits', `${base}/-/commits/${enc(row.default_branch)}`, 'Commits')}
+            {t('branches', `${base}/-/branches`, 'Branches')}
+            {t('tags', `${base}/-/tags`, 'Tags')}
+            {t('compare', `${base}/-/compare`, 'Compare')}
+          </>
+        )}
         {canAdmin && t('settings', `${base}/-/settings`, 'Settings')}
       </nav>
     </>
@@ -181,7 +185,7 @@ export interface CloneUrls {
 }
 
 /** A repository's front page: clone URLs, the root folder, the README. */
-export function SummaryPage({ ctx, v, clone, canAdmin, empty, branches, tags }: { ctx: Ctx; v: TreeView | undefined; clone: CloneUrls; canAdmin: boolean; empty: boolean; branches: number; tags: number }) {
+export function SummaryPage({ ctx, v, clone, canAdmin, empty, hg, branches, tags }: { ctx: Ctx; v: TreeView | undefined; clone: CloneUrls; canAdmin: boolean; empty: boolean; hg: boolean; branches: number; tags: number }) {
   const row = v?.row;
   return (
     <Layout ctx={ctx} title={displayName(row!)}>
@@ -189,9 +193,7 @@ export function SummaryPage({ ctx, v, clone, canAdmin, empty, branches, tags }: 
       <div class="box">
         <div class="hd">
           <b>Clone</b>
-          <span class="muted">
-            {branches} branches · {tags} tags
-          </span>
+          <span class="muted">{hg ? 'Mercurial' : `${branches} branches · ${tags} tags`}</span>
           <span class="sp" />
           {!empty && (
             <>
@@ -219,7 +221,11 @@ export function SummaryPage({ ctx, v, clone, canAdmin, empty, branches, tags }: 
           )}
         </div>
       </div>
-      {empty || !v ? (
+      {hg ? (
+        <div class="notice">
+          This is a Mercurial repository. Its files and history are not shown in the web pages yet: clone it with <code>hg clone {clone.http}</code>
+        </div>
+      ) : empty || !v ? (
         <div class="notice">
           This repository is empty. Push to it: <code>git push {clone.http} {row!.default_branch}</code>
         </div>
