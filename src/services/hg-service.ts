@@ -7,7 +7,7 @@ import { invalid } from '../domain/errors.ts';
 import { type HgEnv, killHg, spawnHg } from '../hg/runner.ts';
 import type { HgState, HgWebWorker } from '../hg/web.ts';
 import type { RefChange, RefEvents } from './events.ts';
-import type { ProcessSlots } from './process-slots.ts';
+import type { ProcessSlots, Slot } from './process-slots.ts';
 import type { Repos } from './repos.ts';
 
 /**
@@ -140,6 +140,19 @@ export class HgService {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * hg sends credentials only after a 401, and its push to a public repository begins with an
+   * anonymous POST of the whole bundle, which it must finish sending to read that 401. So such
+   * a refused push may be read and thrown away, holding a process slot of the caller's address
+   * meanwhile (a bound on how many one address and the server read at once). Any other refused
+   * request (another command, a missing, private or git repository) is not read: undefined.
+   */
+  async slotToDrainRefusedPush(p: Principal, repoRef: string, cmd: string, signal: AbortSignal): Promise<Slot | undefined> {
+    if (p.kind !== 'anonymous' || hgCommandAccess(cmd) !== 'write') return undefined;
+    if (!(await this.isHg(p, repoRef))) return undefined;
+    return this.slots.acquire(p, signal).catch(() => undefined);
   }
 
   async serveHttp(p: Principal, repoRef: string, r: HgHttpRequest, onHead: (status: number, headers: OutgoingHttpHeaders) => Writable): Promise<{ status: number; repoId: string }> {

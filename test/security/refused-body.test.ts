@@ -79,3 +79,29 @@ test('an anonymous 2 GiB or endless push to a private repository: 401, then the 
     await s.stop();
   }
 });
+
+// Attack (review of issues 10/11): the drain that lets hg read its 401 after an anonymous push
+// of a public repository (see hgHandler) ran for any name: an anonymous client could make the
+// server read (and throw away) up to the pack limit per request by POSTing `?cmd=unbundle` to a
+// name that does not exist, a private repository or a git one. Now only a push to a public hg
+// repository is read, holding a process slot of its address; any other is closed at once.
+test('an anonymous hg push flood to a missing, private or git repository: 401 and the connection closed', async () => {
+  const s = await startServer();
+  try {
+    const rpc = async (method: string, args: Record<string, unknown>) => {
+      const r = await api(s, 'POST', '/_admin/api', { body: { id: 1, api_key: s.adminKey, method, args } });
+      assert.equal(r.body.error, null, JSON.stringify(r.body.error));
+    };
+    await rpc('create_repo', { repo_name: 'legacy/private-hg', repo_type: 'hg', private: true });
+    await rpc('create_repo', { repo_name: 'code/public-git', repo_type: 'git', private: false });
+    for (const name of ['no/such-repo', 'legacy/private-hg', 'code/public-git']) {
+      const head = `POST /${name}?cmd=unbundle HTTP/1.1\r\nHost: x\r\nContent-Type: application/mercurial-0.1\r\nContent-Length: 2147483648\r\n\r\n`;
+      const r = await send(s, head, { chunked: false, polite: false });
+      if (r.response) assert.match(r.response, /^HTTP\/1\.1 (401|400) /, name);
+      assert.ok(r.closedByServer && r.accepted < 32 * 1024 * 1024, `${name}: the connection closed after ${(r.accepted / 1048576).toFixed(1)} MiB`);
+      assert.ok(r.ms < 10_000, `${name}: closed in ${r.ms} ms`);
+    }
+  } finally {
+    await s.stop();
+  }
+});

@@ -237,10 +237,19 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     } catch (e) {
       // hg sends credentials only after a 401, and a push of a public repository starts with
       // an anonymous POST of the whole bundle: its client can retry with credentials only if it
-      // reads the 401, which it does once the body is through. So an anonymous refused push is
-      // read (and thrown away: never parsed, never stored), bounded by the pack size limit and the
-      // body idle timeout, before the 401; every other refusal closes without reading (root.ts).
-      if (!started && body && isAccessDenied(e) && e.kind === 'unauthenticated') await drain(body, deps.bodyIdleTimeoutMs);
+      // reads the 401, which it does once the body is through. So an anonymous refused push of
+      // a public hg repository is read (and thrown away: never parsed, never stored), bounded by
+      // the pack size limit, the body idle timeout and a process slot of its address, before the
+      // 401; every other refusal closes without reading (root.ts).
+      if (!started && body && isAccessDenied(e) && e.kind === 'unauthenticated') {
+        const slot = await deps.hg.slotToDrainRefusedPush(principal, repoRef, cmd, ac.signal);
+        if (slot)
+          try {
+            await drain(body, deps.bodyIdleTimeoutMs);
+          } finally {
+            slot.release();
+          }
+      }
       if (!started) throw e;
       req.log.warn({ err: e }, 'hg request failed after its answer started');
       res.destroy();
