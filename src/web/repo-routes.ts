@@ -6,7 +6,7 @@ import { MERCURIAL_NOT_BROWSABLE, type Resolved } from '../services/browse.ts';
 import type { RepoRow } from '../services/types.ts';
 import { messagePage } from './errors.ts';
 import { atom, rss } from './feed.ts';
-import { type Flash, PermissionsPage, RepoSettingsPage, WebhooksPage } from './pages/admin.tsx';
+import { type Explained, type Flash, PermissionsPage, RepoSettingsPage, WebhooksPage } from './pages/admin.tsx';
 import { type Ctx, enc, repoHref } from './pages/layout.tsx';
 import { BlobPage, type BlobView, CommitPage, CommitsPage, ComparePage, RefsPage, SummaryPage, TreePage, type TreeView } from './pages/repo.tsx';
 import { type CodeHtml, codeHtml, languageOf, looksBinary, renderMarkdown } from './render.ts';
@@ -403,7 +403,19 @@ async function settings(req: FastifyRequest, reply: FastifyReply, deps: WebDeps,
       });
     }
     const { users, groups } = await grants.members(p, row.id);
-    return html(reply.status(flash?.kind === 'error' ? 400 : 200), h(PermissionsPage, { ctx: ctx(), row, users, groups, flash }));
+    // `?explain=<username>`: that user's effective level here and the facts that made it
+    const asked = (req.query as { explain?: unknown }).explain;
+    let explained: Explained | undefined;
+    if (!post && typeof asked === 'string' && asked !== '') {
+      try {
+        const e = await grants.explain(p, row.id, asked.slice(0, 256));
+        explained = { username: e.user.username, level: e.level, facts: e.facts };
+      } catch (err) {
+        if (isAccessDenied(err) || !isDomainError(err)) throw err;
+        flash = { kind: 'error', text: err.message };
+      }
+    }
+    return html(reply.status(flash?.kind === 'error' ? 400 : 200), h(PermissionsPage, { ctx: ctx(), row, users, groups, flash, explained }));
   }
   if (section === 'webhooks') {
     if (post) {

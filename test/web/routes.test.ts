@@ -223,6 +223,20 @@ describe('every page: status and headers', () => {
       assert.match(r.headers.get('content-type')!, /^text\/html/);
     }
   });
+
+  test("the permissions page explains a user's effective level with the decision's facts", async () => {
+    const page = await web('/team/private/-/settings/permissions?explain=reader', { cookie: admin });
+    assert.equal(page.status, 200);
+    const box = /<div class="pad8" id="explained">([\s\S]*?)<\/div>/.exec(page.body)?.[1] ?? '';
+    assert.match(box, /<b>reader<\/b> holds <code>repository\.read<\/code>/);
+    assert.match(box, /<li class="decisive">reader's own grant/, 'the fact that decided is marked');
+    const stranger = await web('/team/private/-/settings/permissions?explain=stranger', { cookie: admin });
+    assert.match(stranger.body, /<b>stranger<\/b> holds <code>repository\.none<\/code>/);
+    const nobody = await web('/team/private/-/settings/permissions?explain=no-such-user', { cookie: admin });
+    assert.equal(nobody.status, 400);
+    assert.match(nobody.body, /does not exist/);
+    assert.doesNotMatch(nobody.body, /id="explained"/);
+  });
 });
 
 describe('bounded pages', () => {

@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact';
+import type { Fact } from '../../access/decide.ts';
 import { repoPermOf } from '../../domain/access.ts';
 import type { VmPermission } from '../../services/identities.ts';
 import type { SshKeyOut } from '../../services/ssh-keys.ts';
@@ -269,7 +270,14 @@ export function RepoSettingsPage({ ctx, row, branches, flash }: { ctx: Ctx; row:
 }
 
 /** Repository permissions of users and groups (`repository.none/read/write/admin`). */
-export function PermissionsPage({ ctx, row, users, groups, flash }: { ctx: Ctx; row: RepoRow; users: (UserRow & { level: number })[]; groups: (UsersGroupRow & { level: number })[]; flash?: Flash }) {
+/** One user's effective level on a repository and the decision's facts, in order. */
+export interface Explained {
+  username: string;
+  level: string;
+  facts: Fact[];
+}
+
+export function PermissionsPage({ ctx, row, users, groups, flash, explained }: { ctx: Ctx; row: RepoRow; users: (UserRow & { level: number })[]; groups: (UsersGroupRow & { level: number })[]; flash?: Flash; explained?: Explained }) {
   const base = `${repoHref(row)}/-/settings/permissions`;
   return (
     <Layout ctx={ctx} title={`Permissions · ${row.name ?? row.id}`}>
@@ -293,7 +301,10 @@ export function PermissionsPage({ ctx, row, users, groups, flash }: { ctx: Ctx; 
               {users.map((u) => (
                 <tr>
                   <td>
-                    {u.username} {u.id === row.owner_id && <span class="muted">owner</span>}
+                    {u.username} {u.id === row.owner_id && <span class="muted">owner</span>}{' '}
+                    <a href={`${base}?explain=${encodeURIComponent(u.username)}#explain`} class="muted">
+                      why
+                    </a>
                   </td>
                   <td>{repoPermOf(u.level)}</td>
                   <td class="num">
@@ -335,6 +346,29 @@ export function PermissionsPage({ ctx, row, users, groups, flash }: { ctx: Ctx; 
             </tbody>
           </table>
         </div>
+      </div>
+      <div class="box" id="explain">
+        <div class="hd">
+          <b>Effective level and why</b>
+        </div>
+        <form method="get" action={base} class="pad8">
+          <input type="text" name="explain" placeholder="username" required aria-label="Username to explain" value={explained?.username ?? ''} /> <button type="submit">Explain</button>
+        </form>
+        {explained && (
+          <div class="pad8" id="explained">
+            <p>
+              <b>{explained.username}</b> holds <code>repository.{explained.level}</code> on this repository:
+            </p>
+            <ol>
+              {explained.facts.map((f) => (
+                <li class={f.decisive ? 'decisive' : undefined}>
+                  {f.detail}
+                  {f.decisive && <b class="muted"> · decisive</b>}
+                </li>
+              ))}
+            </ol>
+          </div>
+        )}
       </div>
     </Layout>
   );
