@@ -16,6 +16,9 @@ Usage:
       Prints "listening on http://HOST:PORT" once ready (--port 0 picks a free port).
       SIGTERM/SIGINT stop accepting requests and let in-flight ones finish
       (at most PALISADE_SHUTDOWN_TIMEOUT_SECONDS).
+      Several serve processes may share one PostgreSQL (DATABASE_URL) and one data folder
+      behind a load balancer: background work is claimed through the database with leases
+      (PALISADE_NODE_ID, PALISADE_LEASE_SECONDS); see the README's deployment section.
   palisade user create <username> [--admin] [--email E] [--data DIR]
       Create a user; prints its API key once.
   palisade user rotate-key <username> [--data DIR]
@@ -63,7 +66,9 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
     process.stdout.write(`ssh listening on ${sshHost}:${sshPort}\nssh host key ${ssh.hostKey.fingerprint} (${ssh.hostKey.publicLine.split(' ')[0]})\n`);
   }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  process.stdout.write(`listening on http://${host}:${port}\n`);
+  // the name this process's leases carry in the database: which node holds what
+  app.log.info({ nodeId: config.nodeId }, 'node started');
+  process.stdout.write(`node ${config.nodeId}\nlistening on http://${host}:${port}\n`);
 
   let closing = false;
   const shutdown = (signal: string) => {
