@@ -119,10 +119,10 @@ export class Store {
     const { db, close } = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'palisade.sqlite'));
     // Migrations are numbered by the work that needs them, not by when each lands (009, the web
     // sessions, before 007 and 008): a database that ran a later number first still takes the rest.
-    // Every node migrates at start. Kysely's Migrator serialises the migrations themselves (an
-    // advisory lock on PostgreSQL), but two nodes starting at once on a new database can race
-    // creating its bookkeeping tables (CREATE TABLE IF NOT EXISTS is not atomic on PostgreSQL):
-    // the loser retries and then finds them, and the migrations done.
+    // Every node migrates at start. Kysely's Migrator holds an advisory lock on PostgreSQL around
+    // the migrations and tolerates another process creating its bookkeeping tables at the same
+    // moment; a start that still loses such a race (a unique violation or "already exists" from
+    // the catalogue) tries again and then finds the migrations done.
     const migrator = new Migrator({ db, provider: migrationProvider, allowUnorderedMigrations: true });
     for (let attempt = 1; ; attempt++) {
       const { error, results } = await migrator.migrateToLatest();
