@@ -59,6 +59,12 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   // URLs naming this server's repositories are read as the caller, not fetched over HTTP.
   services.outbound.addSelf(config.host, port);
+  // and so do URLs naming the address users reach it at: behind a balancer, that is every node's
+  // (a node would otherwise fetch from itself, or another node, as a stranger)
+  if (config.publicUrl) {
+    const u = new URL(config.publicUrl);
+    services.outbound.addSelf(u.hostname, Number(u.port || (u.protocol === 'https:' ? 443 : 80)));
+  }
   const ssh = buildSsh(config, services, app);
   if (ssh) {
     const sshPort = await ssh.listen(config.sshPort!, config.sshHost);
