@@ -5,10 +5,11 @@
 // the figure shows the overhead of the second node (leases, two pools on one database), not
 // scaling. Needs PostgreSQL: PALISADE_BENCH_DATABASE_URL or PALISADE_TEST_DATABASE_URL (a URL
 // allowed to create databases); without it, it says so and exits 0.
-// Usage: node --import tsx bench/nodes.ts [--requests N] [--concurrency C] [--rounds R]
+// Usage: node --import tsx bench/nodes.ts [--requests N] [--concurrency C] [--rounds R] (defaults 1200, 16, 5)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,7 +20,7 @@ import { api, median, startPalisade, WORK } from './lib.ts';
 const { values } = parseArgs({ options: { requests: { type: 'string' }, concurrency: { type: 'string' }, rounds: { type: 'string' } } });
 const REQUESTS = Number(values.requests ?? 1200);
 const CONCURRENCY = Number(values.concurrency ?? 16);
-const ROUNDS = Number(values.rounds ?? 3);
+const ROUNDS = Number(values.rounds ?? 5);
 const ADMIN_URL = process.env.PALISADE_BENCH_DATABASE_URL ?? process.env.PALISADE_TEST_DATABASE_URL;
 const NGINX = '/usr/sbin/nginx';
 
@@ -98,7 +99,8 @@ async function main(): Promise<void> {
   const configs = ['one node', 'two nodes, nginx round robin', 'two nodes, client alternating'] as const;
   for (const cfg of configs) results[cfg] = { repo: [], identity: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const cfg of configs) {
+    // the order rotates per round, so that a drift of the machine does not favour one deployment
+    for (const cfg of configs.map((_, i) => configs[(i + round) % configs.length]!)) {
       const db = await freshDatabase();
       const data = path.join(WORK, 'nodes-data');
       fs.rmSync(data, { recursive: true, force: true });
@@ -127,16 +129,14 @@ async function main(): Promise<void> {
     }
   }
   const base = results['one node']!;
+  // each round's figure against the one-node figure of the same round: removes the round's drift
+  const paired = (cfg: string, k: 'repo' | 'identity') => median(results[cfg]![k].map((v, i) => v / base[k][i]!));
   const lines = [
-    `${REQUESTS} requests per figure, ${CONCURRENCY} concurrent clients, median of ${ROUNDS} rounds; PostgreSQL 15 on the same machine`,
+    `${REQUESTS} requests per figure, ${CONCURRENCY} concurrent clients, median of ${ROUNDS} rounds (order rotating); PostgreSQL 15 on the same machine; load average at the end ${os.loadavg()[0]!.toFixed(1)}`,
     '',
-    '| deployment | repositories created / s | vs one node | identities created / s | vs one node |',
+    '| deployment | repositories created / s | paired ratio to one node | identities created / s | paired ratio to one node |',
     '| --- | --- | --- | --- | --- |',
-    ...configs.map((cfg) => {
-      const r = median(results[cfg]!.repo);
-      const i = median(results[cfg]!.identity);
-      return `| ${cfg} | ${r.toFixed(0)} | ${(r / median(base.repo)).toFixed(2)}× | ${i.toFixed(0)} | ${(i / median(base.identity)).toFixed(2)}× |`;
-    }),
+    ...configs.map((cfg) => `| ${cfg} | ${median(results[cfg]!.repo).toFixed(0)} | ${paired(cfg, 'repo').toFixed(2)}× | ${median(results[cfg]!.identity).toFixed(0)} | ${paired(cfg, 'identity').toFixed(2)}× |`),
   ];
   console.log(`\n${lines.join('\n')}`);
   fs.writeFileSync(path.join(WORK, 'nodes.md'), `${lines.join('\n')}\n`);
