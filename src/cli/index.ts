@@ -86,6 +86,12 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
+    // Stop accepting connections now: app.close() first marks the app closing and only then,
+    // some ticks later, stops listening, and a connection accepted in between is answered 503.
+    // Behind a balancer a refused connection goes to another node; a 503 goes to the client.
+    // (Fastify's own close still waits for the connections in flight: Node calls its callback
+    // on the server's 'close', once they end.)
+    app.server.close();
     void Promise.all([app.close(), ssh?.close()])
       .then(() => services.store.close())
       .then(() => process.exit(0));

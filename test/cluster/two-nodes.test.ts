@@ -3,7 +3,8 @@
 // balancer and straight to each node, clones from the other node; 20 concurrent commits.create
 // with the same expected parent, split across the nodes, have one winner per round and lose
 // nothing; each webhook delivery reaches the receiver once; SIGTERM of one node lets its push
-// in flight finish while the other serves; kill -9 of one node mid-push leaves a sound
+// in flight finish while the other serves, and a node starting sweeps no quarantine another node
+// may be writing; kill -9 of one node mid-push leaves a sound
 // repository, the other carries on, and a delivery the dead node had claimed is delivered by the
 // other once the lease expires.
 //
@@ -297,7 +298,7 @@ describe('two nodes on one PostgreSQL and one data folder behind nginx', { skip 
     }
   });
 
-  test('SIGTERM of one node: its push in flight completes while the other node serves', async () => {
+  test('SIGTERM of one node: its push in flight completes while the other node serves; a node starting sweeps only stale quarantines', async () => {
     const victim = nodes[0]!;
     const repoId = (await api(lb, 'POST', '/git/v1/repo', { key: adminKey, body: {} })).body.repoId as string;
     const wc = await makeWorkTree(1);
@@ -312,14 +313,32 @@ describe('two nodes on one PostgreSQL and one data folder behind nginx', { skip 
     const exited = new Promise<number | null>((r) => victim.proc.once('exit', (code) => r(code)));
     victim.proc.kill('SIGTERM');
     // meanwhile the balancer keeps answering, from the other node
-    for (let i = 0; i < 5; i++) assert.equal((await api(lb, 'GET', `/git/v1/repo/${repoId}`, { key: adminKey })).status, 200);
+    for (let i = 0; i < 5; i++) {
+      const r = await api(lb, 'GET', `/git/v1/repo/${repoId}`, { key: adminKey });
+      assert.equal(r.status, 200, `${JSON.stringify(r.body)} ${[...r.headers].join(' ')}`);
+    }
     const r = await push;
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await exited, 0);
     const refs = await gitOk(['ls-remote', repoUrl(lb.url, repoId, 'x-access-token', adminKey), 'refs/heads/main']);
     assert.equal(refs.split('\t')[0], head);
-    // the node comes back (a new process, a new node id) and joins the running deployment
+    // The node comes back (a new process, a new node id) and joins the running deployment. Its
+    // sweep at start removes a quarantine nothing wrote to for long (a push killed long ago),
+    // never a fresh one: on a shared folder that may be another node's push in flight.
+    const quarantine = (name: string, ageSeconds: number) => {
+      const q = path.join(dir, 'objects', name);
+      fs.mkdirSync(path.join(q, 'pack'), { recursive: true });
+      fs.writeFileSync(path.join(q, 'pack', 'tmp_pack_x'), 'partial');
+      const t = new Date(Date.now() - ageSeconds * 1000);
+      for (const p of [path.join(q, 'pack', 'tmp_pack_x'), path.join(q, 'pack'), q]) fs.utimesSync(p, t, t);
+      return q;
+    };
+    const stale = quarantine('tmp_objdir-incoming-stale', 3600);
+    const live = quarantine('tmp_objdir-incoming-live', 1);
     nodes[0] = await startServer(env('node-a2'), { at: { dataDir, adminKey, databaseUrl: db!.url } });
+    await until(() => !fs.existsSync(stale), 10_000, 'the sweep at start');
+    assert.ok(fs.existsSync(live), 'a quarantine written to a second ago is left alone');
+    fs.rmSync(live, { recursive: true });
     await lb.stop();
     lb = await startNginx(nodes.map((n) => n.port));
   });
