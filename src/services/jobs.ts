@@ -58,11 +58,17 @@ export class Jobs {
     this.timers.add(timer);
   }
 
-  /** Stops the timers and waits for jobs running here (their leases are let go as each ends). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the timers and waits up to `waitMs` for jobs running here (their leases are let go as
+   * each ends). A longer one (a gc may take many minutes) is not waited for: shutdown must not
+   * hang on it; its lease expires and git's own lock (gc.pid) keeps a second gc off meanwhile.
+   */
+  async stop(waitMs = 5000): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers.clear();
-    await Promise.allSettled([...this.running]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 }
