@@ -347,6 +347,14 @@ describe('two nodes on one PostgreSQL and one data folder behind nginx', { skip 
     const rx = new Receiver();
     await rx.start();
     try {
+      // a large commit ready to push (made first: the node's attempt below times out after 10 s)
+      const repoId = (await api(lb, 'POST', '/git/v1/repo', { key: adminKey, body: {} })).body.repoId as string;
+      const wc = await makeWorkTree(1);
+      await gitOk(['push', '-q', repoUrl(lb.url, repoId, 'x-access-token', adminKey), 'main'], { cwd: wc });
+      const before = (await gitOk(['rev-parse', 'HEAD'], { cwd: wc })).trim();
+      fs.writeFileSync(path.join(wc, 'big.bin'), crypto.randomBytes(48 * 1024 * 1024));
+      await gitOk(['add', '.'], { cwd: wc });
+      await gitOk(['commit', '-qm', 'big'], { cwd: wc });
       // a delivery that a node claims and then hangs on (the receiver does not answer)
       rx.hold = true;
       const hookRepo = (await api(lb, 'POST', '/git/v1/repo', { key: adminKey, body: {} })).body.repoId as string;
@@ -359,14 +367,7 @@ describe('two nodes on one PostgreSQL and one data folder behind nginx', { skip 
       const survivor = nodes.find((n) => n !== victim)!;
       assert.ok(victim, `the lease holder ${owner} is one of the nodes`);
 
-      // a large push in flight to the node that holds the lease
-      const repoId = (await api(lb, 'POST', '/git/v1/repo', { key: adminKey, body: {} })).body.repoId as string;
-      const wc = await makeWorkTree(1);
-      await gitOk(['push', '-q', repoUrl(lb.url, repoId, 'x-access-token', adminKey), 'main'], { cwd: wc });
-      const before = (await gitOk(['rev-parse', 'HEAD'], { cwd: wc })).trim();
-      fs.writeFileSync(path.join(wc, 'big.bin'), crypto.randomBytes(48 * 1024 * 1024));
-      await gitOk(['add', '.'], { cwd: wc });
-      await gitOk(['commit', '-qm', 'big'], { cwd: wc });
+      // the push in flight, to the node that holds the lease
       const dir = repoDir(dataDir, repoId);
       const push = git(['push', '-q', repoUrl(victim.url, repoId, 'x-access-token', adminKey), 'main'], { cwd: wc });
       await until(() => quarantines(dir).length > 0, 20_000, 'the push to reach receive-pack');
