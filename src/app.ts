@@ -196,7 +196,10 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     frameworkErrors: frameworkErrorHandler,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A request that reached this node before it stopped listening is served (with `Connection:
+    // close`), not answered 503: behind a balancer that 503 would go to the client, while the
+    // node can still do the work; new connections are refused and go to another node.
+    return503OnClosing: false,
     // a repository's full name may be 255 characters (URL-encoded in a REST path: more)
     routerOptions: { maxParamLength: 1024 },
   });
