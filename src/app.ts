@@ -20,6 +20,7 @@ import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
 import { AuditQueries } from './services/audit.ts';
 import { Commits } from './services/commits.ts';
+import { Jobs } from './services/jobs.ts';
 import { GitService } from './services/git-service.ts';
 import { HgService } from './services/hg-service.ts';
 import { HgWebWorker } from './hg/web.ts';
@@ -86,6 +87,10 @@ export interface Services {
   gateway: Gateway;
   /** web sign-in sessions */
   sessions: Sessions;
+  /** periodic background jobs, claimed by name through the database (one node runs each) */
+  jobs: Jobs;
+  /** this process's name in leases (PALISADE_NODE_ID, or random) */
+  nodeId: string;
   /** the web pages' reading side */
   browse: Browse;
 }
@@ -137,15 +142,18 @@ export async function openServices(config: Config): Promise<Services> {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
+    nodeId: config.nodeId,
+    leaseMs: config.leaseMs,
   }, { home });
-  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs }, access);
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs, nodeId: config.nodeId, leaseMs: config.leaseMs }, access);
   const events: RefEvents = {
     refsChanged(repoId, changes) {
       webhooks.refsChanged(repoId, changes);
       sync.refsChanged(repoId, changes);
     },
   };
-  const commits = new Commits(repos, reader, config.dataDir, events, access);
+  const jobs = new Jobs(store, { nodeId: config.nodeId, leaseMs: config.leaseMs });
+  const commits = new Commits(repos, reader, config.dataDir, events, access, jobs);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, {
     outbound,
     fetchTimeoutMs: config.fetchTimeoutMs,
@@ -156,14 +164,14 @@ export async function openServices(config: Config): Promise<Services> {
   });
   const hgWorker = new HgWebWorker({ home }, path.join(config.dataDir, 'run'));
   const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs, hg: { home }, runDir: path.join(config.dataDir, 'run') });
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs }, access);
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
   const gateway = new Gateway(store, access, { allowPrivate: config.allowPrivateUrls });
   const sessions = new Sessions(store, access, users);
   const browse = new Browse(store, access, repos, reader, config.dataDir, slots);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse, audit: new AuditQueries(store, access) };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse, jobs, nodeId: config.nodeId, audit: new AuditQueries(store, access) };
 }
 
 /** Where the web surface learns the SSH port once SSH listens (buildSsh is called after buildApp). */
@@ -188,7 +196,10 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     frameworkErrors: frameworkErrorHandler,
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A request that reached this node before it stopped listening is served (with `Connection:
+    // close`), not answered 503: behind a balancer that 503 would go to the client, while the
+    // node can still do the work; new connections are refused and go to another node.
+    return503OnClosing: false,
     // a repository's full name may be 255 characters (URL-encoded in a REST path: more)
     routerOptions: { maxParamLength: 1024 },
   });
@@ -253,11 +264,18 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
       .sweepAll(() => closing)
       .then((n) => n && app.log.info({ removed: n }, 'removed quarantine folders of interrupted pushes'))
       .catch((err: unknown) => app.log.warn({ err }, 'quarantine sweep failed'));
+    // With a grace (a shared data folder), what was too fresh at start is swept later: once
+    // every ten minutes by whichever node claims the job.
+    if (config.quarantineGraceMs > 0) {
+      services.jobs.every('quarantine-sweep', 10 * 60_000, () => services.gitService.sweepAll(() => closing), (err) => app.log.warn({ err }, 'quarantine sweep failed'));
+    }
+    // The pack cache's cleanup belongs here, as a claimed job (one node runs it per interval):
+    //   services.jobs.every('pack-cache-cleanup', intervalMs, () => cleanPackCache(...), onError)
   });
   app.addHook('onClose', async () => {
     closing = true;
     services.sync.stop();
-    await services.webhooks.stop();
+    await Promise.all([services.webhooks.stop(), services.jobs.stop()]);
     services.pool.close();
     closeRefUpdaters();
     await services.outbound.close();

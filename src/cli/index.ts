@@ -16,6 +16,9 @@ Usage:
       Prints "listening on http://HOST:PORT" once ready (--port 0 picks a free port).
       SIGTERM/SIGINT stop accepting requests and let in-flight ones finish
       (at most PALISADE_SHUTDOWN_TIMEOUT_SECONDS).
+      Several serve processes may share one PostgreSQL (DATABASE_URL) and one data folder
+      behind a load balancer: background work is claimed through the database with leases
+      (PALISADE_NODE_ID, PALISADE_LEASE_SECONDS); see the README's deployment section.
   palisade user create <username> [--admin] [--email E] [--data DIR]
       Create a user; prints its API key once.
   palisade user rotate-key <username> [--data DIR]
@@ -56,6 +59,12 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   // URLs naming this server's repositories are read as the caller, not fetched over HTTP.
   services.outbound.addSelf(config.host, port);
+  // and so do URLs naming the address users reach it at: behind a balancer, that is every node's
+  // (a node would otherwise fetch from itself, or another node, as a stranger)
+  if (config.publicUrl) {
+    const u = new URL(config.publicUrl);
+    services.outbound.addSelf(u.hostname, Number(u.port || (u.protocol === 'https:' ? 443 : 80)));
+  }
   const ssh = buildSsh(config, services, app);
   if (ssh) {
     const sshPort = await ssh.listen(config.sshPort!, config.sshHost);
@@ -63,7 +72,9 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
     process.stdout.write(`ssh listening on ${sshHost}:${sshPort}\nssh host key ${ssh.hostKey.fingerprint} (${ssh.hostKey.publicLine.split(' ')[0]})\n`);
   }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  process.stdout.write(`listening on http://${host}:${port}\n`);
+  // the name this process's leases carry in the database: which node holds what
+  app.log.info({ nodeId: config.nodeId }, 'node started');
+  process.stdout.write(`node ${config.nodeId}\nlistening on http://${host}:${port}\n`);
 
   let closing = false;
   const shutdown = (signal: string) => {
@@ -75,6 +86,12 @@ async function serve(flags: { port?: string; host?: string; data?: string }): Pr
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
+    // Stop accepting connections now: app.close() first marks the app closing and only then,
+    // some ticks later, stops listening, and a connection accepted in between is answered 503.
+    // Behind a balancer a refused connection goes to another node; a 503 goes to the client.
+    // (Fastify's own close still waits for the connections in flight: Node calls its callback
+    // on the server's 'close', once they end.)
+    app.server.close();
     void Promise.all([app.close(), ssh?.close()])
       .then(() => services.store.close())
       .then(() => process.exit(0));

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import path from 'node:path';
 
 /** Everything the server reads from its environment and flags, frozen once at start. */
@@ -72,6 +73,12 @@ export interface Config {
   readonly auditRetentionDays: number;
   /** New repositories start with their default branch protected. */
   readonly protectDefaultBranch: boolean;
+  /** this process among several on one database and data folder: leases name it (random per start unless set) */
+  readonly nodeId: string;
+  /** a push quarantine changed within this long is not swept (another node's push may be writing it) */
+  readonly quarantineGraceMs: number;
+  /** how long a claimed background job (a delivery, a sync run) stays this node's without renewal */
+  readonly leaseMs: number;
 }
 
 /** The environment variables Palisade reads, with their meaning; `--help` prints this table. */
@@ -113,6 +120,9 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_PUBLIC_URL', 'the URL users reach the server at, e.g. https://git.example.com behind a TLS proxy: clone URLs and feeds in the web pages use it, and https makes the sign-in cookie Secure (default: the Host the browser sent)'],
   ['PALISADE_MAX_TOKEN_LIFETIME_SECONDS', 'longest life of an access token or API key issued through the APIs: a token asked without an end gets it, one asked beyond it is refused (default: no ceiling; the CLI is not bound)'],
   ['PALISADE_AUDIT_RETENTION_DAYS', 'audit records older than this are deleted (default 90; 0 keeps them forever)'],
+  ['PALISADE_NODE_ID', 'this node\'s name in leases of background work, when several nodes share one PostgreSQL and data folder (default: random per start; logged at start)'],
+  ['PALISADE_QUARANTINE_GRACE_SECONDS', 'the quarantine folder of an interrupted push is removed only once nothing in it changed for this long, since on a shared data folder it may be another node\'s push in flight (default 0 with SQLite, one node; 120 with PostgreSQL)'],
+  ['PALISADE_LEASE_SECONDS', 'how long a node holds a claimed delivery or sync run without renewing it; a node that dies loses its claims after this and another node takes them over (default 60)'],
   ['PALISADE_PROTECT_DEFAULT_BRANCH', '1: new repositories start with their default branch protected (no force push or deletion below admin) (default 0)'],
 ];
 
@@ -124,6 +134,13 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+/** A node's name: what the operator set (1-64 of [A-Za-z0-9._-]), or a random one per process. */
+function nodeId(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return `node-${crypto.randomBytes(6).toString('hex')}`;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) throw new ConfigError(`PALISADE_NODE_ID must be 1-64 characters of A-Z a-z 0-9 . _ -, got ${JSON.stringify(raw.slice(0, 80))}`);
+  return raw;
 }
 
 function repoType(raw: string | undefined): 'git' | 'hg' {
@@ -201,5 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     maxTokenLifetimeSeconds: merged.PALISADE_MAX_TOKEN_LIFETIME_SECONDS ? int(merged, 'PALISADE_MAX_TOKEN_LIFETIME_SECONDS', 0, 1, 10 * 366 * 86400) : undefined,
     auditRetentionDays: int(merged, 'PALISADE_AUDIT_RETENTION_DAYS', 90, 0, 100_000),
     protectDefaultBranch: merged.PALISADE_PROTECT_DEFAULT_BRANCH === '1' || merged.PALISADE_PROTECT_DEFAULT_BRANCH === 'true',
+    nodeId: nodeId(merged.PALISADE_NODE_ID),
+    leaseMs: int(merged, 'PALISADE_LEASE_SECONDS', 60, 1, 86400) * 1000,
+    quarantineGraceMs: int(merged, 'PALISADE_QUARANTINE_GRACE_SECONDS', merged.DATABASE_URL ? 120 : 0, 0, 86400) * 1000,
   });
 }

@@ -44,7 +44,8 @@ export function installHooks(g: GitEnv): string {
   const dir = path.join(g.home, 'hooks');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'pre-receive');
-  const tmp = `${file}.${process.pid}.tmp`;
+  // every node writes the hook at start: a private name per writer (two hosts may share a pid), renamed into place
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
   fs.writeFileSync(tmp, PRE_RECEIVE, { mode: 0o700 });
   fs.renameSync(tmp, file);
   fs.mkdirSync(path.join(g.home, 'hook-reports'), { recursive: true, mode: 0o700 });

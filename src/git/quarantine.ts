@@ -9,12 +9,28 @@ import path from 'node:path';
  */
 const isQuarantine = (name: string) => name.startsWith('tmp_objdir-incoming-') || name.startsWith('incoming-');
 
+/** The newest modification time in a quarantine folder (itself, its files, one level of sub-folders: `pack/`). */
+async function newestChange(dir: string): Promise<number> {
+  let newest = 0;
+  const visit = async (p: string, depth: number) => {
+    const st = await fs.stat(p).catch(() => undefined);
+    if (!st) return;
+    newest = Math.max(newest, st.mtimeMs);
+    if (st.isDirectory() && depth < 2) for (const n of await fs.readdir(p).catch(() => [] as string[])) await visit(path.join(p, n), depth + 1);
+  };
+  await visit(dir, 0);
+  return newest;
+}
+
 /**
  * Removes the quarantine folders of pushes from a repository folder, as long
- * as `busy()` (asked before each removal) says no push of it is running: a
- * push that starts meanwhile keeps its folder. Returns how many it removed.
+ * as `busy()` (asked before each removal) says no push of it is running here: a
+ * push that starts meanwhile keeps its folder. With `graceMs`, a folder changed
+ * within it is left alone: on a data folder several nodes share, it may be
+ * another node's push in flight (a live push writes while its body arrives, and
+ * a body idle longer than its timeout ends the push). Returns how many it removed.
  */
-export async function sweepQuarantine(gitDir: string, busy: () => boolean): Promise<number> {
+export async function sweepQuarantine(gitDir: string, busy: () => boolean, graceMs = 0): Promise<number> {
   let names: string[];
   try {
     names = await fs.readdir(path.join(gitDir, 'objects'));
@@ -24,6 +40,7 @@ export async function sweepQuarantine(gitDir: string, busy: () => boolean): Prom
   let removed = 0;
   for (const name of names.filter(isQuarantine)) {
     if (busy()) break;
+    if (graceMs > 0 && Date.now() - (await newestChange(path.join(gitDir, 'objects', name))) < graceMs) continue;
     await fs.rm(path.join(gitDir, 'objects', name), { recursive: true, force: true });
     removed++;
   }

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -58,7 +59,8 @@ export class HgWebWorker {
   ) {
     fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
     fs.chmodSync(runDir, 0o700);
-    this.socket = path.join(runDir, 'hgweb.sock');
+    // one socket per process: nodes sharing the data folder each run their own worker
+    this.socket = path.join(runDir, `hgweb-${process.pid}-${crypto.randomBytes(4).toString('hex')}.sock`);
   }
 
   private start(): Promise<void> {

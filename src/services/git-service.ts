@@ -22,6 +22,11 @@ export interface GitServiceOptions {
   timeoutMs: number;
   /** kill a child whose input brings no byte for this long (0: never) */
   idleTimeoutMs: number;
+  /**
+   * a quarantine folder changed within this long is never swept: on a data folder several nodes
+   * share it may be another node's push in flight (0: this node is alone with the folder)
+   */
+  quarantineGraceMs: number;
 }
 
 /** The most bytes a push's command list may take (100k refs of a mirror push fit). */
@@ -194,7 +199,7 @@ export class GitService {
       if (left === 0) this.pushing.delete(repo.id);
       else this.pushing.set(repo.id, left);
       // A push killed (client gone, limits) or failed may leave its quarantine behind.
-      if (left === 0 && (result?.code !== 0 || serve.signal.aborted)) void sweepQuarantine(serve.dir, () => this.pushing.has(repo.id)).catch(() => undefined);
+      if (left === 0 && (result?.code !== 0 || serve.signal.aborted)) void sweepQuarantine(serve.dir, () => this.pushing.has(repo.id), this.o.quarantineGraceMs).catch(() => undefined);
       // Refs the hook found forced: refused after the decision, recorded as the decision's are.
       if (hook) for (const r of readHookReport(hook.report)) await this.access.recordRefRefused(p, repo, r.ref, r.reason);
     }
@@ -246,7 +251,7 @@ export class GitService {
     for await (const dir of repoDirs(this.o.dataDir)) {
       if (shouldStop()) break;
       const id = dir.slice(dir.lastIndexOf('/') + 1, -'.git'.length);
-      removed += await sweepQuarantine(dir, () => this.pushing.has(id));
+      removed += await sweepQuarantine(dir, () => this.pushing.has(id), this.o.quarantineGraceMs);
     }
     return removed;
   }

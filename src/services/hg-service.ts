@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
 import path from 'node:path';
@@ -96,8 +97,10 @@ export class HgService {
         ? '[ui]\ninteractive = false\n'
         : '[ui]\ninteractive = false\n[hooks]\n# a reader\'s push is turned away by hg itself, before anything is written\nprechangegroup.palisade = false\nprepushkey.palisade = false\npretxnopen.palisade = false\n';
       fs.mkdirSync(this.opts.runDir, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(`${file}.${process.pid}.tmp`, text, { mode: 0o600 });
-      fs.renameSync(`${file}.${process.pid}.tmp`, file);
+      // a private name per writer (nodes on one folder may share a pid), then renamed into place
+      const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+      fs.writeFileSync(tmp, text, { mode: 0o600 });
+      fs.renameSync(tmp, file);
     }
     return file;
   }

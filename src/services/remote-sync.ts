@@ -48,7 +48,7 @@ export class RemoteSync implements RefEvents {
     private readonly events: RefEvents,
     private readonly outbound: Outbound,
     private readonly slots: ProcessSlots,
-    private readonly opts: { timeoutMs: number; intervalMs: number },
+    private readonly opts: { timeoutMs: number; intervalMs: number; nodeId: string; leaseMs: number },
     private readonly access: Access,
   ) {}
 
@@ -114,7 +114,9 @@ export class RemoteSync implements RefEvents {
         .listSyncs(this.store.db)
         // one after the other: a scheduled round never runs more git processes than one sync does
         .then(async (all) => {
-          for (const s of all) await this.sync(s.repo_id).catch(() => undefined);
+          // every node's timer fires; a repository another node synced within this round, or is syncing now, is skipped
+          const since = new Date(Date.now() - this.opts.intervalMs * 0.9).toISOString();
+          for (const s of all) await this.sync(s.repo_id, undefined, since).catch(() => undefined);
         })
         .catch(() => undefined);
     }, this.opts.intervalMs);
@@ -131,14 +133,44 @@ export class RemoteSync implements RefEvents {
    * for the link itself (undefined: the background, which protected branches bind): one
    * refused moves none (AccessDenied).
    */
-  sync(repoId: string, p?: Principal): Promise<SyncResult> {
+  sync(repoId: string, p?: Principal, notSyncedSince?: string): Promise<SyncResult> {
     const prev = this.running.get(repoId) ?? Promise.resolve(undefined);
-    const next = prev.catch(() => undefined).then(() => this.syncOnce(repoId, p));
+    const next = prev.catch(() => undefined).then(() => this.leased(repoId, p, notSyncedSince));
     this.running.set(repoId, next);
     void next.finally(() => {
       if (this.running.get(repoId) === next) this.running.delete(repoId);
     }).catch(() => undefined);
     return next;
+  }
+
+  private lease() {
+    const t = Date.now();
+    return { owner: this.opts.nodeId, now: new Date(t).toISOString(), until: new Date(t + this.opts.leaseMs).toISOString() };
+  }
+
+  /**
+   * One sync under the repository's lease in the database, so that of several nodes one syncs
+   * a repository at a time. A periodic run (`notSyncedSince`) that finds it held, or done
+   * recently, is skipped; any other run waits for the lease (up to the fetch timeout), since
+   * it has news the running one may not have seen. The lease is renewed while git runs.
+   */
+  private async leased(repoId: string, p: Principal | undefined, notSyncedSince: string | undefined): Promise<SyncResult> {
+    const none: SyncResult = { pulled: [], pushed: [], conflicts: [] };
+    const deadline = Date.now() + this.opts.timeoutMs;
+    while (!(await this.store.claimSync(this.store.db, repoId, this.lease(), notSyncedSince))) {
+      if (notSyncedSince !== undefined || !(await this.store.findSync(this.store.db, repoId))) return none;
+      if (Date.now() > deadline) throw conflict('Another node is syncing this repository; try again', 'SYNC_BUSY');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const renew = setInterval(() => {
+      void this.store.claimSync(this.store.db, repoId, this.lease()).catch(() => undefined);
+    }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
+    try {
+      return await this.syncOnce(repoId, p);
+    } finally {
+      clearInterval(renew);
+      await this.store.releaseSync(this.store.db, repoId, this.opts.nodeId).catch(() => undefined);
+    }
   }
 
   private async syncOnce(repoId: string, p: Principal | undefined): Promise<SyncResult> {

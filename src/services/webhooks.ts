@@ -11,11 +11,12 @@ import type { DeliveryRow, Store, TriggerRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import { type Outbound, outboundErrorText, redactUrl } from './outbound.ts';
 import type { Repos } from './repos.ts';
+import { createOnce } from './gateway-key.ts';
 import { newId, now } from './secrets.ts';
 
 /**
  * The Ed25519 key that signs webhook deliveries, kept in the data folder
- * (mode 0600) and published as a JWK set.
+ * (mode 0600) and published as a JWK set. Nodes sharing the data folder share the key.
  */
 export class WebhookSigner {
   private readonly privateKey: crypto.KeyObject;
@@ -29,11 +30,11 @@ export class WebhookSigner {
     } catch {
       const { privateKey } = crypto.generateKeyPairSync('ed25519');
       pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-      try {
-        fs.writeFileSync(file, pem, { mode: 0o600, flag: 'wx' });
-      } catch {
-        pem = fs.readFileSync(file, 'utf8'); // another process wrote it first
-      }
+      // Written whole to a private file, then linked into place (link fails if the name exists):
+      // of several nodes starting at once on one shared folder exactly one key wins, every node
+      // signs with it, and none reads half a key.
+      createOnce(file, pem);
+      pem = fs.readFileSync(file, 'utf8');
     }
     this.privateKey = crypto.createPrivateKey(pem);
     const pub = crypto.createPublicKey(this.privateKey).export({ format: 'jwk' });
@@ -109,6 +110,10 @@ export interface WebhookOptions {
   backoffMs: number;
   maxAttempts: number;
   timeoutMs: number;
+  /** this node, as leases name it */
+  nodeId: string;
+  /** how long a claimed delivery stays this node's without renewal */
+  leaseMs: number;
 }
 
 const triggerOut = (t: TriggerRow) => ({
@@ -141,6 +146,7 @@ const deliveryOut = (d: DeliveryRow) => ({
  */
 export class Webhooks implements RefEvents {
   private timer: NodeJS.Timeout | undefined;
+  private renewer: NodeJS.Timeout | undefined;
   private running = false;
   private kickPending = false;
   private readonly inflight = new Set<string>();
@@ -279,17 +285,35 @@ export class Webhooks implements RefEvents {
 
   // ---- delivery loop -------------------------------------------------------------
 
-  /** Starts the loop: a poll every second, plus a kick whenever something is queued. */
+  /** A lease from now for `ms` (default: the configured lease). */
+  private lease(ms = this.opts.leaseMs) {
+    const t = Date.now();
+    return { owner: this.opts.nodeId, now: new Date(t).toISOString(), until: new Date(t + ms).toISOString() };
+  }
+
+  /**
+   * Starts the loop: a poll every second, plus a kick whenever something is queued here. Deliveries
+   * are claimed through the database with a lease, so however many nodes run the loop each attempt
+   * is made by one; the leases of attempts in flight are renewed at a third of their length.
+   */
   start(): void {
     this.timer = setInterval(() => this.kick(), 1000);
     this.timer.unref();
+    this.renewer = setInterval(() => {
+      void this.store.renewDeliveries(this.store.db, [...this.inflight], this.lease()).catch((err: unknown) => process.emitWarning(`webhook lease renewal failed: ${(err as Error).message}`));
+    }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
+    this.renewer.unref();
     this.kick();
   }
 
+  /** Stops claiming; attempts in flight finish (up to their timeout) and keep their leases renewed until then. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (let i = 0; i < 100 && (this.running || this.inflight.size); i++) await new Promise((r) => setTimeout(r, 50));
+    const deadline = Date.now() + this.opts.timeoutMs + 2000;
+    while ((this.running || this.inflight.size) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (this.renewer) clearInterval(this.renewer);
+    this.renewer = undefined;
   }
 
   kick(): void {
@@ -310,12 +334,16 @@ export class Webhooks implements RefEvents {
   }
 
   private async drain(): Promise<void> {
-    for (;;) {
+    while (this.timer) {
       this.kickPending = false;
-      const due = (await this.store.dueDeliveries(this.store.db, now(), 20)).filter((d) => !this.inflight.has(d.id));
+      const due = await this.store.claimDeliveries(this.store.db, this.lease(), 20);
       if (due.length === 0) return;
+      if (!this.timer) {
+        // stopped while claiming: hand them back rather than leave them to expire
+        await this.store.releaseDeliveries(this.store.db, due.map((d) => d.id), this.opts.nodeId);
+        return;
+      }
       await Promise.all(due.map((d) => this.attempt(d)));
-      if (!this.timer) return;
     }
   }
 
@@ -343,12 +371,15 @@ export class Webhooks implements RefEvents {
         // a fixed sentence: never the URL (its credentials) nor an engine's message
         error = outboundErrorText(e);
       }
+      // Recorded only while this node still holds the lease. A node that dies between sending
+      // and this write leaves the attempt to be made again by another: the receiver may then
+      // get a delivery twice (x-palisade-delivery names it), never zero times.
       if (error === null) {
-        await this.store.updateDelivery(this.store.db, d.id, { status: 'delivered', attempts, last_status_code: status, last_error: null, delivered_at: now() });
+        await this.store.finishDelivery(this.store.db, d.id, this.opts.nodeId, { status: 'delivered', attempts, last_status_code: status, last_error: null, delivered_at: now() });
       } else {
         const delay = Math.min(this.opts.backoffMs * 2 ** (attempts - 1), 600_000);
         const failed = attempts >= this.opts.maxAttempts;
-        await this.store.updateDelivery(this.store.db, d.id, {
+        await this.store.finishDelivery(this.store.db, d.id, this.opts.nodeId, {
           status: failed ? 'failed' : 'pending',
           attempts,
           last_status_code: status,

@@ -84,12 +84,30 @@ export interface AuditQuery {
   offset: number;
 }
 
+/** PostgreSQL's answers to two sessions creating the same table at once: a unique violation on its catalogue, or "already exists". */
+function isCreateRace(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  return code === '23505' || code === '42P07' || code === '42710';
+}
+
+/** A lease: who holds a claim and until when (RFC 3339, compared as text like every timestamp here). */
+export interface Lease {
+  owner: string;
+  now: string;
+  until: string;
+}
+
 /**
  * The metadata store: one Kysely implementation over SQLite (PostgreSQL by the
  * same SQL later). Methods take the connection or transaction to run on.
  */
 export class Store {
-  constructor(readonly db: Kysely<DB>, private readonly closeFn: () => void | Promise<void>) {}
+  constructor(
+    readonly db: Kysely<DB>,
+    private readonly closeFn: () => void | Promise<void>,
+    /** which database: several nodes may share only PostgreSQL (SQLite is one node's file) */
+    readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
+  ) {}
 
   /**
    * Opens the database and runs pending migrations: PostgreSQL when `databaseUrl`
@@ -101,14 +119,23 @@ export class Store {
     const { db, close } = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'palisade.sqlite'));
     // Migrations are numbered by the work that needs them, not by when each lands (009, the web
     // sessions, before 007 and 008): a database that ran a later number first still takes the rest.
+    // Every node migrates at start. Kysely's Migrator holds an advisory lock on PostgreSQL around
+    // the migrations and tolerates another process creating its bookkeeping tables at the same
+    // moment; a start that still loses such a race (a unique violation or "already exists" from
+    // the catalogue) tries again and then finds the migrations done.
     const migrator = new Migrator({ db, provider: migrationProvider, allowUnorderedMigrations: true });
-    const { error, results } = await migrator.migrateToLatest();
-    if (error) {
+    for (let attempt = 1; ; attempt++) {
+      const { error, results } = await migrator.migrateToLatest();
+      if (!error) break;
+      if (attempt < 5 && isCreateRace(error)) {
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+        continue;
+      }
       await close();
       const failed = results?.find((r) => r.status === 'Error');
       throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
     }
-    return new Store(db, close);
+    return new Store(db, close, databaseUrl ? 'postgres' : 'sqlite');
   }
 
   async close(): Promise<void> {
@@ -488,22 +515,64 @@ export class Store {
     return Number(r.numDeletedRows) > 0;
   }
 
-  async insertDelivery(c: Conn, row: DeliveryRow): Promise<void> {
-    await c.insertInto('deliveries').values(row).execute();
+  async insertDelivery(c: Conn, row: Omit<DeliveryRow, 'lease_owner' | 'lease_expires_at'>): Promise<void> {
+    await c.insertInto('deliveries').values({ ...row, lease_owner: null, lease_expires_at: null }).execute();
   }
 
-  /** Deliveries whose next attempt is due, oldest first, with their trigger's endpoint. */
-  dueDeliveries(c: Conn, now: string, limit: number): Promise<(DeliveryRow & { endpoint: string })[]> {
+  /**
+   * Claims up to `limit` deliveries whose next attempt is due and that no node holds (or whose
+   * holder's lease expired) for `lease.owner`, oldest first, with their trigger's endpoint. On
+   * PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, so nodes claiming at once
+   * take different rows instead of waiting on each other; SQLite has one writer at a time and
+   * the UPDATE's own compare decides.
+   */
+  async claimDeliveries(c: Conn, lease: Lease, limit: number): Promise<(DeliveryRow & { endpoint: string })[]> {
+    const due = (eb: any) => eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', lease.now), eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', lease.now)])]);
+    let candidates = c.selectFrom('deliveries').select('id').where(due).orderBy('next_attempt_at').limit(limit);
+    if (this.dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
+    const claimed = await c
+      .updateTable('deliveries')
+      .set({ lease_owner: lease.owner, lease_expires_at: lease.until })
+      .where('id', 'in', candidates)
+      // checked again on the row itself: on SQLite the sub-select and the update are one statement anyway
+      .where(due)
+      .returning('id')
+      .execute();
+    if (claimed.length === 0) return [];
     return c
       .selectFrom('deliveries as d')
       .innerJoin('triggers as t', 't.id', 'd.trigger_id')
       .selectAll('d')
       .select('t.endpoint')
-      .where('d.status', '=', 'pending')
-      .where('d.next_attempt_at', '<=', now)
+      .where(
+        'd.id',
+        'in',
+        claimed.map((r) => r.id),
+      )
+      .where('d.lease_owner', '=', lease.owner)
       .orderBy('d.next_attempt_at')
-      .limit(limit)
       .execute();
+  }
+
+  /** Extends this node's leases on deliveries it still holds. */
+  async renewDeliveries(c: Conn, ids: string[], lease: Lease): Promise<void> {
+    if (ids.length === 0) return;
+    await c.updateTable('deliveries').set({ lease_expires_at: lease.until }).where('id', 'in', ids).where('lease_owner', '=', lease.owner).execute();
+  }
+
+  /**
+   * Records an attempt's outcome and lets go of the lease, only if `owner` still holds it: a node
+   * whose lease expired (it stalled) and was taken over records nothing. False then.
+   */
+  async finishDelivery(c: Conn, id: string, owner: string, patch: Partial<Omit<DeliveryRow, 'id' | 'lease_owner' | 'lease_expires_at'>>): Promise<boolean> {
+    const r = await c.updateTable('deliveries').set({ ...patch, lease_owner: null, lease_expires_at: null }).where('id', '=', id).where('lease_owner', '=', owner).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Lets go of leases this node holds on deliveries it did not start (shutdown). */
+  async releaseDeliveries(c: Conn, ids: string[], owner: string): Promise<void> {
+    if (ids.length === 0) return;
+    await c.updateTable('deliveries').set({ lease_owner: null, lease_expires_at: null }).where('id', 'in', ids).where('lease_owner', '=', owner).execute();
   }
 
   async updateDelivery(c: Conn, id: string, patch: Partial<Omit<DeliveryRow, 'id'>>): Promise<void> {
@@ -648,10 +717,60 @@ export class Store {
     return c.selectFrom('repo_sync').selectAll().execute();
   }
 
-  async upsertSync(c: Conn, row: RepoSyncRow): Promise<void> {
+  /**
+   * Claims the right to run a sync of a repository: free, expired or already `lease.owner`'s.
+   * With `notSyncedSince`, only if the last sync ended before it (a periodic round: another
+   * node's round may have just done it). False when another node holds it or it is not due.
+   */
+  async claimSync(c: Conn, repoId: string, lease: Lease, notSyncedSince?: string): Promise<boolean> {
+    let q = c
+      .updateTable('repo_sync')
+      .set({ lease_owner: lease.owner, lease_expires_at: lease.until })
+      .where('repo_id', '=', repoId)
+      .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', lease.now), eb('lease_owner', '=', lease.owner)]));
+    if (notSyncedSince !== undefined) q = q.where((eb) => eb.or([eb('last_synced_at', 'is', null), eb('last_synced_at', '<=', notSyncedSince)]));
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Lets go of a sync lease `owner` holds. */
+  async releaseSync(c: Conn, repoId: string, owner: string): Promise<void> {
+    await c.updateTable('repo_sync').set({ lease_owner: null, lease_expires_at: null }).where('repo_id', '=', repoId).where('lease_owner', '=', owner).execute();
+  }
+
+  // ---- periodic jobs ------------------------------------------------------------------
+
+  /**
+   * Claims the named job for `lease.owner` if nobody holds it and it last ran before
+   * `notRunSince` (undefined: whenever it is free); the row is made on first use. The claim is
+   * one UPDATE with a compare, atomic on both databases: of two nodes at once, one wins.
+   */
+  async claimJob(c: Conn, name: string, lease: Lease, notRunSince?: string): Promise<boolean> {
+    await c.insertInto('jobs').values({ name, lease_owner: null, lease_expires_at: null, last_run_at: null }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    let q = c
+      .updateTable('jobs')
+      .set({ lease_owner: lease.owner, lease_expires_at: lease.until })
+      .where('name', '=', name)
+      .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', lease.now)]));
+    if (notRunSince !== undefined) q = q.where((eb) => eb.or([eb('last_run_at', 'is', null), eb('last_run_at', '<=', notRunSince)]));
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Extends a job's lease while it runs, if `lease.owner` still holds it. */
+  async renewJob(c: Conn, name: string, lease: Lease): Promise<void> {
+    await c.updateTable('jobs').set({ lease_expires_at: lease.until }).where('name', '=', name).where('lease_owner', '=', lease.owner).execute();
+  }
+
+  /** Ends a run: records when it ran and lets go of the lease. */
+  async finishJob(c: Conn, name: string, owner: string, at: string): Promise<void> {
+    await c.updateTable('jobs').set({ lease_owner: null, lease_expires_at: null, last_run_at: at }).where('name', '=', name).where('lease_owner', '=', owner).execute();
+  }
+
+  async upsertSync(c: Conn, row: Omit<RepoSyncRow, 'lease_owner' | 'lease_expires_at'>): Promise<void> {
     await c
       .insertInto('repo_sync')
-      .values(row)
+      .values({ ...row, lease_owner: null, lease_expires_at: null })
       .onConflict((oc) => oc.column('repo_id').doUpdateSet({ remote_name: row.remote_name, remote_url: row.remote_url, last_error: null, last_synced_at: null, last_state: null }))
       .execute();
   }

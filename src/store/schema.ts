@@ -138,6 +138,9 @@ export interface DeliveriesTable {
   last_status_code: number | null;
   created_at: string;
   delivered_at: string | null;
+  /** the node delivering this attempt, until `lease_expires_at` (null: unclaimed) */
+  lease_owner: string | null;
+  lease_expires_at: string | null;
 }
 
 export interface RepoSyncTable {
@@ -150,6 +153,17 @@ export interface RepoSyncTable {
   last_error: string | null;
   /** JSON {branch: oid} of the tips both sides had after the last sync */
   last_state: string | null;
+  /** the node running a sync of this repository, until `lease_expires_at` (null: none) */
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+}
+
+/** A periodic job that belongs to no other row (a repository's gc, the pack cache's cleanup), claimed by name. */
+export interface JobsTable {
+  name: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  last_run_at: string | null;
 }
 
 export interface SshKeysTable {
@@ -229,4 +243,5 @@ export interface DB {
   vms: VmsTable;
   web_sessions: WebSessionsTable;
   audit_log: AuditLogTable;
+  jobs: JobsTable;
 }

@@ -35,7 +35,7 @@ export interface TestServer {
  */
 const PG_ADMIN_URL = process.env.PALISADE_TEST_DATABASE_URL;
 
-async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+export async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
   if (!PG_ADMIN_URL) return undefined;
   const name = `palisade_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
@@ -61,6 +61,11 @@ export interface StartOptions {
    * The earlier server keeps owning them: its `stop()` removes them, this one's only stops.
    */
   reuse?: TestServer;
+  /**
+   * Start on this data folder, database and admin key, owned by the caller (several nodes of one
+   * deployment): `stop()` only stops this server.
+   */
+  at?: { dataDir: string; adminKey: string; databaseUrl?: string };
 }
 
 /**
@@ -69,10 +74,11 @@ export interface StartOptions {
  * for its `listening on` line.
  */
 export async function startServer(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<TestServer> {
-  const dataDir = opts.reuse?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
-  const adminKey = opts.reuse?.adminKey ?? `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
-  const database = opts.reuse ? (opts.reuse.databaseUrl ? { url: opts.reuse.databaseUrl, drop: async () => undefined } : undefined) : await freshDatabase();
-  const owned = !opts.reuse;
+  const given = opts.reuse ?? opts.at;
+  const dataDir = given?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-test-'));
+  const adminKey = given?.adminKey ?? `pal_test_${crypto.randomBytes(24).toString('base64url')}`;
+  const database = given ? (given.databaseUrl ? { url: given.databaseUrl, drop: async () => undefined } : undefined) : await freshDatabase();
+  const owned = !given;
   // Every test client comes from 127.0.0.1: the brute-force limit is raised unless a test sets it.
   // The suites push git to repositories made by create_repo without repo_type: git by default
   // here (the server's own default is the seed's hg; test/hg covers it).

@@ -50,8 +50,12 @@ function killTree(pid: number): void {
   }
 }
 
+// One node alone with its data folder: quarantines are swept at once, also on PostgreSQL (whose
+// default grace allows for other nodes; test/cluster covers several).
+const ALONE = { PALISADE_QUARANTINE_GRACE_SECONDS: '0' };
+
 test('kill -9 of the server during a push: the quarantine left behind is swept at the next start', async () => {
-  const s = await startServer();
+  const s = await startServer(ALONE);
   let restarted: TestServer | undefined;
   try {
     const { dir, wc, url, before } = await bigPush(s);
@@ -64,7 +68,7 @@ test('kill -9 of the server during a push: the quarantine left behind is swept a
     await new Promise((r) => setTimeout(r, 300)); // let an orphaned index-pack notice its end of input
     assert.ok(quarantines(dir).length > 0, 'the killed push left its quarantine behind');
 
-    restarted = await startServer({}, { reuse: s });
+    restarted = await startServer(ALONE, { reuse: s });
     await waitFor(() => quarantines(dir).length === 0, 10_000, 'the sweep at start');
     await gitOk(['--git-dir', dir, 'fsck', '--full', '--no-dangling']);
     const refs = await gitOk(['ls-remote', repoUrl(restarted.url, path.basename(dir, '.git'), 'x-access-token', s.adminKey)]);
@@ -76,7 +80,7 @@ test('kill -9 of the server during a push: the quarantine left behind is swept a
 });
 
 test('a push whose client is killed: the server sweeps the quarantine its killed receive-pack left', async () => {
-  const s = await startServer();
+  const s = await startServer(ALONE);
   try {
     const { dir, wc, url } = await bigPush(s);
     // the client in its own process group, so that git and its remote helper die together
