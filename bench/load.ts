@@ -172,6 +172,7 @@ async function main(): Promise<void> {
         concFailed[name] = (concFailed[name] ?? 0) + res.filter((x) => x.status === 'rejected').length;
         for (const x of res) if (x.status === 'rejected') console.error(String(x.reason).slice(0, 300));
         for (let i = 0; i < 16; i++) rm(path.join(DIR, `conc-${i}`));
+        console.error(`16 concurrent, ${name}: ${fmt(conc[name]!.at(-1)!)} ms`);
       }
     }
 
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
     await run('git', ['update-ref', 'refs/heads/main', 'main~20'], { cwd: base });
     await run('git', ['repack', '-adq'], { cwd: base });
     await run('git', ['prune'], { cwd: base });
-    await run('git', ['remote', 'add', 'origin', on.url], { cwd: base });
+    await run('git', ['remote', 'set-url', 'origin', on.url], { cwd: base });
     const pushWc = path.join(DIR, 'push-wc');
     await run('git', ['clone', '-q', '--bare', '--shared', source, pushWc]);
     const times: Record<string, number[]> = { clone: [], fetch: [], push: [] };
