@@ -278,7 +278,10 @@ export class PackCache {
   private accept(c: net.Socket): void {
     c.on('error', () => undefined);
     c.setTimeout(REQUEST_TIMEOUT_MS, () => c.destroy());
+    // the head line is gathered in `buf`; the rest in chunks, joined once (no quadratic copying)
     let buf: Buffer = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let have = 0;
     let need = -1;
     let hdrLen = 0;
     const refuse = (why: string) => {
@@ -287,7 +290,10 @@ export class PackCache {
       c.end('X refused\n');
     };
     const onData = (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      if (need >= 0) {
+        chunks.push(d);
+        have += d.length;
+      } else buf = buf.length ? Buffer.concat([buf, d]) : d;
       if (need < 0) {
         const nl = buf.indexOf(10);
         if (nl < 0) {
@@ -314,13 +320,16 @@ export class PackCache {
           this.counters.uncached++;
           return void c.end('F input too large\n');
         }
-        buf = buf.subarray(nl + 1);
+        const rest = buf.subarray(nl + 1);
+        chunks.push(rest);
+        have = rest.length;
         need = hdrLen + inLen;
       }
-      if (buf.length < need) return;
+      if (have < need) return;
       c.off('data', onData);
       c.setTimeout(0);
-      this.answer(c, buf.subarray(0, hdrLen), buf.subarray(hdrLen, need));
+      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      this.answer(c, all.subarray(0, hdrLen), all.subarray(hdrLen, need));
     };
     c.on('data', onData);
   }
@@ -467,10 +476,7 @@ export class PackCache {
   private follow(e: Entry, c: net.Socket): void {
     e.readers.add(c);
     e.usedAt = Date.now();
-    c.write(`P ${e.file}\n`);
-    if (e.done) c.end(`E ${e.size} ${e.code}\n`);
-    else if (e.size) c.write(`S ${e.size}\n`);
-    c.once('close', () => {
+    const leave = () => {
       e.readers.delete(c);
       if (e.readers.size) return;
       // nobody follows a pack being written: stop it, it is not worth a process
@@ -479,6 +485,12 @@ export class PackCache {
         this.drop(e);
       }
       if (e.dead) this.drop(e);
-    });
+    };
+    // the hook may have gone while its request was read: a closed socket fires no more 'close'
+    if (c.destroyed) return leave();
+    c.once('close', leave);
+    c.write(`P ${e.file}\n`);
+    if (e.done) c.end(`E ${e.size} ${e.code}\n`);
+    else if (e.size) c.write(`S ${e.size}\n`);
   }
 }
