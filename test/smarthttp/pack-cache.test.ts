@@ -2,7 +2,7 @@
 // against the real server; what ran is read from the server's own log line per pack-objects
 // and from the cache folder, not from a mock.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -111,6 +111,31 @@ describe('pack-objects cache', () => {
     // the same clone again, later: served from the finished pack
     await cloneOk(url);
     assert.equal(produced(s, repoId).length, 1);
+  });
+
+  test('a stalled clone does not stall another one of the same pack (each follows the file on its own)', async () => {
+    const { repoId, url } = await seeded(s, 'cache/stall', 1, 32 * 1024);
+    const slowDir = path.join(tmpDir(), 'slow');
+    // the slow client: stopped (its whole process group) once its pack has started to arrive
+    const slow = spawn('git', ['clone', '-q', '--bare', url, slowDir], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH, HOME: tmpDir(), GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' } });
+    const slowDone = new Promise<number | null>((r) => slow.once('exit', r));
+    const packDir = path.join(slowDir, 'objects', 'pack');
+    for (let i = 0; i < 400; i++) {
+      const tmp = fs.existsSync(packDir) ? fs.readdirSync(packDir).filter((f) => f.startsWith('tmp_pack')) : [];
+      if (tmp.some((f) => fs.statSync(path.join(packDir, f)).size > 0)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    process.kill(-slow.pid!, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      await cloneOk(url);
+      assert.ok(Date.now() - started < 30_000);
+    } finally {
+      process.kill(-slow.pid!, 'SIGCONT');
+    }
+    assert.equal(await slowDone, 0);
+    await gitOk(['fsck', '--strict'], { cwd: slowDir });
+    assert.equal(produced(s, repoId).length, 1, 'the two clones shared one pack-objects');
   });
 
   test('a push changes the key: the next clone has the new commit; a fetch with haves works', async () => {
