@@ -164,7 +164,8 @@ export class PackCache {
 
   constructor(private readonly o: PackCacheOptions) {
     this.socketPath = path.join(o.runDir, `pack-objects.${process.pid}.sock`);
-    this.hookPath = path.join(o.git.home, 'hooks', 'pack-objects');
+    // not in hooks/: that folder is receive-pack's core.hooksPath, and this is no git hook
+    this.hookPath = path.join(o.git.home, 'bin', 'pack-objects-hook');
   }
 
   /** Writes the hook, opens the socket and the cache folder, and starts the periodic cleanup. */

@@ -179,7 +179,7 @@ describe('pack-objects cache', () => {
     const env = await uploadPackEnv(s, 'cache/refused-hook');
     const dir = path.join(s.dataDir, 'repos', repoId.slice(0, 2), `${repoId}.git`);
     const head = (await gitOk(['rev-parse', 'main'], { cwd: dir })).trim();
-    const hook = path.join(s.dataDir, 'git-home', 'hooks', 'pack-objects');
+    const hook = path.join(s.dataDir, 'git-home', 'bin', 'pack-objects-hook');
     const pack = execFileSync(hook, ['git', 'pack-objects', '--revs', '--stdout'], {
       cwd: dir,
       input: `${head}\n\n`,
