@@ -9,63 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoDir } from '../src/git/repo-path.ts';
-import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startPalisade, timed, WORK } from './lib.ts';
+import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 /** `--api-only`: skip the git comparisons and measure the API latencies alone. */
 const API_ONLY = process.argv.includes('--api-only');
-
-async function startHttpBackend(root: string, port: number): Promise<ChildProcess[]> {
-  const prefix = path.join(WORK, 'nginx');
-  fs.mkdirSync(path.join(prefix, 'tmp'), { recursive: true });
-  const sock = path.join(prefix, 'fcgiwrap.sock');
-  fs.rmSync(sock, { force: true });
-  // own process groups, so that stopping them also stops fcgiwrap's and nginx's workers
-  const fcgi = spawn('fcgiwrap', ['-c', '16', '-s', `unix:${sock}`], { stdio: 'inherit', env: { PATH: process.env.PATH }, detached: true });
-  const conf = `
-user root;
-worker_processes 2;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_max_body_size 0;
-  client_body_temp_path ${prefix}/tmp/body;
-  fastcgi_temp_path ${prefix}/tmp/fastcgi;
-  proxy_temp_path ${prefix}/tmp/proxy;
-  uwsgi_temp_path ${prefix}/tmp/uwsgi;
-  scgi_temp_path ${prefix}/tmp/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      fastcgi_pass unix:${sock};
-      fastcgi_buffering off;
-      fastcgi_request_buffering off;
-      fastcgi_read_timeout 600s;
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
-      fastcgi_param GIT_PROJECT_ROOT ${root};
-      fastcgi_param GIT_HTTP_EXPORT_ALL "";
-      fastcgi_param PATH_INFO $uri;
-      fastcgi_param GIT_PROTOCOL $http_git_protocol;
-      fastcgi_param REMOTE_USER bench;
-    }
-  }
-}`;
-  fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
-  const nginx = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit', detached: true });
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/bench.git/info/refs?service=git-upload-pack`);
-      if (r.status === 200) return [nginx, fcgi];
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('nginx + fcgiwrap did not come up');
-}
 
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 

@@ -26,6 +26,7 @@ import { HgService } from './services/hg-service.ts';
 import { HgWebWorker } from './hg/web.ts';
 import { Grants } from './services/grants.ts';
 import { ProcessSlots } from './services/process-slots.ts';
+import { PackCache } from './git/pack-cache.ts';
 import { RepoContent } from './services/repo-content.ts';
 import type { RefEvents } from './services/events.ts';
 import { RemoteSync } from './services/remote-sync.ts';
@@ -72,6 +73,8 @@ export interface Services {
   outbound: Outbound;
   /** resolve, authorize and run git for the transports */
   gitService: GitService;
+  /** the pack-objects cache for identical fetches (undefined when off); listens once the app is ready */
+  packCache: PackCache | undefined;
   /** the same for Mercurial's wire protocol, through a warm hgweb worker */
   hgService: HgService;
   hgWorker: HgWebWorker;
@@ -164,14 +167,17 @@ export async function openServices(config: Config): Promise<Services> {
   });
   const hgWorker = new HgWebWorker({ home }, path.join(config.dataDir, 'run'));
   const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs, hg: { home }, runDir: path.join(config.dataDir, 'run') });
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs }, access);
+  const packCache = config.packCacheMaxBytes > 0
+    ? new PackCache({ git, dataDir: config.dataDir, runDir: path.join(config.dataDir, 'run'), cacheDir: path.join(config.dataDir, 'cache', 'packs'), maxBytes: config.packCacheMaxBytes, ttlMs: config.packCacheTtlMs, timeoutMs: config.gitTimeoutMs })
+    : undefined;
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs, uploadPackRun: () => packCache?.uploadPackRun() }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
   const gateway = new Gateway(store, access, { allowPrivate: config.allowPrivateUrls });
   const sessions = new Sessions(store, access, users);
   const browse = new Browse(store, access, repos, reader, config.dataDir, slots);
-  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse, jobs, nodeId: config.nodeId, audit: new AuditQueries(store, access) };
+  return { store, access, users, repos, identities, groups, grants, content, commits, pool, webhooks, importer, search: new Search(repos, reader, config.dataDir, slots), sync, events, git, outbound, gitService, packCache, hgService, hgWorker, sshKeys, vms, gatewayKey, gateway, sessions, browse, jobs, nodeId: config.nodeId, audit: new AuditQueries(store, access) };
 }
 
 /** Where the web surface learns the SSH port once SSH listens (buildSsh is called after buildApp). */
@@ -255,6 +261,12 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   });
   let closing = false;
   app.addHook('onReady', async () => {
+    if (services.packCache) {
+      const log = app.log.child({ component: 'pack-cache' });
+      services.packCache.setLog((level, obj, msg) => log[level](obj, msg));
+      // without it upload-pack runs pack-objects itself: the server still serves, uncached
+      await services.packCache.listen().catch((err: unknown) => app.log.warn({ err }, 'pack cache did not start; fetches run uncached'));
+    }
     // retention: what passed it while the server was down goes now, then at most hourly on write
     void services.access.audit.prune().catch((err: unknown) => app.log.warn({ err }, 'audit prune failed'));
     services.webhooks.start();
@@ -269,8 +281,10 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     if (config.quarantineGraceMs > 0) {
       services.jobs.every('quarantine-sweep', 10 * 60_000, () => services.gitService.sweepAll(() => closing), (err) => app.log.warn({ err }, 'quarantine sweep failed'));
     }
-    // The pack cache's cleanup belongs here, as a claimed job (one node runs it per interval):
-    //   services.jobs.every('pack-cache-cleanup', intervalMs, () => cleanPackCache(...), onError)
+    // Pack files a crashed process left: swept by whichever node claims the job (each process
+    // drops its own expired packs on its own timer).
+    const packCache = services.packCache;
+    if (packCache) services.jobs.every('pack-cache-sweep', packCache.cleanupIntervalMs, async () => packCache.sweepOrphans(), (err) => app.log.warn({ err }, 'pack cache sweep failed'));
   });
   app.addHook('onClose', async () => {
     closing = true;
@@ -280,6 +294,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     closeRefUpdaters();
     await services.outbound.close();
     services.hgWorker.close();
+    services.packCache?.close();
   });
   return app;
 }

@@ -60,6 +60,10 @@ export interface Config {
   readonly maxGitProcessesPerClient: number;
   /** How long a request waits for a free process slot before it is answered 503, in milliseconds. */
   readonly gitQueueMs: number;
+  /** Bytes of finished packs the pack-objects cache keeps (0: the cache is off). */
+  readonly packCacheMaxBytes: number;
+  /** How long the pack-objects cache serves a finished pack, in milliseconds. */
+  readonly packCacheTtlMs: number;
   /** A request body that brings no byte for this long is dropped (and its git child killed), in milliseconds. */
   readonly bodyIdleTimeoutMs: number;
   /**
@@ -109,9 +113,12 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_MAX_IMPORT_ENTRY_BYTES', 'largest single file in an imported tar/zip (default 104857600)'],
   ['PALISADE_MAX_IMPORT_RATIO', 'largest unpacked/compressed size ratio of an imported tar.gz/zip, checked past 10 MiB unpacked (default 200)'],
   ['PALISADE_MAX_COMMIT_BYTES', 'largest JSON body of commits.create and repository creation with files (default 104857600)'],
-  ['PALISADE_MAX_GIT_PROCESSES', 'git and grep processes serving requests at once, server-wide (default 32)'],
-  ['PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 'of those, for one client: an authenticated principal, or one address (IPv6: one /64) when anonymous (default 8)'],
-  ['PALISADE_GIT_QUEUE_SECONDS', 'how long a request waits for a free git process before it is answered 503 with Retry-After (default 10; 0: at once)'],
+  ['PALISADE_MAX_GIT_PROCESSES', 'git and grep processes serving requests at once, server-wide (default 32); four times as many requests may wait for one'],
+  ['PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 'of those, for one client: an authenticated principal, or one address (IPv6: one /64) when anonymous (default 16); four times as many may wait for one'],
+  ['PALISADE_GIT_QUEUE_SECONDS', 'how long a request waits for a free git process before it is answered 503 with Retry-After (default 30; 0: at once)'],
+  ['PALISADE_PACK_CACHE', '0: no pack-objects cache; identical concurrent or repeated fetches each run their own pack-objects (default 1)'],
+  ['PALISADE_PACK_CACHE_MAX_BYTES', 'bytes of packs the pack-objects cache keeps under DATA/cache/packs; a larger pack is streamed to every fetch that asks for it while it runs, then removed (default 1073741824; 0: the cache is off)'],
+  ['PALISADE_PACK_CACHE_TTL_SECONDS', 'how long a finished pack serves identical fetches (same repository, wanted and had objects) (default 120)'],
   ['PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 'a request body that brings no byte for this long is dropped, its git process killed and the connection closed (default 30)'],
   ['PALISADE_SYNC_INTERVAL_SECONDS', 'how often repositories linked with github-sync fetch from their remote (default 300)'],
   ['PALISADE_DEFAULT_REPO_TYPE', 'repo_type of JSON-RPC create_repo when none is given: hg (the seed\'s default) or git (default hg)'],
@@ -211,8 +218,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     authFailureLimit: int(merged, 'PALISADE_AUTH_FAILURE_LIMIT', 20, 1, 1_000_000),
     authFailureWindowMs: int(merged, 'PALISADE_AUTH_FAILURE_WINDOW_SECONDS', 60, 1, 86400) * 1000,
     maxGitProcesses: int(merged, 'PALISADE_MAX_GIT_PROCESSES', 32, 1, 100_000),
-    maxGitProcessesPerClient: int(merged, 'PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 8, 1, 100_000),
-    gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 10, 0, 3600) * 1000,
+    maxGitProcessesPerClient: int(merged, 'PALISADE_MAX_GIT_PROCESSES_PER_CLIENT', 16, 1, 100_000),
+    gitQueueMs: int(merged, 'PALISADE_GIT_QUEUE_SECONDS', 30, 0, 3600) * 1000,
+    packCacheMaxBytes: merged.PALISADE_PACK_CACHE === '0' || merged.PALISADE_PACK_CACHE === 'false' ? 0 : int(merged, 'PALISADE_PACK_CACHE_MAX_BYTES', 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+    packCacheTtlMs: int(merged, 'PALISADE_PACK_CACHE_TTL_SECONDS', 120, 1, 86400) * 1000,
     bodyIdleTimeoutMs: int(merged, 'PALISADE_BODY_IDLE_TIMEOUT_SECONDS', 30, 1, 86400) * 1000,
     publicUrl: publicUrl(merged.PALISADE_PUBLIC_URL),
     maxTokenLifetimeSeconds: merged.PALISADE_MAX_TOKEN_LIFETIME_SECONDS ? int(merged, 'PALISADE_MAX_TOKEN_LIFETIME_SECONDS', 0, 1, 10 * 366 * 86400) : undefined,

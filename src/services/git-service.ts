@@ -27,6 +27,8 @@ export interface GitServiceOptions {
    * share it may be another node's push in flight (0: this node is alone with the folder)
    */
   quarantineGraceMs: number;
+  /** `-c` settings and environment for upload-pack (the pack cache's hook), when it is on */
+  uploadPackRun?: () => { config: string[]; env: Record<string, string> } | undefined;
 }
 
 /** The most bytes a push's command list may take (100k refs of a mirror push fit). */
@@ -117,7 +119,8 @@ export class GitService {
     // Only an authorized caller may wait for, or hold, a process slot.
     const slot = await this.slots.acquire(p, opts.signal);
     const dir = repoDir(this.o.dataDir, repo.id);
-    const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal, idleTimeoutMs: this.o.idleTimeoutMs };
+    const extra = service === 'git-upload-pack' ? this.o.uploadPackRun?.() : undefined;
+    const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal, idleTimeoutMs: this.o.idleTimeoutMs, config: extra?.config, env: extra?.env };
     let used = false;
     const once = () => {
       if (used) throw new Error('a git session runs once');

@@ -12,6 +12,9 @@ export interface ProcessLimits {
   queueMs: number;
 }
 
+/** How many more requests than slots may wait, per client and in all. */
+export const QUEUE_FACTOR = 4;
+
 /** A granted slot; `release` is idempotent. */
 export interface Slot {
   release(): void;
@@ -49,9 +52,12 @@ export function clientKey(p: Principal): string {
  * The bounded pool of child processes (git, grep) started on behalf of
  * requests: at most `max` at once server-wide and `perClient` for one
  * client, so that no caller can take them all. A request beyond either
- * bound waits in a short FIFO queue (at most `perClient` waiting per client
- * and `max` in all) and is refused with `unavailable` (503 + Retry-After)
- * when the queue is full or its wait runs out.
+ * bound waits in a FIFO queue (at most `QUEUE_FACTOR × perClient` waiting per
+ * client and `QUEUE_FACTOR × max` in all) and is refused with `unavailable`
+ * (503 + Retry-After) when the queue is full or its wait runs out. A waiting
+ * request holds no process, only its connection: the queue is longer than the
+ * pool so that a burst (64 CI clients of one account) drains instead of
+ * failing, while the processes stay bounded.
  */
 export class ProcessSlots {
   private running = 0;
@@ -76,7 +82,7 @@ export class ProcessSlots {
     const retryAfter = Math.max(1, Math.ceil(this.limits.queueMs / 1000));
     const busy = () => unavailable('Too many git processes are running; try again later', retryAfter);
     const waitingForKey = this.queue.filter((w) => w.key === key).length;
-    if (this.limits.queueMs === 0 || waitingForKey >= this.limits.perClient || this.queue.length >= this.limits.max) return Promise.reject(busy());
+    if (this.limits.queueMs === 0 || waitingForKey >= QUEUE_FACTOR * this.limits.perClient || this.queue.length >= QUEUE_FACTOR * this.limits.max) return Promise.reject(busy());
     return new Promise<Slot>((resolve, reject) => {
       const leave = () => {
         clearTimeout(timer);

@@ -1,0 +1,44 @@
+// The process pool's queue (issue 12): more requests may wait than run (a waiting request holds
+// no process), four times the slots per client and in all, so that a burst of one account's
+// clients drains instead of being refused; beyond that, and past the wait, 503 as before.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Principal } from '../../src/domain/access.ts';
+import { ProcessSlots, QUEUE_FACTOR } from '../../src/services/process-slots.ts';
+
+const user = (id: string): Principal => ({ kind: 'user', userId: id, username: id, admin: false }) as unknown as Principal;
+
+test('one client: perClient run, QUEUE_FACTOR × perClient wait, the rest are refused at once', async () => {
+  const slots = new ProcessSlots({ max: 8, perClient: 2, queueMs: 5_000 });
+  const a = user('a');
+  const running = [await slots.acquire(a), await slots.acquire(a)];
+  const waiting = Array.from({ length: QUEUE_FACTOR * 2 }, () => slots.acquire(a));
+  await assert.rejects(slots.acquire(a), /Too many git processes/);
+  assert.deepEqual(slots.stats(), { running: 2, queued: QUEUE_FACTOR * 2 });
+  // another client is not held up by a's queue
+  const b = await slots.acquire(user('b'));
+  b.release();
+  // releasing drains the queue in order, never past perClient at once
+  for (const s of running) s.release();
+  const granted = await Promise.all(waiting.slice(0, 2));
+  assert.equal(slots.stats().running, 2);
+  for (const s of granted) s.release();
+  for (const p of waiting.slice(2)) (await p).release();
+  assert.deepEqual(slots.stats(), { running: 0, queued: 0 });
+});
+
+test('a waiter is refused when its wait runs out', async () => {
+  const slots = new ProcessSlots({ max: 1, perClient: 1, queueMs: 50 });
+  const held = await slots.acquire(user('a'));
+  await assert.rejects(slots.acquire(user('a')), /Too many git processes/);
+  held.release();
+});
+
+test('server-wide: QUEUE_FACTOR × max wait in all, across clients', async () => {
+  const slots = new ProcessSlots({ max: 1, perClient: 1, queueMs: 5_000 });
+  const held = await slots.acquire(user('x'));
+  const waiting = Array.from({ length: QUEUE_FACTOR }, (_, i) => slots.acquire(user(`c${i}`)));
+  await assert.rejects(slots.acquire(user('late')), /Too many git processes/);
+  held.release();
+  for (const p of waiting) (await p).release();
+});
