@@ -156,7 +156,7 @@ export async function openServices(config: Config): Promise<Services> {
   });
   const hgWorker = new HgWebWorker({ home }, path.join(config.dataDir, 'run'));
   const hgService = new HgService(repos, slots, events, hgWorker, { timeoutMs: config.gitTimeoutMs, hg: { home }, runDir: path.join(config.dataDir, 'run') });
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs }, access);
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, pool }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);

@@ -6,10 +6,13 @@ import { refNameProblem } from '../domain/validate.ts';
 import { fastForwardOnly, installHooks, readHookReport } from '../git/hooks.ts';
 import { drain, type PushHead, prefixed, readPushHead, refusalReport } from '../git/push-commands.ts';
 import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
+import type { CatFilePool } from '../git/cat-file.ts';
+import { lsRefs, parseLsRefsRequest, readLsRefsHead, readUploadConfig, requestStream } from '../git/ls-refs.ts';
 import { readRef } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
 import { advertiseRefs, type GitCommandName, receivePack, type ServeOptions, serveStateful, serviceRpc } from '../git/smart-http.ts';
+import { isV2, V2Advertisement } from '../git/v2-advertisement.ts';
 import type { RepoRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import type { ProcessSlots } from './process-slots.ts';
@@ -22,6 +25,8 @@ export interface GitServiceOptions {
   timeoutMs: number;
   /** kill a child whose input brings no byte for this long (0: never) */
   idleTimeoutMs: number;
+  /** the long-lived cat-file readers: with them, a v2 `ls-refs` is answered without a process */
+  pool?: CatFilePool;
 }
 
 /** The most bytes a push's command list may take (100k refs of a mirror push fit). */
@@ -69,6 +74,11 @@ export interface OpenOptions {
   protocol?: string;
   /** fires when the client went away: stops waiting for a slot, kills the child */
   signal: AbortSignal;
+  /**
+   * The session will only `advertise`: a protocol v2 upload-pack advertisement that git would
+   * answer with the bytes computed once is then served from memory, and takes no process slot.
+   */
+  advertiseOnly?: boolean;
 }
 
 const ZERO = /^0+$/;
@@ -95,6 +105,7 @@ export class GitService {
   /** receive-pack runs in this process, per repository: a quarantine is only swept when none runs */
   private readonly pushing = new Map<string, number>();
   private readonly hooksDir: string;
+  private readonly v2: V2Advertisement;
 
   constructor(
     private readonly repos: Repos,
@@ -104,14 +115,22 @@ export class GitService {
     private readonly access: Access,
   ) {
     this.hooksDir = installHooks(o.git);
+    this.v2 = new V2Advertisement(o.git);
   }
 
   async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
     // Decide before any process starts (AccessDenied: missing and hidden look the same).
     const repo = await this.repos.getGit(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
+    const dir = repoDir(this.o.dataDir, repo.id);
+    const v2 = service === 'git-upload-pack' && isV2(opts.protocol);
+    if (v2 && opts.advertiseOnly) {
+      // Decided above; the answer is static text: no process, no slot.
+      await this.v2.ready;
+      const bytes = this.v2.get(readUploadConfig(dir));
+      if (bytes) return this.fromMemory(repo.id, service, bytes);
+    }
     // Only an authorized caller may wait for, or hold, a process slot.
     const slot = await this.slots.acquire(p, opts.signal);
-    const dir = repoDir(this.o.dataDir, repo.id);
     const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal, idleTimeoutMs: this.o.idleTimeoutMs };
     let used = false;
     const once = () => {
@@ -133,7 +152,9 @@ export class GitService {
         once();
         if (service === 'git-upload-archive') throw new Error('git-upload-archive runs only statefully');
         try {
-          return service === 'git-receive-pack' ? await this.push(p, repo, serve, input, output) : await serviceRpc(serve, input, output);
+          if (service === 'git-receive-pack') return await this.push(p, repo, serve, input, output);
+          if (v2 && this.o.pool) return await this.uploadV2(serve, input, output);
+          return await serviceRpc(serve, input, output);
         } finally {
           slot.release();
         }
@@ -152,6 +173,44 @@ export class GitService {
       },
       close: () => slot.release(),
     };
+  }
+
+  /** A session answered from memory: `advertise` writes `bytes`, nothing else runs. */
+  private fromMemory(repoId: string, service: GitCommandName, bytes: Buffer): GitSession {
+    let used = false;
+    return {
+      repoId,
+      service,
+      advertise: async (output) => {
+        if (used) throw new Error('a git session runs once');
+        used = true;
+        output.write(bytes);
+        return { code: 0, stderr: '', idle: false };
+      },
+      rpc: () => Promise.reject(new Error('this session only advertises')),
+      serve: () => Promise.reject(new Error('this session only advertises')),
+      close: () => undefined,
+    };
+  }
+
+  /**
+   * One protocol v2 upload-pack request: an `ls-refs` this code parses strictly is answered
+   * from the refs on disk (the same bytes git sends, see git/ls-refs.ts); anything else (a
+   * fetch, an ls-refs it is not sure of) goes to git whole, the bytes read so far first.
+   */
+  private async uploadV2(serve: ServeOptions, input: Readable, output: Writable): Promise<GitRunResult> {
+    const head = await readLsRefsHead(input, { idleMs: this.o.idleTimeoutMs, signal: serve.signal });
+    if (head.status === 'aborted') return { code: null, stderr: '', idle: !!head.idle };
+    if (head.status === 'complete') {
+      const args = parseLsRefsRequest(head.buffered);
+      const cfg = args && readUploadConfig(serve.dir);
+      const bytes = args && cfg ? await lsRefs(serve.dir, cfg, this.o.pool!, args) : undefined;
+      if (bytes) {
+        output.write(bytes);
+        return { code: 0, stderr: '', idle: false };
+      }
+    }
+    return serviceRpc(serve, requestStream(head, input), output);
   }
 
   /**

@@ -156,7 +156,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
       if (!res.writableFinished) ac.abort();
     });
     // Resolves and decides before any process starts; refusals go to the error mapper.
-    const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal });
+    const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal, advertiseOnly: endpoint === 'info/refs' });
     const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
 
     reply.hijack();
