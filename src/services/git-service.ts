@@ -75,10 +75,13 @@ export interface OpenOptions {
   /** fires when the client went away: stops waiting for a slot, kills the child */
   signal: AbortSignal;
   /**
-   * The session will only `advertise`: a protocol v2 upload-pack advertisement that git would
-   * answer with the bytes computed once is then served from memory, and takes no process slot.
+   * What the session will run, when the transport knows (smart HTTP): a protocol v2
+   * upload-pack `advertise` that git would answer with the bytes computed once is served from
+   * memory; a v2 upload-pack `rpc` takes a process slot only when git has to run (an ls-refs
+   * answered from disk needs none), so it may fail with `unavailable` from `rpc` itself,
+   * before anything was written to its output. Undefined (SSH): a slot is taken at once.
    */
-  advertiseOnly?: boolean;
+  call?: 'advertise' | 'rpc';
 }
 
 const ZERO = /^0+$/;
@@ -123,44 +126,47 @@ export class GitService {
     const repo = await this.repos.getGit(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
     const dir = repoDir(this.o.dataDir, repo.id);
     const v2 = service === 'git-upload-pack' && isV2(opts.protocol);
-    if (v2 && opts.advertiseOnly) {
+    if (v2 && opts.call === 'advertise') {
       // Decided above; the answer is static text: no process, no slot.
       await this.v2.ready;
       const bytes = this.v2.get(readUploadConfig(dir));
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
+    // A v2 upload-pack request takes its slot once it is known that git must run.
+    const lazy = v2 && opts.call === 'rpc' && !!this.o.pool;
     // Only an authorized caller may wait for, or hold, a process slot.
-    const slot = await this.slots.acquire(p, opts.signal);
+    const slot = lazy ? undefined : await this.slots.acquire(p, opts.signal);
     const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal, idleTimeoutMs: this.o.idleTimeoutMs };
     let used = false;
-    const once = () => {
+    const once = (call: 'advertise' | 'rpc' | 'serve') => {
       if (used) throw new Error('a git session runs once');
+      if (lazy && call !== 'rpc') throw new Error('this session was opened for rpc');
       used = true;
     };
     return {
       repoId: repo.id,
       service,
       advertise: async (output) => {
-        once();
+        once('advertise');
         try {
           return await advertiseRefs(serve, output);
         } finally {
-          slot.release();
+          slot?.release();
         }
       },
       rpc: async (input, output) => {
-        once();
+        once('rpc');
         if (service === 'git-upload-archive') throw new Error('git-upload-archive runs only statefully');
         try {
           if (service === 'git-receive-pack') return await this.push(p, repo, serve, input, output);
-          if (v2 && this.o.pool) return await this.uploadV2(serve, input, output);
+          if (lazy) return await this.uploadV2(p, serve, input, output);
           return await serviceRpc(serve, input, output);
         } finally {
-          slot.release();
+          slot?.release();
         }
       },
       serve: async (input, output, errOutput) => {
-        once();
+        once('serve');
         try {
           if (service !== 'git-receive-pack') return await serveStateful(serve, input, output, errOutput);
           // A stateful push is an advertisement, then a request decided as smart HTTP's is.
@@ -168,10 +174,10 @@ export class GitService {
           if (adv.code !== 0) return adv;
           return await this.push(p, repo, serve, input, output, errOutput);
         } finally {
-          slot.release();
+          slot?.release();
         }
       },
-      close: () => slot.release(),
+      close: () => slot?.release(),
     };
   }
 
@@ -196,9 +202,10 @@ export class GitService {
   /**
    * One protocol v2 upload-pack request: an `ls-refs` this code parses strictly is answered
    * from the refs on disk (the same bytes git sends, see git/ls-refs.ts); anything else (a
-   * fetch, an ls-refs it is not sure of) goes to git whole, the bytes read so far first.
+   * fetch, an ls-refs it is not sure of) goes to git whole, the bytes read so far first, once
+   * a process slot is free (`unavailable` otherwise, before any output).
    */
-  private async uploadV2(serve: ServeOptions, input: Readable, output: Writable): Promise<GitRunResult> {
+  private async uploadV2(p: Principal, serve: ServeOptions, input: Readable, output: Writable): Promise<GitRunResult> {
     const head = await readLsRefsHead(input, { idleMs: this.o.idleTimeoutMs, signal: serve.signal });
     if (head.status === 'aborted') return { code: null, stderr: '', idle: !!head.idle };
     if (head.status === 'complete') {
@@ -210,7 +217,12 @@ export class GitService {
         return { code: 0, stderr: '', idle: false };
       }
     }
-    return serviceRpc(serve, requestStream(head, input), output);
+    const slot = await this.slots.acquire(p, serve.signal);
+    try {
+      return await serviceRpc(serve, requestStream(head, input), output);
+    } finally {
+      slot.release();
+    }
   }
 
   /**
