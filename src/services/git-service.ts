@@ -8,7 +8,7 @@ import { drain, type PushHead, prefixed, readPushHead, refusalReport } from '../
 import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
 import type { CatFilePool } from '../git/cat-file.ts';
 import { lsRefs, parseLsRefsRequest, readLsRefsHead, readUploadConfig, requestStream } from '../git/ls-refs.ts';
-import { readRef } from '../git/refs.ts';
+import { readRefsNamed } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
 import { advertiseRefs, type GitCommandName, receivePack, type ServeOptions, serveStateful, serviceRpc } from '../git/smart-http.ts';
@@ -271,11 +271,13 @@ export class GitService {
     }
     if (result.code === 0) {
       // Of the refs the client asked to move, those now at their new value moved.
+      // Only the refs named, each read once (packed-refs at most once): no snapshot of all refs.
       const changes: RefChange[] = [];
-      for (const c of head.commands) {
-        if (c.oldOid === c.newOid) continue;
+      const moved = head.commands.filter((c) => c.oldOid !== c.newOid);
+      const values = readRefsNamed(serve.dir, moved.map((c) => c.ref));
+      for (const c of moved) {
         const deleted = ZERO.test(c.newOid);
-        const now = readRef(serve.dir, c.ref);
+        const now = values.get(c.ref);
         if (deleted ? now === undefined : now === c.newOid) changes.push({ ref: c.ref, before: ZERO.test(c.oldOid) ? null : c.oldOid, after: deleted ? null : c.newOid });
       }
       if (changes.length) this.events.refsChanged(repo.id, changes);
