@@ -129,7 +129,26 @@ export function readUploadConfig(dir: string): UploadConfig | undefined {
 }
 
 export function parseUploadConfig(text: string): UploadConfig | undefined {
+  const entries = parseConfigEntries(text);
+  if (!entries) return undefined;
   const out: UploadConfig = { allowFilter: undefined, hideRefs: [] };
+  for (const [key, value] of entries) {
+    if (IGNORED_SECTIONS.has(key.slice(0, key.indexOf('.'))) || IGNORED_KEYS.has(key)) continue;
+    if (key === 'core.repositoryformatversion' && value === '0') continue;
+    if (key === 'uploadpack.allowfilter') out.allowFilter = value;
+    else if (key === 'uploadpack.hiderefs' || key === 'transfer.hiderefs') out.hideRefs.push(value.replace(/\/+$/, ''));
+    else return undefined;
+  }
+  return out;
+}
+
+/**
+ * A config file's entries as `[section.key (lower case), value]` in file order, when every line
+ * is a plain `[section]` header, a `key = value` with an unquoted value, a comment or blank;
+ * undefined for anything else (subsections, quotes, escapes, continuation lines).
+ */
+export function parseConfigEntries(text: string): [string, string][] | undefined {
+  const out: [string, string][] = [];
   let section = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -141,19 +160,13 @@ export function parseUploadConfig(text: string): UploadConfig | undefined {
     }
     const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*([^"\\;#\s]*(?:[ \t]+[^"\\;#\s]+)*)$/.exec(line);
     if (!kv || !section) return undefined;
-    const key = `${section}.${kv[1]!.toLowerCase()}`;
-    const value = kv[2]!;
-    if (IGNORED_SECTIONS.has(section) || IGNORED_KEYS.has(key)) continue;
-    if (key === 'core.repositoryformatversion' && value === '0') continue;
-    if (key === 'uploadpack.allowfilter') out.allowFilter = value;
-    else if (key === 'uploadpack.hiderefs' || key === 'transfer.hiderefs') out.hideRefs.push(value.replace(/\/+$/, ''));
-    else return undefined;
+    out.push([`${section}.${kv[1]!.toLowerCase()}`, kv[2]!]);
   }
   return out;
 }
 
 /** git's ref_is_hidden: the last matching pattern decides; `!` negates, `^` is the full name (no namespaces here). */
-function isHidden(patterns: readonly string[], ref: string): boolean {
+export function isHidden(patterns: readonly string[], ref: string): boolean {
   for (let i = patterns.length - 1; i >= 0; i--) {
     let p = patterns[i]!;
     const neg = p.startsWith('!');
@@ -165,10 +178,10 @@ function isHidden(patterns: readonly string[], ref: string): boolean {
 }
 
 /** A ref as read from disk: an oid, or a symbolic ref's target. */
-type RawRef = { oid: string; symref?: undefined } | { oid?: undefined; symref: string };
+export type RawRef = { oid: string; symref?: undefined } | { oid?: undefined; symref: string };
 
-class Doubt extends Error {}
-const doubt = (why: string): never => {
+export class Doubt extends Error {}
+export const doubt = (why: string): never => {
   throw new Doubt(why);
 };
 
@@ -181,7 +194,7 @@ function parseLoose(content: string): RawRef {
   return doubt('unparseable loose ref');
 }
 
-interface Snapshot {
+export interface Snapshot {
   loose: Map<string, RawRef>;
   packed: Map<string, { oid: string; peeled: string | undefined }>;
   head: RawRef;
@@ -206,7 +219,7 @@ function statOrUndefined(p: string): fs.Stats | undefined {
  * new file before it deletes the loose ones), and `packed-refs` must not change during the
  * read. Synchronous on purpose: a ref folder is a handful of tiny files.
  */
-function snapshot(dir: string): Snapshot {
+export function snapshot(dir: string): Snapshot {
   if (statOrUndefined(path.join(dir, 'reftable'))) doubt('reftable');
   const packedPath = path.join(dir, 'packed-refs');
   const before = statKey(statOrUndefined(packedPath));
@@ -293,7 +306,7 @@ function snapshot(dir: string): Snapshot {
 const SYMREF_MAXDEPTH = 5;
 
 /** Follows a ref to its end: the last name of the chain and its oid (undefined: the chain ends at a missing ref). */
-function resolve(s: Snapshot, start: RawRef): { target: string | undefined; oid: string | undefined } {
+export function resolve(s: Snapshot, start: RawRef): { target: string | undefined; oid: string | undefined } {
   let cur = start;
   let target: string | undefined;
   for (let depth = 0; ; depth++) {

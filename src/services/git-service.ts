@@ -8,6 +8,7 @@ import { drain, type PushHead, prefixed, readPushHead, refusalReport } from '../
 import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
 import type { CatFilePool } from '../git/cat-file.ts';
 import { lsRefs, parseLsRefsRequest, readLsRefsHead, readUploadConfig, requestStream } from '../git/ls-refs.ts';
+import { ReceiveAdvertisement } from '../git/receive-advertisement.ts';
 import { readRefsNamed } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
@@ -109,6 +110,7 @@ export class GitService {
   private readonly pushing = new Map<string, number>();
   private readonly hooksDir: string;
   private readonly v2: V2Advertisement;
+  private readonly receiveAdvertisement: ReceiveAdvertisement;
 
   constructor(
     private readonly repos: Repos,
@@ -119,6 +121,7 @@ export class GitService {
   ) {
     this.hooksDir = installHooks(o.git);
     this.v2 = new V2Advertisement(o.git);
+    this.receiveAdvertisement = new ReceiveAdvertisement(o.git);
   }
 
   async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
@@ -130,6 +133,12 @@ export class GitService {
       // Decided above; the answer is static text: no process, no slot.
       await this.v2.ready;
       const bytes = this.v2.get(readUploadConfig(dir));
+      if (bytes) return this.fromMemory(repo.id, service, bytes);
+    }
+    if (service === 'git-receive-pack' && opts.call === 'advertise' && opts.protocol === undefined) {
+      // A push's first request (decided above, write access): the refs from disk, no process.
+      await this.receiveAdvertisement.ready;
+      const bytes = this.receiveAdvertisement.get(dir);
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
     // A v2 upload-pack request takes its slot once it is known that git must run.

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CatFilePool } from '../../src/git/cat-file.ts';
 import { type LsRefsArgs, lsRefs, parseLsRefsRequest, readUploadConfig } from '../../src/git/ls-refs.ts';
+import { ReceiveAdvertisement, receiveHideRefs } from '../../src/git/receive-advertisement.ts';
 import { pktLine } from '../../src/git/smart-http.ts';
 import { SKELETON_CONFIG } from '../../src/git/skeleton.ts';
 
@@ -26,6 +27,7 @@ const env = {
   GIT_COMMITTER_EMAIL: 'c@example.com',
 };
 const pool = new CatFilePool({ home });
+const receive = new ReceiveAdvertisement({ home });
 after(() => pool.close());
 
 function git(args: string[], cwd?: string, input?: Buffer | string, extraEnv: Record<string, string> = {}): Buffer {
@@ -84,6 +86,11 @@ const PREFIXES: string[][] = [
 
 /** Compares every combination on `dir`; returns how many were answered in process (the rest fell back). */
 async function compareAll(dir: string): Promise<number> {
+  // receive-pack's v0 advertisement (a push's first request) from the same refs
+  await receive.ready;
+  const adv = receive.get(dir);
+  assert.ok(adv, 'the receive-pack advertisement is written in process');
+  assert.equal(adv.toString('latin1'), git(['receive-pack', '--advertise-refs', '--stateless-rpc', dir]).toString('latin1'), `receive-pack advertisement of ${dir}`);
   const cfg = readUploadConfig(dir);
   assert.ok(cfg, 'the config is one the in-process path reads');
   let inProcess = 0;
@@ -212,6 +219,13 @@ describe('ls-refs in process, compared with git upload-pack', () => {
     const hidden = readUploadConfig(bare)!;
     assert.deepEqual(hidden.hideRefs, ['refs/palisade-sync', 'refs/tags', '!refs/tags/v1.0']);
     assert.equal(await compareAll(bare), COMBINATIONS);
+    // receive-pack: its own config keys decide
+    assert.deepEqual(receiveHideRefs(`${SKELETON_CONFIG}[transfer]\n\thideRefs = refs/x\n`), ['refs/palisade-sync', 'refs/x']);
+    assert.equal(receiveHideRefs(`${SKELETON_CONFIG}[receive]\n\tadvertiseAtomic = false\n`), undefined);
+    assert.equal(receiveHideRefs(`${SKELETON_CONFIG}[transfer]\n\tadvertiseSID = true\n`), undefined);
+    fs.writeFileSync(path.join(bare, 'shallow'), `${gitS(['rev-parse', 'main'], bare)}\n`);
+    assert.equal(receive.get(bare), undefined);
+    fs.rmSync(path.join(bare, 'shallow'));
     // a packed-refs without the fully-peeled trait, a symlinked ref, an unparseable ref file
     git(['pack-refs', '--all'], bare);
     const packed = fs.readFileSync(path.join(bare, 'packed-refs'), 'utf8');

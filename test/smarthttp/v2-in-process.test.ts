@@ -18,10 +18,10 @@ let wc: string;
 const basic = () => `Basic ${Buffer.from(`x-access-token:${s.adminKey}`).toString('base64')}`;
 
 /** git upload-pack itself on the repository's folder, in the environment Palisade pins. */
-function gitOnDisk(args: string[], body?: Buffer): Buffer {
-  const r = spawnSync('git', ['upload-pack', '--stateless-rpc', ...args, repoDir(s.dataDir, repoId)], {
+function gitOnDisk(args: string[], body?: Buffer, cmd = 'upload-pack'): Buffer {
+  const r = spawnSync('git', [cmd, '--stateless-rpc', ...args, repoDir(s.dataDir, repoId)], {
     input: body ?? '',
-    env: { PATH: process.env.PATH, HOME: tmpDir('palisade-home-'), GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C', GIT_PROTOCOL: 'version=2' },
+    env: { PATH: process.env.PATH, HOME: tmpDir('palisade-home-'), GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C', ...(cmd === 'upload-pack' ? { GIT_PROTOCOL: 'version=2' } : {}) },
   });
   assert.equal(r.status, 0, String(r.stderr));
   return r.stdout;
@@ -61,6 +61,14 @@ describe('protocol v2 without a git process', () => {
     assert.match(r.body.toString('latin1'), /agent=git\/\d+\.\d+/);
   });
 
+  test("info/refs for a push is receive-pack's own advertisement", async () => {
+    const r = await request('GET', '/v2/refs.git/info/refs?service=git-receive-pack', {});
+    assert.equal(r.status, 200);
+    const preamble = '001f# service=git-receive-pack\n0000';
+    assert.equal(r.body.toString('latin1'), preamble + gitOnDisk(['--advertise-refs'], undefined, 'receive-pack').toString('latin1'));
+    assert.match(r.body.toString('latin1'), /refs\/heads\/feature\0report-status/);
+  });
+
   test('ls-refs over HTTP is byte for byte what git upload-pack answers, packed and loose', async () => {
     const bodies = [
       ['peel', 'symrefs', 'unborn', 'ref-prefix HEAD', 'ref-prefix refs/heads/', 'ref-prefix refs/tags/'],
@@ -96,7 +104,7 @@ describe('protocol v2 without a git process', () => {
     }
   });
 
-  test('the v2 advertisement and ls-refs need no process slot; v0 and fetches still do', async () => {
+  test('the v2 and push advertisements and ls-refs need no process slot; v0 and fetches still do', async () => {
     // The one slot is held by an upload-pack whose request stops after its first bytes.
     const held = http.request(`${s.url}/v2/refs.git/git-upload-pack`, { method: 'POST', headers: { Authorization: basic(), 'Content-Type': 'application/x-git-upload-pack-request', 'Content-Length': '1000' } });
     held.on('error', () => undefined);
@@ -108,6 +116,8 @@ describe('protocol v2 without a git process', () => {
       assert.match(v2.body.toString('latin1'), /^000eversion 2\n/);
       const v0 = await request('GET', '/v2/refs.git/info/refs?service=git-upload-pack', {});
       assert.equal(v0.status, 503);
+      const push = await request('GET', '/v2/refs.git/info/refs?service=git-receive-pack', {});
+      assert.equal(push.status, 200);
       // ls-refs is answered from disk without a slot; a fetch, which needs git, is refused
       const h = { 'Git-Protocol': 'version=2', 'Content-Type': 'application/x-git-upload-pack-request' };
       const lsBody = Buffer.concat([pktLine('command=ls-refs\n'), Buffer.from('0001'), pktLine('symrefs\n'), Buffer.from('0000')]);
