@@ -100,9 +100,18 @@ async function main(): Promise<void> {
   const palUrl = `${pal.url.replace('http://', `http://x-access-token:${token}@`)}/bench/repo.git`;
   await run('git', ['push', '-q', palUrl, 'main'], { cwd: source });
   await run('git', ['repack', '-adq'], { cwd: repoDir(data, repoId) });
+  // A public copy, read anonymously: git sends credentials only after a 401, so every
+  // authenticated request costs one more round trip than http-backend's anonymous ones.
+  const publicUrl = async (url: string, dataDir: string): Promise<string> => {
+    const { repoId: pid } = await api(url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/public', public: true });
+    await run('git', ['push', '-q', `${url.replace('http://', `http://admin:${adminKey}@`)}/bench/public.git`, 'main'], { cwd: source });
+    await run('git', ['repack', '-adq'], { cwd: repoDir(dataDir, pid) });
+    return `${url}/bench/public.git`;
+  };
+  const palPublic = API_ONLY ? '' : await publicUrl(pal.url, data);
 
   // The same on an older build, when asked (its own data folder and port).
-  let before: { proc: ChildProcess; url: string } | undefined;
+  let before: { proc: ChildProcess; url: string; publicUrl: string } | undefined;
   if (BEFORE && !API_ONLY) {
     const bdata = path.join(WORK, 'palisade-before-data');
     const b = await startPalisade(bdata, adminKey, {}, BEFORE);
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
     const bUrl = `${b.url.replace('http://', `http://x-access-token:${bToken}@`)}/bench/repo.git`;
     await run('git', ['push', '-q', bUrl, 'main'], { cwd: source });
     await run('git', ['repack', '-adq'], { cwd: repoDir(bdata, bid) });
-    before = { proc: b.proc, url: bUrl };
+    before = { proc: b.proc, url: bUrl, publicUrl: await publicUrl(b.url, bdata) };
   }
 
   // git http-backend behind nginx + fcgiwrap, on a copy of the same repository.
@@ -154,6 +163,19 @@ async function main(): Promise<void> {
       const lsT: Record<string, number[]> = {};
       for (let r = 0; r < RUNS * 2; r++)
         for (const [name, url] of targets) (lsT[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
+      // 2c. the same two, anonymous, on the public copy (same work as http-backend's)
+      const anon: [string, string][] = [['palisade', palPublic], ...(before ? ([['palisade-before', before.publicUrl]] as [string, string][]) : []), ['http-backend', backendUrl], ['file://', fileUrl]];
+      const fetchA: Record<string, number[]> = {};
+      const lsA: Record<string, number[]> = {};
+      for (const [name, url] of anon) {
+        const dest = path.join(WORK, `clone-anon-${name.replace(/\W/g, '')}`);
+        await run('git', ['clone', '-q', '--bare', url, dest]);
+      }
+      for (let r = 0; r < RUNS * 2; r++)
+        for (const [name, url] of anon) {
+          (fetchA[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: path.join(WORK, `clone-anon-${name.replace(/\W/g, '')}`) }));
+          (lsA[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
+        }
       // 3. push of 100 new commits (each run makes its own, so nothing is already there)
       const pushT: Record<string, number[]> = {};
       const wc = path.join(WORK, 'push-wc');
@@ -185,6 +207,8 @@ async function main(): Promise<void> {
       row('no-op fetch', fetchT, '≤ 0.85× http-backend, ≤ 2× file://');
       row('ls-remote', lsT, '≤ 0.8× http-backend');
       row('push of 100 commits', pushT, '≤ 1.0× http-backend');
+      row('no-op fetch, public repository, anonymous', fetchA, '');
+      row('ls-remote, public repository, anonymous', lsA, '');
       if (GIT_ONLY) {
         say('');
         say(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${(await run('git', ['--version'])).trim()}.`);
