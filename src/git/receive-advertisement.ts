@@ -42,10 +42,14 @@ export function receiveHideRefs(text: string): string[] | undefined {
  */
 export class ReceiveAdvertisement {
   private caps: string | undefined;
-  readonly ready: Promise<void>;
+  private loading: Promise<void> | undefined;
 
-  constructor(g: GitEnv) {
-    this.ready = this.compute(g).catch(() => undefined);
+  constructor(private readonly g: GitEnv) {}
+
+  /** Computes the text once (on first use, not at start: the CLI's admin commands build the services too). */
+  ready(): Promise<void> {
+    this.loading ??= this.compute(this.g).catch(() => undefined);
+    return this.loading;
   }
 
   private async compute(g: GitEnv): Promise<void> {

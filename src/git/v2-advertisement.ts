@@ -16,10 +16,14 @@ import { SKELETON_CONFIG } from './skeleton.ts';
 export class V2Advertisement {
   private bytes: Buffer | undefined;
   private readonly skeleton = parseUploadConfig(SKELETON_CONFIG)!;
-  readonly ready: Promise<void>;
+  private loading: Promise<void> | undefined;
 
-  constructor(g: GitEnv) {
-    this.ready = this.compute(g).catch(() => undefined);
+  constructor(private readonly g: GitEnv) {}
+
+  /** Computes the text once (on first use, not at start: the CLI's admin commands build the services too). */
+  ready(): Promise<void> {
+    this.loading ??= this.compute(this.g).catch(() => undefined);
+    return this.loading;
   }
 
   private async compute(g: GitEnv): Promise<void> {

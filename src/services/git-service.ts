@@ -131,13 +131,13 @@ export class GitService {
     const v2 = service === 'git-upload-pack' && isV2(opts.protocol);
     if (v2 && opts.call === 'advertise') {
       // Decided above; the answer is static text: no process, no slot.
-      await this.v2.ready;
+      await this.v2.ready();
       const bytes = this.v2.get(readUploadConfig(dir));
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
     if (service === 'git-receive-pack' && opts.call === 'advertise' && opts.protocol === undefined) {
       // A push's first request (decided above, write access): the refs from disk, no process.
-      await this.receiveAdvertisement.ready;
+      await this.receiveAdvertisement.ready();
       const bytes = this.receiveAdvertisement.get(dir);
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }

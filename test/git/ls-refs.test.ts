@@ -87,7 +87,7 @@ const PREFIXES: string[][] = [
 /** Compares every combination on `dir`; returns how many were answered in process (the rest fell back). */
 async function compareAll(dir: string): Promise<number> {
   // receive-pack's v0 advertisement (a push's first request) from the same refs
-  await receive.ready;
+  await receive.ready();
   const adv = receive.get(dir);
   assert.ok(adv, 'the receive-pack advertisement is written in process');
   assert.equal(adv.toString('latin1'), git(['receive-pack', '--advertise-refs', '--stateless-rpc', dir]).toString('latin1'), `receive-pack advertisement of ${dir}`);
