@@ -320,7 +320,7 @@ export function resolve(s: Snapshot, start: RawRef): { target: string | undefine
 }
 
 /** The object a tag finally points at (git's peel_object); undefined when `oid` is not a tag or a tag in the chain is missing. */
-async function peelObject(pool: CatFilePool, dir: string, oid: string): Promise<string | undefined> {
+export async function peelObject(pool: CatFilePool, dir: string, oid: string): Promise<string | undefined> {
   let obj = await pool.read(dir, oid);
   for (let depth = 0; obj && obj.type === 'tag'; depth++) {
     if (depth > 16) doubt('tag chain too long');

@@ -9,6 +9,7 @@ import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
 import type { CatFilePool } from '../git/cat-file.ts';
 import { lsRefs, parseLsRefsRequest, readLsRefsHead, readUploadConfig, requestStream } from '../git/ls-refs.ts';
 import { ReceiveAdvertisement } from '../git/receive-advertisement.ts';
+import { UploadV0Advertisement } from '../git/upload-v0-advertisement.ts';
 import { readRefsNamed } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
@@ -111,6 +112,7 @@ export class GitService {
   private readonly hooksDir: string;
   private readonly v2: V2Advertisement;
   private readonly receiveAdvertisement: ReceiveAdvertisement;
+  private readonly v0: UploadV0Advertisement;
 
   constructor(
     private readonly repos: Repos,
@@ -122,6 +124,7 @@ export class GitService {
     this.hooksDir = installHooks(o.git);
     this.v2 = new V2Advertisement(o.git);
     this.receiveAdvertisement = new ReceiveAdvertisement(o.git);
+    this.v0 = new UploadV0Advertisement(o.git);
   }
 
   async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
@@ -133,6 +136,12 @@ export class GitService {
       // Decided above; the answer is static text: no process, no slot.
       await this.v2.ready();
       const bytes = this.v2.get(readUploadConfig(dir));
+      if (bytes) return this.fromMemory(repo.id, service, bytes);
+    }
+    if (service === 'git-upload-pack' && opts.call === 'advertise' && opts.protocol === undefined && this.o.pool) {
+      // A v0 client's first request: the refs from disk, peeled through the cat-file readers.
+      await this.v0.ready();
+      const bytes = await this.v0.get(dir, readUploadConfig(dir), this.o.pool);
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
     if (service === 'git-receive-pack' && opts.call === 'advertise' && opts.protocol === undefined) {

@@ -12,6 +12,7 @@ import { CatFilePool } from '../../src/git/cat-file.ts';
 import { type LsRefsArgs, lsRefs, parseLsRefsRequest, readUploadConfig } from '../../src/git/ls-refs.ts';
 import { ReceiveAdvertisement, receiveHideRefs } from '../../src/git/receive-advertisement.ts';
 import { pktLine } from '../../src/git/smart-http.ts';
+import { UploadV0Advertisement } from '../../src/git/upload-v0-advertisement.ts';
 import { SKELETON_CONFIG } from '../../src/git/skeleton.ts';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-lsrefs-home-'));
@@ -28,6 +29,9 @@ const env = {
 };
 const pool = new CatFilePool({ home });
 const receive = new ReceiveAdvertisement({ home });
+const uploadV0 = new UploadV0Advertisement({ home });
+/** How many layouts had their v0 upload-pack advertisement written in process (the rest: HEAD unborn or detached). */
+let v0InProcess = 0;
 after(() => pool.close());
 
 function git(args: string[], cwd?: string, input?: Buffer | string, extraEnv: Record<string, string> = {}): Buffer {
@@ -93,6 +97,13 @@ async function compareAll(dir: string): Promise<number> {
   assert.equal(adv.toString('latin1'), git(['receive-pack', '--advertise-refs', '--stateless-rpc', dir]).toString('latin1'), `receive-pack advertisement of ${dir}`);
   const cfg = readUploadConfig(dir);
   assert.ok(cfg, 'the config is one the in-process path reads');
+  // upload-pack's v0 advertisement, where HEAD is a branch that exists
+  await uploadV0.ready();
+  const v0 = await uploadV0.get(dir, cfg, pool);
+  if (v0) {
+    v0InProcess++;
+    assert.equal(v0.toString('latin1'), git(['upload-pack', '--advertise-refs', '--stateless-rpc', dir]).toString('latin1'), `upload-pack v0 advertisement of ${dir}`);
+  }
   let inProcess = 0;
   for (const flags of FLAGS)
     for (const prefixes of PREFIXES) {
@@ -136,6 +147,8 @@ function populate(wc: string, bare: string): void {
 }
 
 describe('ls-refs in process, compared with git upload-pack', () => {
+  after(() => assert.ok(v0InProcess >= 6, `v0 advertisements written in process: ${v0InProcess}`));
+
   test('an empty repository (HEAD unborn)', async () => {
     const { bare } = makeRepo();
     assert.equal(await compareAll(bare), COMBINATIONS);

@@ -61,6 +61,16 @@ describe('protocol v2 without a git process', () => {
     assert.match(r.body.toString('latin1'), /agent=git\/\d+\.\d+/);
   });
 
+  test("info/refs for a v0 client is upload-pack's own advertisement", async () => {
+    const r = await request('GET', '/v2/refs.git/info/refs?service=git-upload-pack', {});
+    assert.equal(r.status, 200);
+    const env = { PATH: process.env.PATH, HOME: tmpDir('palisade-home-'), GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C' };
+    const theirs = spawnSync('git', ['upload-pack', '--stateless-rpc', '--advertise-refs', repoDir(s.dataDir, repoId)], { env }).stdout;
+    assert.equal(r.body.toString('latin1'), '001e# service=git-upload-pack\n0000' + theirs.toString('latin1'));
+    assert.match(r.body.toString('latin1'), /symref=HEAD:refs\/heads\/main/);
+    assert.match(r.body.toString('latin1'), /refs\/tags\/v1\^\{\}/);
+  });
+
   test("info/refs for a push is receive-pack's own advertisement", async () => {
     const r = await request('GET', '/v2/refs.git/info/refs?service=git-receive-pack', {});
     assert.equal(r.status, 200);
@@ -104,7 +114,7 @@ describe('protocol v2 without a git process', () => {
     }
   });
 
-  test('the v2 and push advertisements and ls-refs need no process slot; v0 and fetches still do', async () => {
+  test('advertisements (v2, v0, push) and ls-refs need no process slot; v1 and fetches still do', async () => {
     // The one slot is held by an upload-pack whose request stops after its first bytes.
     const held = http.request(`${s.url}/v2/refs.git/git-upload-pack`, { method: 'POST', headers: { Authorization: basic(), 'Content-Type': 'application/x-git-upload-pack-request', 'Content-Length': '1000' } });
     held.on('error', () => undefined);
@@ -115,7 +125,10 @@ describe('protocol v2 without a git process', () => {
       assert.equal(v2.status, 200);
       assert.match(v2.body.toString('latin1'), /^000eversion 2\n/);
       const v0 = await request('GET', '/v2/refs.git/info/refs?service=git-upload-pack', {});
-      assert.equal(v0.status, 503);
+      assert.equal(v0.status, 200);
+      // a protocol the in-process answers do not speak (v1) needs git, and so a slot
+      const v1 = await request('GET', '/v2/refs.git/info/refs?service=git-upload-pack', { 'Git-Protocol': 'version=1' });
+      assert.equal(v1.status, 503);
       const push = await request('GET', '/v2/refs.git/info/refs?service=git-receive-pack', {});
       assert.equal(push.status, 200);
       // ls-refs is answered from disk without a slot; a fetch, which needs git, is refused
