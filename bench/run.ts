@@ -159,6 +159,13 @@ async function main(): Promise<void> {
           const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
           (fetchT[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: dest }));
         }
+      // 2a. the same with protocol v0 (clients before git 2.26, or configured so)
+      const fetchV0: Record<string, number[]> = {};
+      for (let r = 0; r < RUNS * 2; r++)
+        for (const [name] of targets) {
+          const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
+          (fetchV0[name] ??= []).push(await timed('git', ['-c', 'protocol.version=0', 'fetch', '-q', 'origin'], { cwd: dest }));
+        }
       // 2b. ls-remote (protocol v2: the advertisement, then ls-refs)
       const lsT: Record<string, number[]> = {};
       for (let r = 0; r < RUNS * 2; r++)
@@ -206,6 +213,7 @@ async function main(): Promise<void> {
       row('full clone (--bare)', clone, '≤ 1.0× http-backend');
       row('no-op fetch', fetchT, '≤ 0.85× http-backend, ≤ 2× file://');
       row('ls-remote', lsT, '≤ 0.8× http-backend');
+      row('no-op fetch, protocol v0', fetchV0, '');
       row('push of 100 commits', pushT, '≤ 1.0× http-backend');
       row('no-op fetch, public repository, anonymous', fetchA, '');
       row('ls-remote, public repository, anonymous', lsA, '');
