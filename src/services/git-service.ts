@@ -77,11 +77,12 @@ export interface OpenOptions {
   /** fires when the client went away: stops waiting for a slot, kills the child */
   signal: AbortSignal;
   /**
-   * What the session will run, when the transport knows (smart HTTP): a protocol v2
-   * upload-pack `advertise` that git would answer with the bytes computed once is served from
-   * memory; a v2 upload-pack `rpc` takes a process slot only when git has to run (an ls-refs
-   * answered from disk needs none), so it may fail with `unavailable` from `rpc` itself,
-   * before anything was written to its output. Undefined (SSH): a slot is taken at once.
+   * What the session will run, when the transport knows (smart HTTP). An `advertise` (v2
+   * capabilities, upload-pack's v0 refs, receive-pack's refs) is written from memory and the
+   * refs on disk when it can be, with no process and no slot; a v2 upload-pack `rpc` takes a
+   * process slot only when git has to run (an ls-refs answered from disk needs none), so it
+   * may fail with `unavailable` from `rpc` itself, before anything was written to its output.
+   * Undefined (SSH): git runs, and a slot is taken at once.
    */
   call?: 'advertise' | 'rpc';
 }
