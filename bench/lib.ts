@@ -94,8 +94,8 @@ export function packedSize(dir: string): number {
   return fs.readdirSync(packs).filter((f) => f.endsWith('.pack')).reduce((n, f) => n + fs.statSync(path.join(packs, f)).size, 0);
 }
 
-export async function startPalisade(dataDir: string, adminKey: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess; sshPort?: number }> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'palisade.js'), 'serve', '--port', '0', '--data', dataDir], {
+export async function startPalisade(dataDir: string, adminKey: string, extraEnv: Record<string, string> = {}, bin = path.join(ROOT, 'bin', 'palisade.js')): Promise<{ url: string; proc: ChildProcess; sshPort?: number }> {
+  const proc = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data', dataDir], {
     env: { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

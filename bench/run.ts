@@ -2,6 +2,9 @@
 // against `git clone file://`, on a generated repository of more than 50 MB packed; then
 // 16 concurrent clones with the server's RSS, and API latency for repositories and identities.
 // Usage: npm run bench [-- --runs N]. Writes bench/.work/results.md.
+// `--before <older checkout>/bin/palisade.js` also serves the repository from an older build, in
+// the same interleaved rounds (a before/after comparison on one noisy machine); `--git-only`
+// stops after the comparison table (no concurrency or API latency).
 import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -14,6 +17,8 @@ import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startHtt
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 /** `--api-only`: skip the git comparisons and measure the API latencies alone. */
 const API_ONLY = process.argv.includes('--api-only');
+const GIT_ONLY = process.argv.includes('--git-only');
+const BEFORE = process.argv.includes('--before') ? path.resolve(process.argv[process.argv.indexOf('--before') + 1]!) : undefined;
 
 const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
@@ -43,6 +48,30 @@ async function main(): Promise<void> {
   const palUrl = `${pal.url.replace('http://', `http://x-access-token:${token}@`)}/bench/repo.git`;
   await run('git', ['push', '-q', palUrl, 'main'], { cwd: source });
   await run('git', ['repack', '-adq'], { cwd: repoDir(data, repoId) });
+  // A public copy, read anonymously: git sends credentials only after a 401, so every
+  // authenticated request costs one more round trip than http-backend's anonymous ones.
+  const publicUrl = async (url: string, dataDir: string): Promise<string> => {
+    const { repoId: pid } = await api(url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/public', public: true });
+    await run('git', ['push', '-q', `${url.replace('http://', `http://admin:${adminKey}@`)}/bench/public.git`, 'main'], { cwd: source });
+    await run('git', ['repack', '-adq'], { cwd: repoDir(dataDir, pid) });
+    return `${url}/bench/public.git`;
+  };
+  const palPublic = API_ONLY ? '' : await publicUrl(pal.url, data);
+
+  // The same on an older build, when asked (its own data folder and port).
+  let before: { proc: ChildProcess; url: string; publicUrl: string } | undefined;
+  if (BEFORE && !API_ONLY) {
+    const bdata = path.join(WORK, 'palisade-before-data');
+    const b = await startPalisade(bdata, adminKey, {}, BEFORE);
+    const { repoId: bid } = await api(b.url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/repo' });
+    const bIdent = await api(b.url, adminKey, 'POST', '/identity/v1/identities');
+    await api(b.url, adminKey, 'POST', `/identity/v1/identities/${bIdent.id}/permissions/git/${bid}`, { permission: 'write' });
+    const { token: bToken } = await api(b.url, adminKey, 'POST', `/identity/v1/identities/${bIdent.id}/tokens`);
+    const bUrl = `${b.url.replace('http://', `http://x-access-token:${bToken}@`)}/bench/repo.git`;
+    await run('git', ['push', '-q', bUrl, 'main'], { cwd: source });
+    await run('git', ['repack', '-adq'], { cwd: repoDir(bdata, bid) });
+    before = { proc: b.proc, url: bUrl, publicUrl: await publicUrl(b.url, bdata) };
+  }
 
   // git http-backend behind nginx + fcgiwrap, on a copy of the same repository.
   const httpRoot = path.join(WORK, 'http-root');
@@ -59,6 +88,7 @@ async function main(): Promise<void> {
     if (!API_ONLY) {
       const targets: [string, string][] = [
         ['palisade', palUrl],
+        ...(before ? ([['palisade-before', before.url]] as [string, string][]) : []),
         ['http-backend', backendUrl],
         ['file://', fileUrl],
       ];
@@ -77,12 +107,36 @@ async function main(): Promise<void> {
           const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
           (fetchT[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: dest }));
         }
+      // 2a. the same with protocol v0 (clients before git 2.26, or configured so)
+      const fetchV0: Record<string, number[]> = {};
+      for (let r = 0; r < RUNS * 2; r++)
+        for (const [name] of targets) {
+          const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
+          (fetchV0[name] ??= []).push(await timed('git', ['-c', 'protocol.version=0', 'fetch', '-q', 'origin'], { cwd: dest }));
+        }
+      // 2b. ls-remote (protocol v2: the advertisement, then ls-refs)
+      const lsT: Record<string, number[]> = {};
+      for (let r = 0; r < RUNS * 2; r++)
+        for (const [name, url] of targets) (lsT[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
+      // 2c. the same two, anonymous, on the public copy (same work as http-backend's)
+      const anon: [string, string][] = [['palisade', palPublic], ...(before ? ([['palisade-before', before.publicUrl]] as [string, string][]) : []), ['http-backend', backendUrl], ['file://', fileUrl]];
+      const fetchA: Record<string, number[]> = {};
+      const lsA: Record<string, number[]> = {};
+      for (const [name, url] of anon) {
+        const dest = path.join(WORK, `clone-anon-${name.replace(/\W/g, '')}`);
+        await run('git', ['clone', '-q', '--bare', url, dest]);
+      }
+      for (let r = 0; r < RUNS * 2; r++)
+        for (const [name, url] of anon) {
+          (fetchA[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: path.join(WORK, `clone-anon-${name.replace(/\W/g, '')}`) }));
+          (lsA[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
+        }
       // 3. push of 100 new commits (each run makes its own, so nothing is already there)
       const pushT: Record<string, number[]> = {};
       const wc = path.join(WORK, 'push-wc');
       await run('git', ['clone', '-q', '--no-checkout', source, wc]);
       for (let r = 0; r < RUNS; r++)
-        for (const [name, url] of targets.slice(0, 2)) {
+        for (const [name, url] of targets.filter(([n]) => n !== 'file://')) {
           await run('git', ['checkout', '-q', '-B', `push-${name.replace(/\W/g, '')}-${r}`, 'origin/main'], { cwd: wc });
           for (let c = 0; c < 100; c++) {
             fs.writeFileSync(path.join(wc, 'pushed.txt'), `${name} run ${r} commit ${c} ${crypto.randomUUID()}\n`);
@@ -92,19 +146,31 @@ async function main(): Promise<void> {
           (pushT[name] ??= []).push(await timed('git', ['push', '-q', url, `HEAD:refs/heads/run-${r}`], { cwd: wc }));
         }
 
-      say(`Repository: ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed. Runs: ${RUNS} (no-op fetch: ${RUNS * 2}), interleaved; medians in ms.`);
+      say(`Repository: ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed. Runs: ${RUNS} (no-op fetch and ls-remote: ${RUNS * 2}), interleaved; medians in ms. Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}.`);
       say('');
-      say('| operation | Palisade | git http-backend (nginx + fcgiwrap) | file:// | Palisade / http-backend | target |');
-      say('| --- | --- | --- | --- | --- | --- |');
+      say(`| operation | Palisade |${before ? ' Palisade before |' : ''} git http-backend (nginx + fcgiwrap) | file:// | Palisade / http-backend |${before ? ' before / http-backend |' : ''} Palisade / file:// | target |`);
+      say(`| --- | --- |${before ? ' --- |' : ''} --- | --- | --- |${before ? ' --- |' : ''} --- | --- |`);
       const row = (op: string, m: Record<string, number[]>, target: string) => {
         const p = median(m.palisade!);
         const b = median(m['http-backend']!);
-        const f = m['file://'] ? fmt(median(m['file://'])) : 'n/a';
-        say(`| ${op} | ${fmt(p)} | ${fmt(b)} | ${f} | ${(p / b).toFixed(2)}× | ${target} |`);
+        const f = m['file://'] ? median(m['file://']) : undefined;
+        const pb = m['palisade-before'] ? median(m['palisade-before']) : undefined;
+        const cells = [op, fmt(p), ...(before ? [pb === undefined ? 'n/a' : fmt(pb)] : []), fmt(b), f === undefined ? 'n/a' : fmt(f), `${(p / b).toFixed(2)}×`, ...(before ? [pb === undefined ? 'n/a' : `${(pb / b).toFixed(2)}×`] : []), f === undefined ? 'n/a' : `${(p / f).toFixed(2)}×`, target];
+        say(`| ${cells.join(' | ')} |`);
       };
-      row('full clone (--bare)', clone, '≤ 1.10×');
-      row('no-op fetch', fetchT, '≤ 1.5×');
-      row('push of 100 commits', pushT, '');
+      row('full clone (--bare)', clone, '≤ 1.0× http-backend');
+      row('no-op fetch', fetchT, '≤ 0.85× http-backend, ≤ 2× file://');
+      row('ls-remote', lsT, '≤ 0.8× http-backend');
+      row('no-op fetch, protocol v0', fetchV0, '');
+      row('push of 100 commits', pushT, '≤ 1.0× http-backend');
+      row('no-op fetch, public repository, anonymous', fetchA, '');
+      row('ls-remote, public repository, anonymous', lsA, '');
+      if (GIT_ONLY) {
+        say('');
+        say(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${(await run('git', ['--version'])).trim()}.`);
+        fs.writeFileSync(path.join(WORK, 'results.md'), lines.join('\n') + '\n');
+        return;
+      }
 
       // 4. 16 concurrent clones against Palisade: failures and server RSS growth.
       const base = rssKb(pal.proc.pid!);
@@ -149,6 +215,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(WORK, 'results.md'), lines.join('\n') + '\n');
   } finally {
     pal.proc.kill('SIGTERM');
+    before?.proc.kill('SIGTERM');
     for (const p of backend) {
       try {
         process.kill(-p.pid!, 'SIGTERM');

@@ -170,7 +170,7 @@ export async function openServices(config: Config): Promise<Services> {
   const packCache = config.packCacheMaxBytes > 0
     ? new PackCache({ git, dataDir: config.dataDir, runDir: path.join(config.dataDir, 'run'), cacheDir: path.join(config.dataDir, 'cache', 'packs'), maxBytes: config.packCacheMaxBytes, ttlMs: config.packCacheTtlMs, timeoutMs: config.gitTimeoutMs })
     : undefined;
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs, uploadPackRun: () => packCache?.uploadPackRun() }, access);
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs, uploadPackRun: () => packCache?.uploadPackRun(), pool }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);

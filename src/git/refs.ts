@@ -59,23 +59,59 @@ function isReadableRef(ref: string): boolean {
  * undefined when it does not exist, is symbolic, or is not a well-formed ref name.
  */
 export function readRef(dir: string, ref: string): string | undefined {
-  if (!isReadableRef(ref)) return undefined;
+  return readRefsNamed(dir, [ref]).get(ref);
+}
+
+/**
+ * The values of the named refs, as readRef gives each (those missing, symbolic or not
+ * well-formed are absent), reading `packed-refs` at most once however many refs are asked:
+ * a push's refs after receive-pack, a mirror push's thousands among them.
+ */
+export function readRefsNamed(dir: string, refs: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  let packed: Map<string, string> | undefined;
+  for (const ref of refs) {
+    const loose = readLoose(dir, ref);
+    if (loose === null) continue;
+    if (loose !== undefined) {
+      out.set(ref, loose);
+      continue;
+    }
+    packed ??= readPacked(dir);
+    const v = packed.get(ref);
+    if (v !== undefined) out.set(ref, v);
+  }
+  return out;
+}
+
+/** A loose ref's oid; undefined when there is no loose file (look in packed-refs); null when the ref cannot be read at all. */
+function readLoose(dir: string, ref: string): string | undefined | null {
+  if (!isReadableRef(ref)) return null;
   try {
     const v = fs.readFileSync(path.join(dir, ref), 'utf8').trim();
-    return /^[0-9a-f]{40,64}$/.test(v) ? v : undefined;
+    // a loose file that is not an oid (a symbolic ref) hides its packed value, as before
+    return /^[0-9a-f]{40,64}$/.test(v) ? v : null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw e;
   }
-  let packed: string;
+  return undefined;
+}
+
+/** `packed-refs` as ref -> oid (peeled lines skipped); empty when there is none. */
+function readPacked(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let text: string;
   try {
-    packed = fs.readFileSync(path.join(dir, 'packed-refs'), 'utf8');
+    text = fs.readFileSync(path.join(dir, 'packed-refs'), 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw e;
   }
-  for (const line of packed.split('\n')) {
-    if (line.endsWith(` ${ref}`) && line.length === line.indexOf(' ') + 1 + ref.length) return line.slice(0, line.indexOf(' '));
+  for (const line of text.split('\n')) {
+    if (!line || line[0] === '#' || line[0] === '^') continue;
+    const sp = line.indexOf(' ');
+    if (sp > 0) out.set(line.slice(sp + 1), line.slice(0, sp));
   }
-  return undefined;
+  return out;
 }

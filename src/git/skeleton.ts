@@ -4,7 +4,8 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { repoDir, scratchDir } from './repo-path.ts';
 
-const CONFIG = `[core]
+/** The config every repository is created with (the v2 advertisement served from memory is git's answer for it). */
+export const SKELETON_CONFIG = `[core]
 \trepositoryformatversion = 0
 \tfilemode = true
 \tbare = true
@@ -34,7 +35,7 @@ export async function createBareRepo(dataDir: string, repoId: string, defaultBra
   fsSync.mkdirSync(path.join(tmp, 'refs', 'tags'));
   fsSync.mkdirSync(path.join(tmp, 'info'));
   fsSync.writeFileSync(path.join(tmp, 'HEAD'), `ref: refs/heads/${defaultBranch}\n`);
-  fsSync.writeFileSync(path.join(tmp, 'config'), CONFIG);
+  fsSync.writeFileSync(path.join(tmp, 'config'), SKELETON_CONFIG);
   fsSync.writeFileSync(path.join(tmp, 'description'), 'Palisade repository\n');
   fsSync.mkdirSync(path.dirname(final), { recursive: true });
   fsSync.renameSync(tmp, final);

@@ -6,10 +6,15 @@ import { refNameProblem } from '../domain/validate.ts';
 import { fastForwardOnly, installHooks, readHookReport } from '../git/hooks.ts';
 import { drain, type PushHead, prefixed, readPushHead, refusalReport } from '../git/push-commands.ts';
 import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
-import { readRef } from '../git/refs.ts';
+import type { CatFilePool } from '../git/cat-file.ts';
+import { lsRefs, parseLsRefsRequest, readLsRefsHead, readUploadConfig, requestStream } from '../git/ls-refs.ts';
+import { ReceiveAdvertisement } from '../git/receive-advertisement.ts';
+import { UploadV0Advertisement } from '../git/upload-v0-advertisement.ts';
+import { readRefsNamed } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
 import type { GitEnv } from '../git/runner.ts';
 import { advertiseRefs, type GitCommandName, receivePack, type ServeOptions, serveStateful, serviceRpc } from '../git/smart-http.ts';
+import { isV2, V2Advertisement } from '../git/v2-advertisement.ts';
 import type { RepoRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import type { ProcessSlots } from './process-slots.ts';
@@ -29,6 +34,8 @@ export interface GitServiceOptions {
   quarantineGraceMs: number;
   /** `-c` settings and environment for upload-pack (the pack cache's hook), when it is on */
   uploadPackRun?: () => { config: string[]; env: Record<string, string> } | undefined;
+  /** the long-lived cat-file readers: with them, a v2 `ls-refs` is answered without a process */
+  pool?: CatFilePool;
 }
 
 /** The most bytes a push's command list may take (100k refs of a mirror push fit). */
@@ -76,6 +83,15 @@ export interface OpenOptions {
   protocol?: string;
   /** fires when the client went away: stops waiting for a slot, kills the child */
   signal: AbortSignal;
+  /**
+   * What the session will run, when the transport knows (smart HTTP). An `advertise` (v2
+   * capabilities, upload-pack's v0 refs, receive-pack's refs) is written from memory and the
+   * refs on disk when it can be, with no process and no slot; a v2 upload-pack `rpc` takes a
+   * process slot only when git has to run (an ls-refs answered from disk needs none), so it
+   * may fail with `unavailable` from `rpc` itself, before anything was written to its output.
+   * Undefined (SSH): git runs, and a slot is taken at once.
+   */
+  call?: 'advertise' | 'rpc';
 }
 
 const ZERO = /^0+$/;
@@ -102,6 +118,9 @@ export class GitService {
   /** receive-pack runs in this process, per repository: a quarantine is only swept when none runs */
   private readonly pushing = new Map<string, number>();
   private readonly hooksDir: string;
+  private readonly v2: V2Advertisement;
+  private readonly receiveAdvertisement: ReceiveAdvertisement;
+  private readonly v0: UploadV0Advertisement;
 
   constructor(
     private readonly repos: Repos,
@@ -111,43 +130,70 @@ export class GitService {
     private readonly access: Access,
   ) {
     this.hooksDir = installHooks(o.git);
+    this.v2 = new V2Advertisement(o.git);
+    this.receiveAdvertisement = new ReceiveAdvertisement(o.git);
+    this.v0 = new UploadV0Advertisement(o.git);
   }
 
   async open(p: Principal, repoRef: string, service: GitCommandName, opts: OpenOptions): Promise<GitSession> {
     // Decide before any process starts (AccessDenied: missing and hidden look the same).
     const repo = await this.repos.getGit(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
-    // Only an authorized caller may wait for, or hold, a process slot.
-    const slot = await this.slots.acquire(p, opts.signal);
     const dir = repoDir(this.o.dataDir, repo.id);
+    const v2 = service === 'git-upload-pack' && isV2(opts.protocol);
+    if (v2 && opts.call === 'advertise') {
+      // Decided above; the answer is static text: no process, no slot.
+      await this.v2.ready();
+      const bytes = this.v2.get(readUploadConfig(dir));
+      if (bytes) return this.fromMemory(repo.id, service, bytes);
+    }
+    if (service === 'git-upload-pack' && opts.call === 'advertise' && opts.protocol === undefined && this.o.pool) {
+      // A v0 client's first request: the refs from disk, peeled through the cat-file readers.
+      await this.v0.ready();
+      const bytes = await this.v0.get(dir, readUploadConfig(dir), this.o.pool);
+      if (bytes) return this.fromMemory(repo.id, service, bytes);
+    }
+    if (service === 'git-receive-pack' && opts.call === 'advertise' && opts.protocol === undefined) {
+      // A push's first request (decided above, write access): the refs from disk, no process.
+      await this.receiveAdvertisement.ready();
+      const bytes = this.receiveAdvertisement.get(dir);
+      if (bytes) return this.fromMemory(repo.id, service, bytes);
+    }
+    // A v2 upload-pack request takes its slot once it is known that git must run.
+    const lazy = v2 && opts.call === 'rpc' && !!this.o.pool;
+    // Only an authorized caller may wait for, or hold, a process slot.
+    const slot = lazy ? undefined : await this.slots.acquire(p, opts.signal);
     const extra = service === 'git-upload-pack' ? this.o.uploadPackRun?.() : undefined;
     const serve: ServeOptions = { git: this.o.git, dir, service, protocol: opts.protocol, timeoutMs: this.o.timeoutMs, signal: opts.signal, idleTimeoutMs: this.o.idleTimeoutMs, config: extra?.config, env: extra?.env };
     let used = false;
-    const once = () => {
+    const once = (call: 'advertise' | 'rpc' | 'serve') => {
       if (used) throw new Error('a git session runs once');
+      if (lazy && call !== 'rpc') throw new Error('this session was opened for rpc');
       used = true;
     };
     return {
       repoId: repo.id,
       service,
       advertise: async (output) => {
-        once();
+        once('advertise');
         try {
           return await advertiseRefs(serve, output);
         } finally {
-          slot.release();
+          slot?.release();
         }
       },
       rpc: async (input, output) => {
-        once();
+        once('rpc');
         if (service === 'git-upload-archive') throw new Error('git-upload-archive runs only statefully');
         try {
-          return service === 'git-receive-pack' ? await this.push(p, repo, serve, input, output) : await serviceRpc(serve, input, output);
+          if (service === 'git-receive-pack') return await this.push(p, repo, serve, input, output);
+          if (lazy) return await this.uploadV2(p, serve, input, output);
+          return await serviceRpc(serve, input, output);
         } finally {
-          slot.release();
+          slot?.release();
         }
       },
       serve: async (input, output, errOutput) => {
-        once();
+        once('serve');
         try {
           if (service !== 'git-receive-pack') return await serveStateful(serve, input, output, errOutput);
           // A stateful push is an advertisement, then a request decided as smart HTTP's is.
@@ -155,11 +201,55 @@ export class GitService {
           if (adv.code !== 0) return adv;
           return await this.push(p, repo, serve, input, output, errOutput);
         } finally {
-          slot.release();
+          slot?.release();
         }
       },
-      close: () => slot.release(),
+      close: () => slot?.release(),
     };
+  }
+
+  /** A session answered from memory: `advertise` writes `bytes`, nothing else runs. */
+  private fromMemory(repoId: string, service: GitCommandName, bytes: Buffer): GitSession {
+    let used = false;
+    return {
+      repoId,
+      service,
+      advertise: async (output) => {
+        if (used) throw new Error('a git session runs once');
+        used = true;
+        output.write(bytes);
+        return { code: 0, stderr: '', idle: false };
+      },
+      rpc: () => Promise.reject(new Error('this session only advertises')),
+      serve: () => Promise.reject(new Error('this session only advertises')),
+      close: () => undefined,
+    };
+  }
+
+  /**
+   * One protocol v2 upload-pack request: an `ls-refs` this code parses strictly is answered
+   * from the refs on disk (the same bytes git sends, see git/ls-refs.ts); anything else (a
+   * fetch, an ls-refs it is not sure of) goes to git whole, the bytes read so far first, once
+   * a process slot is free (`unavailable` otherwise, before any output).
+   */
+  private async uploadV2(p: Principal, serve: ServeOptions, input: Readable, output: Writable): Promise<GitRunResult> {
+    const head = await readLsRefsHead(input, { idleMs: this.o.idleTimeoutMs, signal: serve.signal });
+    if (head.status === 'aborted') return { code: null, stderr: '', idle: !!head.idle };
+    if (head.status === 'complete') {
+      const args = parseLsRefsRequest(head.buffered);
+      const cfg = args && readUploadConfig(serve.dir);
+      const bytes = args && cfg ? await lsRefs(serve.dir, cfg, this.o.pool!, args) : undefined;
+      if (bytes) {
+        output.write(bytes);
+        return { code: 0, stderr: '', idle: false };
+      }
+    }
+    const slot = await this.slots.acquire(p, serve.signal);
+    try {
+      return await serviceRpc(serve, requestStream(head, input), output);
+    } finally {
+      slot.release();
+    }
   }
 
   /**
@@ -208,11 +298,13 @@ export class GitService {
     }
     if (result.code === 0) {
       // Of the refs the client asked to move, those now at their new value moved.
+      // Only the refs named, each read once (packed-refs at most once): no snapshot of all refs.
       const changes: RefChange[] = [];
-      for (const c of head.commands) {
-        if (c.oldOid === c.newOid) continue;
+      const moved = head.commands.filter((c) => c.oldOid !== c.newOid);
+      const values = readRefsNamed(serve.dir, moved.map((c) => c.ref));
+      for (const c of moved) {
         const deleted = ZERO.test(c.newOid);
-        const now = readRef(serve.dir, c.ref);
+        const now = values.get(c.ref);
         if (deleted ? now === undefined : now === c.newOid) changes.push({ ref: c.ref, before: ZERO.test(c.oldOid) ? null : c.oldOid, after: deleted ? null : c.newOid });
       }
       if (changes.length) this.events.refsChanged(repo.id, changes);

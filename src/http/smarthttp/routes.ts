@@ -156,16 +156,17 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
       if (!res.writableFinished) ac.abort();
     });
     // Resolves and decides before any process starts; refusals go to the error mapper.
-    const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal });
+    const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal, call: endpoint === 'info/refs' ? 'advertise' : 'rpc' });
     const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
 
     reply.hijack();
-    res.writeHead(200, {
-      'Content-Type': `application/x-${service}-${kind}`,
-      'Cache-Control': 'no-cache, max-age=0, must-revalidate',
-      Pragma: 'no-cache',
-      Expires: 'Fri, 01 Jan 1980 00:00:00 GMT',
-    });
+    // Sent with the first byte of the answer: a v2 upload-pack request may still be refused
+    // (no process slot free) once it is known that git has to run.
+    res.statusCode = 200;
+    res.setHeader('Content-Type', `application/x-${service}-${kind}`);
+    res.setHeader('Cache-Control', 'no-cache, max-age=0, must-revalidate');
+    res.setHeader('Pragma', 'no-cache');
+    res.setHeader('Expires', 'Fri, 01 Jan 1980 00:00:00 GMT');
 
     try {
       let result;
@@ -186,7 +187,18 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
       if (result.refused) req.log.info({ repo: session.repoId, refused: result.refused }, 'push refused by the decision point (git was told in its protocol)');
       else if (result.code !== 0 && !ac.signal.aborted && !result.idle) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {
-      req.log.error({ err }, 'git service failed');
+      if (!res.headersSent && isDomainError(err) && err.kind === 'unavailable') {
+        // refused before any byte of the answer: the status and text the error mapper gives
+        res.statusCode = 503;
+        res.setHeader('Retry-After', String(err.retryAfterSeconds ?? 1));
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-cache');
+        res.removeHeader('Pragma');
+        res.removeHeader('Expires');
+        res.write(`${err.message}\n`);
+      } else if (!res.headersSent && req.raw.destroyed) {
+        // the client left while waiting for a process slot: nobody to answer
+      } else req.log.error({ err }, 'git service failed');
     } finally {
       session.close();
       // A body git did not read to its end (killed: idle, too large, failed) is not drained:
