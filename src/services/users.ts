@@ -363,9 +363,10 @@ export class Users {
   /**
    * Checks a session's credential again (a live SSH session, every few seconds): the
    * principal it resolves to now, or undefined when the token was revoked, the key removed,
-   * the password changed, or the account (of the user, or of the identity) deactivated.
+   * the password changed, or the account (of the user, or of the identity) deactivated
+   * (`requireActive: false`: the credential alone, whatever the account's state).
    */
-  async revalidate(c: SessionCredential): Promise<Principal | undefined> {
+  async revalidate(c: SessionCredential, o: { requireActive: boolean } = { requireActive: true }): Promise<Principal | undefined> {
     let p: Principal | undefined;
     if (c.kind === 'token') {
       const o = await this.store.findTokenOwner(this.store.db, c.tokenHash);
@@ -378,7 +379,7 @@ export class Users {
       const u = await this.store.findUserById(this.store.db, c.userId);
       p = u && u.password_hash === c.passwordHash ? userPrincipal(u) : undefined;
     }
-    if (!p) return undefined;
+    if (!p || !o.requireActive) return p;
     if (p.kind === 'user') return p.active ? p : undefined;
     if (p.kind === 'identity') {
       const account = await this.store.findUserById(this.store.db, p.accountId);

@@ -70,6 +70,13 @@ export class SshConnection {
   private attempts = 0;
   /** closed by the server (credential gone): sessions stop */
   readonly closed = new AbortController();
+  /**
+   * whether the credential was live (not revoked, account active) at the last check: only a
+   * change from live to withdrawn ends the connection. A key of an inactive account's identity
+   * still authenticates (the decision then refuses everything, as over HTTP), and its
+   * connection must answer that refusal instead of being cut by the next periodic check.
+   */
+  private live = false;
   /** checks that live sessions add (the gateway: the grant still holds); any false ends the connection */
   readonly rechecks: (() => Promise<boolean>)[] = [];
 
@@ -122,6 +129,7 @@ export class SshConnection {
       } else return reject('');
       if (!a) return reject('invalid credentials');
       // A VM login's principal must be an identity; the decision says so again, with its reason.
+      this.live = (await users.revalidate(a.credential)) !== undefined;
       this.auth = a;
       this.login = login;
       log.info({ ssh: { event: 'auth', ip, login: login.mode, vm: login.mode === 'vm' ? login.vmId : undefined, method: ctx.method, principal: principalLabel(a.principal), ok: true } }, 'ssh authenticated');
@@ -139,7 +147,13 @@ export class SshConnection {
     if (!this.auth || this.closed.signal.aborted) return;
     try {
       const p = await this.server.deps.users.revalidate(this.auth.credential);
-      if (!p) return this.end('credential revoked, removed or account deactivated');
+      if (!p) {
+        if (this.live) return this.end('credential revoked, removed or account deactivated');
+        // never live (an inactive account's): it ends when the credential itself goes
+        if (!(await this.server.deps.users.revalidate(this.auth.credential, { requireActive: false }))) return this.end('credential revoked or removed');
+        return;
+      }
+      this.live = true;
       this.auth = { ...this.auth, principal: p };
       for (const check of this.rechecks) if (!(await check())) return this.end('access withdrawn');
     } catch (e) {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gitOk, makeWorkTree, repoUrl, tmpDir } from '../helpers/git.ts';
 import { api, startServer, type TestServer } from '../helpers/server.ts';
+import ssh2 from 'ssh2';
 import { SshClient } from '../helpers/ssh.ts';
 
 let s: TestServer;
@@ -118,6 +119,34 @@ describe('git over SSH with passwords', () => {
     assert.equal(await clone3(), 'not found', 'the key of an inactive account\'s identity opens nothing (as over HTTP: it looks missing)');
     await rpc('create_user', { username: 'owner3', active: true, password: 'pw-owner3', email: 'o3@example.com' });
     assert.equal(await clone3(), 'ok', 'reactivation restores it');
+
+    // Regression (a CI failure): the periodic re-check (every second here) cut the connection of
+    // an inactive account's key before its command was answered, so a client saw a bare
+    // disconnect instead of the refusal, depending on timing. Made certain: the command comes
+    // after two re-checks. And the key removed meanwhile still ends such a connection.
+    await rpc('create_user', { username: 'owner3', active: false, password: 'pw-owner3', email: 'o3@example.com' });
+    const conn = new ssh2.Client();
+    const closed = new Promise<void>((r) => conn.once('close', () => r()));
+    await new Promise<void>((resolve, reject) => {
+      conn.once('ready', () => resolve()).once('error', reject);
+      conn.connect({ host: '127.0.0.1', port: s.sshPort!, username: 'git', privateKey: fs.readFileSync(k3.file) });
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    const stderr = await new Promise<string>((resolve, reject) => {
+      conn.exec("git-upload-pack 'owner3/code'", (e, ch) => {
+        if (e) return reject(e);
+        let err = '';
+        ch.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        ch.on('data', () => undefined).on('close', () => resolve(err));
+      });
+    });
+    assert.match(stderr, /ERROR: Repository not found/, 'the refusal, not a cut connection');
+    const k3id = (await api(s, 'GET', `/identity/v1/identities/${id3}/ssh-keys`, { key: s.adminKey })).body.keys[0].id;
+    assert.equal((await api(s, 'DELETE', `/identity/v1/identities/${id3}/ssh-keys/${k3id}`, { key: s.adminKey })).status, 200);
+    const t = Date.now();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+    conn.end();
+    assert.ok(Date.now() - t < 4500, 'a removed key ends the connection of an inactive account too');
   });
 
   test('a refused push writes nothing; shells and other commands get one line, never a shell', async () => {
