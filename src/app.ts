@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -141,21 +142,24 @@ export async function openServices(config: Config): Promise<Services> {
   const pool = new CatFilePool(git);
   const reader = new GitReader(git, pool);
   const content = new RepoContent(repos, reader, config.dataDir, slots);
+  // Who holds a lease: the node's name and this process, so that two processes given the same
+  // PALISADE_NODE_ID (one env file for every replica) never both hold one.
+  const leaseOwner = `${config.nodeId}.${crypto.randomBytes(3).toString('hex')}`;
   const webhooks = new Webhooks(store, repos, reader, config.dataDir, new WebhookSigner(config.dataDir), outbound, {
     backoffMs: config.webhookBackoffMs,
     maxAttempts: config.webhookMaxAttempts,
     timeoutMs: 10_000,
-    nodeId: config.nodeId,
+    nodeId: leaseOwner,
     leaseMs: config.leaseMs,
   }, { home });
-  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs, nodeId: config.nodeId, leaseMs: config.leaseMs }, access);
+  const sync = new RemoteSync(store, repos, reader, config.dataDir, webhooks, outbound, slots, { timeoutMs: config.fetchTimeoutMs, intervalMs: config.syncIntervalMs, nodeId: leaseOwner, leaseMs: config.leaseMs }, access);
   const events: RefEvents = {
     refsChanged(repoId, changes) {
       webhooks.refsChanged(repoId, changes);
       sync.refsChanged(repoId, changes);
     },
   };
-  const jobs = new Jobs(store, { nodeId: config.nodeId, leaseMs: config.leaseMs });
+  const jobs = new Jobs(store, { nodeId: leaseOwner, leaseMs: config.leaseMs });
   const commits = new Commits(repos, reader, config.dataDir, events, access, jobs);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, {
     outbound,

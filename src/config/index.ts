@@ -128,7 +128,7 @@ export const ENV_DOC: ReadonlyArray<[string, string]> = [
   ['PALISADE_MAX_TOKEN_LIFETIME_SECONDS', 'longest life of an access token or API key issued through the APIs: a token asked without an end gets it, one asked beyond it is refused (default: no ceiling; the CLI is not bound)'],
   ['PALISADE_AUDIT_RETENTION_DAYS', 'audit records older than this are deleted (default 90; 0 keeps them forever)'],
   ['PALISADE_NODE_ID', 'this node\'s name in leases of background work, when several nodes share one PostgreSQL and data folder (default: random per start; logged at start)'],
-  ['PALISADE_QUARANTINE_GRACE_SECONDS', 'the quarantine folder of an interrupted push is removed only once nothing in it changed for this long, since on a shared data folder it may be another node\'s push in flight (default 0 with SQLite, one node; 120 with PostgreSQL)'],
+  ['PALISADE_QUARANTINE_GRACE_SECONDS', 'the quarantine folder of an interrupted push is removed only once nothing in it changed for this long, since on a shared data folder it may be another node\'s push in flight (default 0 with SQLite, one node; with PostgreSQL the git timeout, 3600: a live push\'s receive-pack never runs longer)'],
   ['PALISADE_LEASE_SECONDS', 'how long a node holds a claimed delivery or sync run without renewing it; a node that dies loses its claims after this and another node takes them over (default 60)'],
   ['PALISADE_PROTECT_DEFAULT_BRANCH', '1: new repositories start with their default branch protected (no force push or deletion below admin) (default 0)'],
 ];
@@ -229,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Flags = {}): Config {
     protectDefaultBranch: merged.PALISADE_PROTECT_DEFAULT_BRANCH === '1' || merged.PALISADE_PROTECT_DEFAULT_BRANCH === 'true',
     nodeId: nodeId(merged.PALISADE_NODE_ID),
     leaseMs: int(merged, 'PALISADE_LEASE_SECONDS', 60, 1, 86400) * 1000,
-    quarantineGraceMs: int(merged, 'PALISADE_QUARANTINE_GRACE_SECONDS', merged.DATABASE_URL ? 120 : 0, 0, 86400) * 1000,
+    // on a shared folder, a live push's quarantine changed within the git timeout (receive-pack dies at it)
+    quarantineGraceMs: int(merged, 'PALISADE_QUARANTINE_GRACE_SECONDS', merged.DATABASE_URL ? int(merged, 'PALISADE_GIT_TIMEOUT_SECONDS', 3600, 1, 86400) : 0, 0, 86400) * 1000,
   });
 }

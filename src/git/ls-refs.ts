@@ -24,6 +24,10 @@ export interface LsRefsArgs {
   prefixes: string[];
 }
 
+/** Beyond these, the refs are left to git (a process under the slot bounds), not read in process. */
+export const MAX_PACKED_REFS_BYTES = 1 << 20;
+export const MAX_LOOSE_REFS = 2000;
+
 /** The most bytes of an ls-refs request read in process; a longer one goes to git whole. */
 export const MAX_LS_REFS_REQUEST = 64 * 1024;
 
@@ -222,7 +226,12 @@ function statOrUndefined(p: string): fs.Stats | undefined {
 export function snapshot(dir: string): Snapshot {
   if (statOrUndefined(path.join(dir, 'reftable'))) doubt('reftable');
   const packedPath = path.join(dir, 'packed-refs');
-  const before = statKey(statOrUndefined(packedPath));
+  const packedStat = statOrUndefined(packedPath);
+  // A large ref set is read by git, in a process that holds a slot: the work done here runs on
+  // the event loop without one, so it is kept to what a few milliseconds read.
+  if (packedStat && packedStat.size > MAX_PACKED_REFS_BYTES) doubt('packed-refs too large to read in process');
+  const before = statKey(packedStat);
+  let looseCount = 0;
   const loose = new Map<string, RawRef>();
   const walk = (rel: string): void => {
     let entries: fs.Dirent[];
@@ -239,6 +248,7 @@ export function snapshot(dir: string): Snapshot {
       const r = `${rel}/${e.name}`;
       if (e.isDirectory()) walk(r);
       else if (e.isFile()) {
+        if (++looseCount > MAX_LOOSE_REFS) doubt('too many loose refs to read in process');
         if (!isGitRefName(r)) doubt('odd loose ref name');
         let content: string;
         try {
@@ -300,6 +310,17 @@ export function snapshot(dir: string): Snapshot {
     if (lines.length && !lines[0]!.startsWith('# pack-refs with:')) doubt('packed-refs without a header');
   } else if (before !== 'none') doubt('packed-refs removed');
   return { loose, packed, head };
+}
+
+/**
+ * Ref names sorted as git sorts them (by bytes), each name's bytes made once: a sort that made
+ * two Buffers per comparison cost millions of allocations on a large ref set.
+ */
+export function sortRefNames(names: Iterable<string>): string[] {
+  return [...names]
+    .map((n) => ({ n, b: Buffer.from(n) }))
+    .sort((x, y) => Buffer.compare(x.b, y.b))
+    .map((x) => x.n);
 }
 
 /** git's SYMREF_MAXDEPTH */
@@ -370,7 +391,7 @@ async function answer(dir: string, cfg: UploadConfig, pool: CatFilePool, args: L
   }
 
   const names = new Set<string>([...s.loose.keys(), ...s.packed.keys()]);
-  const sorted = [...names].filter(wanted).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = sortRefNames([...names].filter(wanted));
   for (const name of sorted) {
     const loose = s.loose.get(name);
     const packed = loose ? undefined : s.packed.get(name)!;

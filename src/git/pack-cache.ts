@@ -243,8 +243,9 @@ export class PackCache {
 
   /**
    * Removes files in the cache folder that this process does not know and that are older than
-   * the time to live: left by a process that crashed (or by another node, which has dropped
-   * them itself by then). Shared background work: on several nodes one claims it per interval.
+   * the time to live plus the git timeout: left by a process that crashed (or by another node,
+   * which has dropped them itself by then; no fetch can still be reading them). Shared
+   * background work: on several nodes one claims it per interval.
    */
   sweepOrphans(now = Date.now()): void {
     let names: string[];
@@ -258,7 +259,9 @@ export class PackCache {
       if (known.has(n) || !/^[0-9a-f]{64}\.[0-9a-f]{16}\.pack$/.test(n)) continue;
       const f = path.join(this.o.cacheDir, n);
       try {
-        if (now - fs.statSync(f).mtimeMs >= this.o.ttlMs) fs.rmSync(f, { force: true });
+        // past its time to live and the longest a git child may read it: nobody follows it now
+        // (removing a file still being read would fail that clone on NFS)
+        if (now - fs.statSync(f).mtimeMs >= this.o.ttlMs + this.o.timeoutMs) fs.rmSync(f, { force: true });
       } catch {
         /* gone meanwhile */
       }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isHidden, parseConfigEntries, resolve, snapshot } from './ls-refs.ts';
+import { isHidden, sortRefNames, parseConfigEntries, resolve, snapshot } from './ls-refs.ts';
 import { pktLine } from './smart-http.ts';
 import { type GitEnv, runGit } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
@@ -48,7 +48,9 @@ export class ReceiveAdvertisement {
 
   /** Computes the text once (on first use, not at start: the CLI's admin commands build the services too). */
   ready(): Promise<void> {
-    this.loading ??= this.compute(this.g).catch(() => undefined);
+    this.loading ??= this.compute(this.g).catch(() => {
+      this.loading = undefined; // a failure (a timeout under load) is retried by a later request; git answers meanwhile
+    });
     return this.loading;
   }
 
@@ -76,8 +78,7 @@ export class ReceiveAdvertisement {
       if (!hide) return undefined;
       if (fs.existsSync(path.join(dir, 'objects', 'info', 'alternates')) || fs.existsSync(path.join(dir, 'shallow'))) return undefined;
       const s = snapshot(dir);
-      const names = [...new Set([...s.loose.keys(), ...s.packed.keys()])].filter((n) => !isHidden(hide, n));
-      names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const names = sortRefNames([...new Set([...s.loose.keys(), ...s.packed.keys()])].filter((n) => !isHidden(hide, n)));
       const out: Buffer[] = [];
       for (const name of names) {
         const loose = s.loose.get(name);

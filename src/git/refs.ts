@@ -69,17 +69,22 @@ export function readRef(dir: string, ref: string): string | undefined {
  */
 export function readRefsNamed(dir: string, refs: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
-  let packed: Map<string, string> | undefined;
+  // Every loose file first, then `packed-refs` once for those that had none: `pack-refs`
+  // writes the new `packed-refs` before it deletes the loose files, so a ref is always found
+  // in one of the two when they are read in this order (a detached gc may run right now).
+  const missed: string[] = [];
   for (const ref of refs) {
     const loose = readLoose(dir, ref);
     if (loose === null) continue;
-    if (loose !== undefined) {
-      out.set(ref, loose);
-      continue;
+    if (loose !== undefined) out.set(ref, loose);
+    else missed.push(ref);
+  }
+  if (missed.length) {
+    const packed = readPacked(dir);
+    for (const ref of missed) {
+      const v = packed.get(ref);
+      if (v !== undefined) out.set(ref, v);
     }
-    packed ??= readPacked(dir);
-    const v = packed.get(ref);
-    if (v !== undefined) out.set(ref, v);
   }
   return out;
 }

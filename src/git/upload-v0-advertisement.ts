@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CatFilePool } from './cat-file.ts';
-import { isHidden, parseUploadConfig, peelObject, resolve, snapshot, type UploadConfig } from './ls-refs.ts';
+import { isHidden, sortRefNames, parseUploadConfig, peelObject, resolve, snapshot, type UploadConfig } from './ls-refs.ts';
 import { type GitEnv, runGit } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
 import { pktLine } from './smart-http.ts';
@@ -28,7 +28,9 @@ export class UploadV0Advertisement {
 
   /** Computes the capability text once, on first use. */
   ready(): Promise<void> {
-    this.loading ??= this.compute().catch(() => undefined);
+    this.loading ??= this.compute().catch(() => {
+      this.loading = undefined; // a failure (a timeout under load) is retried by a later request; git answers meanwhile
+    });
     return this.loading;
   }
 
@@ -66,8 +68,7 @@ export class UploadV0Advertisement {
       const caps = `${this.caps.before} symref=HEAD:${head.target}${this.caps.after}`;
       const refs: { name: string; oid: string; peeled: Promise<string | undefined> }[] = [];
       if (!isHidden(cfg.hideRefs, 'HEAD')) refs.push({ name: 'HEAD', oid: head.oid, peeled: peelObject(pool, dir, head.oid) });
-      const names = [...new Set([...s.loose.keys(), ...s.packed.keys()])].filter((n) => !isHidden(cfg.hideRefs, n));
-      names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const names = sortRefNames([...new Set([...s.loose.keys(), ...s.packed.keys()])].filter((n) => !isHidden(cfg.hideRefs, n)));
       for (const name of names) {
         const loose = s.loose.get(name);
         const packed = loose ? undefined : s.packed.get(name)!;

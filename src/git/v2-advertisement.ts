@@ -22,7 +22,9 @@ export class V2Advertisement {
 
   /** Computes the text once (on first use, not at start: the CLI's admin commands build the services too). */
   ready(): Promise<void> {
-    this.loading ??= this.compute(this.g).catch(() => undefined);
+    this.loading ??= this.compute(this.g).catch(() => {
+      this.loading = undefined; // a failure (a timeout under load) is retried by a later request; git answers meanwhile
+    });
     return this.loading;
   }
 

@@ -33,13 +33,15 @@ export class Jobs {
     const renew = setInterval(() => {
       void this.store.renewJob(this.store.db, name, this.lease()).catch(() => undefined);
     }, Math.max(250, Math.floor(this.opts.leaseMs / 3)));
-    const run = fn();
-    this.running.add(run);
+    renew.unref(); // a job left running at shutdown must not hold the process open
+    let run: Promise<unknown> | undefined;
     try {
+      run = fn();
+      this.running.add(run);
       await run;
       return true;
     } finally {
-      this.running.delete(run);
+      if (run) this.running.delete(run);
       clearInterval(renew);
       await this.store.finishJob(this.store.db, name, this.opts.nodeId, new Date().toISOString()).catch(() => undefined);
     }

@@ -363,7 +363,8 @@ describe('two nodes on one PostgreSQL and one data folder behind nginx', { skip 
       await until(() => rx.received.length === 1, 10_000, 'the first attempt to reach the receiver');
       const { rows } = await sql.query<{ id: string; lease_owner: string }>('select id, lease_owner from deliveries where trigger_id = $1', [t.body.triggerId]);
       const owner = rows[0]!.lease_owner;
-      const victim = nodes.find((n) => n.logs().includes(`node ${owner}\n`))!;
+      // a lease's owner is `<node id>.<process>`
+      const victim = nodes.find((n) => n.logs().includes(`node ${owner.slice(0, owner.lastIndexOf('.'))}\n`))!;
       const survivor = nodes.find((n) => n !== victim)!;
       assert.ok(victim, `the lease holder ${owner} is one of the nodes`);
 

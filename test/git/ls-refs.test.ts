@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CatFilePool } from '../../src/git/cat-file.ts';
-import { type LsRefsArgs, lsRefs, parseLsRefsRequest, readUploadConfig } from '../../src/git/ls-refs.ts';
+import { type LsRefsArgs, lsRefs, MAX_LOOSE_REFS, MAX_PACKED_REFS_BYTES, parseLsRefsRequest, readUploadConfig } from '../../src/git/ls-refs.ts';
 import { ReceiveAdvertisement, receiveHideRefs } from '../../src/git/receive-advertisement.ts';
 import { pktLine } from '../../src/git/smart-http.ts';
 import { UploadV0Advertisement } from '../../src/git/upload-v0-advertisement.ts';
@@ -266,5 +266,21 @@ describe('ls-refs in process, compared with git upload-pack', () => {
     assert.deepEqual(parseLsRefsRequest(bare2), { peel: false, symrefs: false, unborn: false, prefixes: [] });
     fs.rmSync(path.join(bare, 'refs', 'heads', 'garbage'));
     assert.equal((await lsRefs(bare, hidden, pool, parseLsRefsRequest(bare2)!))!.toString('latin1'), gitAnswer(bare, bare2).toString('latin1'));
+    assert.ok(await lsRefs(bare, hidden, pool, args));
+    // a large ref set is git's (a process under the slot bounds), not the event loop's:
+    // more loose refs than MAX_LOOSE_REFS, or a packed-refs over MAX_PACKED_REFS_BYTES
+    const main = gitS(['rev-parse', 'main'], bare);
+    git(['update-ref', '--stdin'], bare, Array.from({ length: MAX_LOOSE_REFS + 1 }, (_, i) => `create refs/heads/many/l${i} ${main}\n`).join(''));
+    assert.equal(await lsRefs(bare, hidden, pool, args), undefined, 'too many loose refs');
+    assert.equal(await uploadV0.get(bare, hidden, pool), undefined, 'the v0 advertisement too');
+    assert.equal(receive.get(bare), undefined, "and receive-pack's");
+    git(['pack-refs', '--all'], bare);
+    assert.ok(fs.statSync(path.join(bare, 'packed-refs')).size < MAX_PACKED_REFS_BYTES);
+    assert.ok(await lsRefs(bare, hidden, pool, args), 'packed, the same refs are read in process');
+    git(['update-ref', '--stdin'], bare, Array.from({ length: 20_000 }, (_, i) => `create refs/heads/more/p${i} ${main}\n`).join(''));
+    git(['pack-refs', '--all'], bare);
+    assert.ok(fs.statSync(path.join(bare, 'packed-refs')).size > MAX_PACKED_REFS_BYTES);
+    assert.equal(await lsRefs(bare, hidden, pool, args), undefined, 'packed-refs too large');
+    assert.equal(receive.get(bare), undefined);
   });
 });
