@@ -45,6 +45,14 @@ export class V2Advertisement {
   }
 
   /**
+   * Whether the installed git is one whose ref listings the in-process answers were compared
+   * with byte for byte (2.37 to 2.39); another git is asked itself. False before `ready`.
+   */
+  get testedGit(): boolean {
+    return !!this.bytes && /agent=git\/2\.3[789]\./.test(this.bytes.toString('latin1'));
+  }
+
+  /**
    * The advertisement for a repository whose upload config is `cfg`, when git would send the
    * bytes computed once; undefined when git must be asked (not computed, or another config).
    */

@@ -146,20 +146,24 @@ export class GitService {
       const bytes = this.v2.get(readUploadConfig(dir));
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
-    if (service === 'git-upload-pack' && opts.call === 'advertise' && opts.protocol === undefined && this.o.pool) {
+    // The ref listings written here were compared with git 2.37-2.39's; another git answers itself.
+    if (opts.call === 'advertise') await this.v2.ready();
+    const tested = this.v2.testedGit;
+    if (tested && service === 'git-upload-pack' && opts.call === 'advertise' && opts.protocol === undefined && this.o.pool) {
       // A v0 client's first request: the refs from disk, peeled through the cat-file readers.
       await this.v0.ready();
       const bytes = await this.v0.get(dir, readUploadConfig(dir), this.o.pool);
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
-    if (service === 'git-receive-pack' && opts.call === 'advertise' && opts.protocol === undefined) {
+    if (tested && service === 'git-receive-pack' && opts.call === 'advertise' && opts.protocol === undefined) {
       // A push's first request (decided above, write access): the refs from disk, no process.
       await this.receiveAdvertisement.ready();
       const bytes = this.receiveAdvertisement.get(dir);
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
     // A v2 upload-pack request takes its slot once it is known that git must run.
-    const lazy = v2 && opts.call === 'rpc' && !!this.o.pool;
+    if (v2 && opts.call === 'rpc') await this.v2.ready();
+    const lazy = v2 && opts.call === 'rpc' && !!this.o.pool && this.v2.testedGit;
     // Only an authorized caller may wait for, or hold, a process slot.
     const slot = lazy ? undefined : await this.slots.acquire(p, opts.signal);
     const extra = service === 'git-upload-pack' ? this.o.uploadPackRun?.() : undefined;
