@@ -40,14 +40,18 @@ after(async () => {
 });
 
 test('an anonymous 95 MB body is refused before it is read, and the connection closed', async () => {
-  const sent = await new Promise<{ response: string; accepted: number }>((resolve) => {
+  const sent = await new Promise<{ response: string; accepted: number; reset: boolean }>((resolve) => {
     const sock = net.connect(s.port, '127.0.0.1');
     let response = '';
+    let reset = false;
     const total = 95 * 1024 * 1024;
     sock.on('data', (d) => (response += d.toString('latin1')));
-    const finish = () => resolve({ response, accepted: sock.bytesWritten });
+    const finish = () => resolve({ response, accepted: sock.bytesWritten, reset });
     sock.on('close', finish);
-    sock.on('error', finish);
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      reset = e.code === 'ECONNRESET' || e.code === 'EPIPE';
+      finish();
+    });
     sock.write(`POST /git/v1/repo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n{"name":"`);
     const block = Buffer.alloc(64 * 1024, 0x61);
     const pump = () => {
@@ -55,7 +59,10 @@ test('an anonymous 95 MB body is refused before it is read, and the connection c
     };
     pump();
   });
-  assert.match(sent.response, /^HTTP\/1\.1 401/);
+  // A server that closes with the client's bytes unread resets the connection, and a client
+  // still flooding may then lose the 401 it was sent (see refused-body.test.ts): the answer is
+  // checked when it arrived; that the body was not read, always.
+  if (sent.response || !sent.reset) assert.match(sent.response, /^HTTP\/1\.1 401/);
   assert.ok(sent.accepted < 16 * 1024 * 1024, `the server took ${sent.accepted} bytes of a body it refused`);
 });
 
