@@ -64,6 +64,21 @@ test('an anonymous 95 MB body is refused before it is read, and the connection c
   // checked when it arrived; that the body was not read, always.
   if (sent.response || !sent.reset) assert.match(sent.response, /^HTTP\/1\.1 401/);
   assert.ok(sent.accepted < 16 * 1024 * 1024, `the server took ${sent.accepted} bytes of a body it refused`);
+  // a client that sends the start of the same body and then reads: the 401, then the close
+  const polite = await new Promise<{ response: string; closed: boolean }>((resolve) => {
+    const sock = net.connect(s.port, '127.0.0.1');
+    let response = '';
+    const timer = setTimeout(() => resolve({ response, closed: false }), 10_000);
+    sock.on('data', (d) => (response += d.toString('latin1')));
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve({ response, closed: true });
+    });
+    sock.on('error', () => undefined);
+    sock.write(`POST /git/v1/repo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${95 * 1024 * 1024}\r\n\r\n{"name":"${'a'.repeat(60_000)}`);
+  });
+  assert.match(polite.response, /^HTTP\/1\.1 401/);
+  assert.ok(polite.closed, 'the server closed the connection instead of waiting for the rest');
 });
 
 test('an account and its identities share one process budget', async () => {
