@@ -158,7 +158,28 @@ http {
       fastcgi_param REMOTE_USER bench;
     }
   }
+  # the same behind HTTP Basic (nginx's auth_basic), as a private repository is served: the
+  # client pays git's 401 round trip here too (user bench, password bench)
+  server {
+    listen 127.0.0.1:${port + 1};
+    location / {
+      auth_basic "bench";
+      auth_basic_user_file ${prefix}/htpasswd;
+      fastcgi_pass unix:${sock};
+      fastcgi_buffering off;
+      fastcgi_request_buffering off;
+      fastcgi_read_timeout 600s;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT ${root};
+      fastcgi_param GIT_HTTP_EXPORT_ALL "";
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param GIT_PROTOCOL $http_git_protocol;
+      fastcgi_param REMOTE_USER $remote_user;
+    }
+  }
 }`;
+  fs.writeFileSync(path.join(prefix, 'htpasswd'), 'bench:{PLAIN}bench\n');
   fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
   const nginx = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit', detached: true });
   for (let i = 0; i < 100; i++) {

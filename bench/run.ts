@@ -82,6 +82,8 @@ async function main(): Promise<void> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const backend = await startHttpBackend(httpRoot, port);
   const backendUrl = `http://127.0.0.1:${port}/bench.git`;
+  // the same http-backend behind nginx's auth_basic (startHttpBackend listens on port + 1 for it)
+  const backendAuthUrl = `http://bench:bench@127.0.0.1:${port + 1}/bench.git`;
   const fileUrl = `file://${source}`;
 
   try {
@@ -131,19 +133,28 @@ async function main(): Promise<void> {
           (fetchA[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: path.join(WORK, `clone-anon-${name.replace(/\W/g, '')}`) }));
           (lsA[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
         }
+      // 2d. fetch and ls-remote against http-backend behind auth_basic (authenticated both sides)
+      const fetchHA: number[] = [];
+      const lsHA: number[] = [];
+      const haDest = path.join(WORK, 'clone-http-backend-auth');
+      await run('git', ['clone', '-q', '--bare', backendAuthUrl, haDest]);
+      for (let r = 0; r < RUNS * 2; r++) {
+        fetchHA.push(await timed('git', ['fetch', '-q', 'origin'], { cwd: haDest }));
+        lsHA.push(await timed('git', ['ls-remote', '-q', backendAuthUrl]));
+      }
       // 3. push of 100 new commits (each run makes its own, so nothing is already there)
       const pushT: Record<string, number[]> = {};
       const wc = path.join(WORK, 'push-wc');
       await run('git', ['clone', '-q', '--no-checkout', source, wc]);
       for (let r = 0; r < RUNS; r++)
-        for (const [name, url] of targets.filter(([n]) => n !== 'file://')) {
+        for (const [name, url] of [...targets.filter(([n]) => n !== 'file://'), ['http-backend-auth', backendAuthUrl] as [string, string]]) {
           await run('git', ['checkout', '-q', '-B', `push-${name.replace(/\W/g, '')}-${r}`, 'origin/main'], { cwd: wc });
           for (let c = 0; c < 100; c++) {
             fs.writeFileSync(path.join(wc, 'pushed.txt'), `${name} run ${r} commit ${c} ${crypto.randomUUID()}\n`);
             await run('git', ['add', 'pushed.txt'], { cwd: wc });
             await run('git', ['commit', '-q', '-m', `push ${c}`], { cwd: wc });
           }
-          (pushT[name] ??= []).push(await timed('git', ['push', '-q', url, `HEAD:refs/heads/run-${r}`], { cwd: wc }));
+          (pushT[name] ??= []).push(await timed('git', ['push', '-q', url, `HEAD:refs/heads/run-${name.replace(/\W/g, '')}-${r}`], { cwd: wc }));
         }
 
       say(`Repository: ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed. Runs: ${RUNS} (no-op fetch and ls-remote: ${RUNS * 2}), interleaved; medians in ms. Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}.`);
@@ -165,6 +176,17 @@ async function main(): Promise<void> {
       row('push of 100 commits', pushT, '≤ 1.0× http-backend');
       row('no-op fetch, public repository, anonymous', fetchA, '');
       row('ls-remote, public repository, anonymous', lsA, '');
+      say('');
+      say('Authenticated on both sides: Palisade with an identity token, http-backend behind nginx auth_basic (git pays its 401 round trip with both):');
+      say('');
+      say('| operation | Palisade | http-backend + auth_basic | Palisade / http-backend + auth_basic |');
+      say('| --- | --- | --- | --- |');
+      for (const [op, pal, hb] of [
+        ['no-op fetch', fetchT.palisade!, fetchHA],
+        ['ls-remote', lsT.palisade!, lsHA],
+        ['push of 100 commits', pushT.palisade!, pushT['http-backend-auth']!],
+      ] as [string, number[], number[]][])
+        say(`| ${op} | ${fmt(median(pal))} | ${fmt(median(hb))} | ${(median(pal) / median(hb)).toFixed(2)}× |`);
       if (GIT_ONLY) {
         say('');
         say(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${(await run('git', ['--version'])).trim()}.`);
