@@ -1,5 +1,5 @@
 import { type Action, type Principal, type RefRules, type Resource } from '../domain/access.ts';
-import { AccessDenied, type DeniedResource } from '../domain/errors.ts';
+import { AccessDenied, type DeniedResource, forbidden } from '../domain/errors.ts';
 import type { Conn, IdentityRow, RepoAccessFacts, RepoRow, Store } from '../store/index.ts';
 import { type AuditEvent, AuditLog } from './audit.ts';
 import { type Decision, decideIdentity, decideRef, decideRepo, decideServer, decideVmLogin, decideVmManage, evaluateRepo, type Fact, type RefDecision, type RefUpdate, type RepoFacts } from './decide.ts';
@@ -213,6 +213,20 @@ export class Access {
   requireIdentity(p: Principal, row: IdentityRow | undefined, shownAs: string): IdentityRow {
     const d = decideIdentity(p, row && { accountId: row.account_id, identityId: row.id });
     if (!d.allowed || !row) throw this.refuse(p, 'identity:manage', d, 'identity', shownAs, row && { kind: 'identity', id: row.id }).error;
+    return row;
+  }
+
+  /**
+   * An identity the caller manages, looked up by its id (stored lowercase; a schema accepts a
+   * UUID in any case): a missing and a foreign one look the same. `modify`: not a managed
+   * identity either (those change only through their user's own endpoints).
+   */
+  async manageableIdentity(p: Principal, rawId: string, o: { modify?: boolean } = {}): Promise<IdentityRow> {
+    await this.requireAccount(p);
+    const id = rawId.toLowerCase();
+    // one look-up: the row's account is the only fact the decision needs
+    const row = this.requireIdentity(p, await this.store.findIdentity(this.store.db, id), id);
+    if (o.modify && row.managed) throw forbidden('Cannot modify managed identities', 'CANNOT_MODIFY_MANAGED_IDENTITY');
     return row;
   }
 

@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { CatFilePool } from './cat-file.ts';
+import { prefixed } from './push-commands.ts';
+import type { GitEnv } from './runner.ts';
+import { SKELETON_CONFIG } from './skeleton.ts';
 import { pktLine } from './smart-http.ts';
 
 /**
@@ -323,6 +326,55 @@ export function sortRefNames(names: Iterable<string>): string[] {
     .map((x) => x.n);
 }
 
+/** One ref as git lists it: its value at the end of its chain, and what packed-refs knew of it. */
+export interface ListedRef {
+  name: string;
+  oid: string;
+  /** a loose symbolic ref: the last name of its chain (symref-target) */
+  symrefTarget: string | undefined;
+  /** the ref came from packed-refs: its `^` line, if any */
+  packed: { peeled: string | undefined } | undefined;
+}
+
+/**
+ * The refs under `refs/` of a snapshot that pass `wanted`, in git's order (by bytes), each at
+ * its value: loose over packed, a symbolic ref at its chain's end, a dangling one left out (as
+ * git's iterator does). The one listing behind ls-refs and both v0 advertisements.
+ */
+export function listRefs(s: Snapshot, wanted: (name: string) => boolean): ListedRef[] {
+  const out: ListedRef[] = [];
+  for (const name of sortRefNames([...new Set([...s.loose.keys(), ...s.packed.keys()])].filter(wanted))) {
+    const loose = s.loose.get(name);
+    if (loose) {
+      const r = resolve(s, loose);
+      if (r.oid !== undefined) out.push({ name, oid: r.oid, symrefTarget: loose.symref !== undefined ? r.target : undefined, packed: undefined });
+    } else {
+      const p = s.packed.get(name)!;
+      out.push({ name, oid: p.oid, symrefTarget: undefined, packed: { peeled: p.peeled } });
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs `fn` on a new empty repository under git's home, made as every repository is made
+ * (skeleton config, HEAD on main), `prepare` adding what the probe needs; removed after. The
+ * one-time computations of the capability texts ask the installed git on it.
+ */
+export async function withProbeRepo<T>(g: GitEnv, name: string, fn: (dir: string) => Promise<T>, prepare: (dir: string) => void = () => undefined): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(g.home, `${name}-`));
+  try {
+    fs.mkdirSync(path.join(dir, 'objects', 'pack'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'refs', 'heads'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'HEAD'), 'ref: refs/heads/main\n');
+    fs.writeFileSync(path.join(dir, 'config'), SKELETON_CONFIG);
+    prepare(dir);
+    return await fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** git's SYMREF_MAXDEPTH */
 const SYMREF_MAXDEPTH = 5;
 
@@ -390,17 +442,9 @@ async function answer(dir: string, cfg: UploadConfig, pool: CatFilePool, args: L
     lines.push(args.peel && oid !== undefined ? peelObject(pool, dir, oid).then((p) => (p ? `${line} peeled:${p}` : line)) : Promise.resolve(line));
   }
 
-  const names = new Set<string>([...s.loose.keys(), ...s.packed.keys()]);
-  const sorted = sortRefNames([...names].filter(wanted));
-  for (const name of sorted) {
-    const loose = s.loose.get(name);
-    const packed = loose ? undefined : s.packed.get(name)!;
-    const r = loose ? resolve(s, loose) : { target: undefined, oid: packed!.oid };
-    // a symref whose chain ends at a missing ref is broken: skipped, as the iterator does
-    if (r.oid === undefined) continue;
-    const oid = r.oid;
+  for (const { name, oid, symrefTarget, packed } of listRefs(s, wanted)) {
     let line = `${oid} ${name}`;
-    if (args.symrefs && loose?.symref !== undefined) line += ` symref-target:${r.target}`;
+    if (args.symrefs && symrefTarget !== undefined) line += ` symref-target:${symrefTarget}`;
     // A ref whose object is missing is listed all the same: git 2.36+ iterates refs with
     // GIT_REF_PARANOIA on (broken refs included, dangling symrefs left out), as the tests show.
     if (!args.peel) lines.push(Promise.resolve(line));
@@ -484,14 +528,8 @@ export function readLsRefsHead(input: Readable, o: { idleMs: number; signal: Abo
 
 /** The request as git should read it: what `readLsRefsHead` took, then the rest of `input` (if it had not ended). */
 export function requestStream(head: LsRefsHead, input: Readable): Readable {
+  if (!head.ended) return prefixed(head.buffered, input);
   const out = new PassThrough();
-  if (head.buffered.length) out.write(head.buffered);
-  if (head.ended) {
-    out.end();
-    return out;
-  }
-  input.on('error', (e) => out.destroy(e));
-  input.pipe(out);
-  input.resume();
+  out.end(head.buffered);
   return out;
 }

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isHidden, sortRefNames, parseConfigEntries, resolve, snapshot } from './ls-refs.ts';
+import { isHidden, listRefs, parseConfigEntries, snapshot, withProbeRepo } from './ls-refs.ts';
 import { pktLine } from './smart-http.ts';
 import { type GitEnv, runGit } from './runner.ts';
-import { SKELETON_CONFIG } from './skeleton.ts';
 
 const ZERO_OID = '0'.repeat(40);
 
@@ -55,19 +54,12 @@ export class ReceiveAdvertisement {
   }
 
   private async compute(g: GitEnv): Promise<void> {
-    const dir = fs.mkdtempSync(path.join(g.home, 'receive-advertisement-'));
-    try {
-      fs.mkdirSync(path.join(dir, 'objects', 'pack'), { recursive: true });
-      fs.mkdirSync(path.join(dir, 'refs', 'heads'), { recursive: true });
-      fs.writeFileSync(path.join(dir, 'HEAD'), 'ref: refs/heads/main\n');
-      fs.writeFileSync(path.join(dir, 'config'), SKELETON_CONFIG);
+    await withProbeRepo(g, 'receive-advertisement', async (dir) => {
       const r = await runGit(g, ['receive-pack', '--stateless-rpc', '--advertise-refs', dir], { timeoutMs: 30_000, maxOutput: 64 * 1024 });
       const text = r.stdout.toString('latin1');
       const m = /^[0-9a-f]{4}0{40} capabilities\^\{\}\0([\x20-\x7e]+)\n0000$/.exec(text);
       if (r.code === 0 && m && pktLine(`${ZERO_OID} capabilities^{}\0${m[1]}\n`).toString('latin1') + '0000' === text) this.caps = m[1];
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   /** The advertisement of the repository at `dir`, pkt-lines and the closing flush; undefined when git must answer. */
@@ -78,12 +70,8 @@ export class ReceiveAdvertisement {
       if (!hide) return undefined;
       if (fs.existsSync(path.join(dir, 'objects', 'info', 'alternates')) || fs.existsSync(path.join(dir, 'shallow'))) return undefined;
       const s = snapshot(dir);
-      const names = sortRefNames([...new Set([...s.loose.keys(), ...s.packed.keys()])].filter((n) => !isHidden(hide, n)));
       const out: Buffer[] = [];
-      for (const name of names) {
-        const loose = s.loose.get(name);
-        const oid = loose ? resolve(s, loose).oid : s.packed.get(name)!.oid;
-        if (oid === undefined) continue; // a dangling symbolic ref
+      for (const { name, oid } of listRefs(s, (n) => !isHidden(hide, n))) {
         out.push(pktLine(out.length ? `${oid} ${name}\n` : `${oid} ${name}\0${this.caps}\n`));
       }
       if (!out.length) out.push(pktLine(`${ZERO_OID} capabilities^{}\0${this.caps}\n`));

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 /**
  * The one way Palisade starts git. Flags are literals written here or by the
@@ -60,8 +61,11 @@ export function spawnGit(g: GitEnv, args: readonly string[], opts: SpawnOptions,
   return child;
 }
 
-/** Kills a git child and every helper it started (its process group), at once. */
-export function killGit(child: ChildProcess): void {
+/**
+ * Kills a child started in its own process group (git, hg) and every helper it started, at
+ * once.
+ */
+export function killGroup(child: ChildProcess): void {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   try {
     process.kill(-child.pid, 'SIGKILL');
@@ -70,23 +74,46 @@ export function killGit(child: ChildProcess): void {
   }
 }
 
+/** Kills a git child and every helper it started (its process group), at once. */
+export const killGit = killGroup;
+
+/**
+ * Starts git for a reply that streams its stdout (a raw file, a patch, an archive), holding
+ * `slot` (a process slot taken for it) until git ends; released at once if git cannot start.
+ */
+export function streamGit(g: GitEnv, slot: { release(): void }, args: readonly string[], opts: SpawnOptions, userArgs: readonly string[] = []): Readable {
+  let child: ChildProcess;
+  try {
+    child = spawnGit(g, args, opts, userArgs);
+  } catch (e) {
+    slot.release();
+    throw e;
+  }
+  child.once('close', () => slot.release());
+  child.once('error', () => slot.release());
+  child.stderr!.resume();
+  child.stdin!.end();
+  return child.stdout!;
+}
+
 export interface RunResult {
   code: number | null;
   stdout: Buffer;
   stderr: string;
 }
 
-/** Runs git to completion, collecting output (bounded by `maxOutput` bytes). */
-export function runGit(g: GitEnv, args: readonly string[], opts: SpawnOptions & { input?: Buffer | string; maxOutput?: number }, userArgs: readonly string[] = []): Promise<RunResult> {
+/**
+ * Feeds `input` to a started child and collects what it writes until it ends: stdout bounded
+ * by `max` bytes (beyond, the child is killed), stderr by 16 KiB. git's and hg's runners.
+ */
+export function collect(child: ChildProcess, input: Buffer | string | undefined, max: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnGit(g, args, opts, userArgs);
-    const max = opts.maxOutput ?? 64 * 1024 * 1024;
     const out: Buffer[] = [];
     let size = 0;
     let err = '';
     child.stdout!.on('data', (d: Buffer) => {
       size += d.length;
-      if (size > max) killGit(child);
+      if (size > max) killGroup(child);
       else out.push(d);
     });
     child.stderr!.on('data', (d: Buffer) => {
@@ -95,8 +122,13 @@ export function runGit(g: GitEnv, args: readonly string[], opts: SpawnOptions & 
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
     child.stdin!.on('error', () => undefined);
-    child.stdin!.end(opts.input ?? '');
+    child.stdin!.end(input ?? '');
   });
+}
+
+/** Runs git to completion, collecting output (bounded by `maxOutput` bytes). */
+export function runGit(g: GitEnv, args: readonly string[], opts: SpawnOptions & { input?: Buffer | string; maxOutput?: number }, userArgs: readonly string[] = []): Promise<RunResult> {
+  return collect(spawnGit(g, args, opts, userArgs), opts.input, opts.maxOutput ?? 64 * 1024 * 1024);
 }
 
 /** The oldest git Palisade runs with: 2.37 brought http.curloptResolve, which pins outbound fetches. */

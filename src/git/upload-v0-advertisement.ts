@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CatFilePool } from './cat-file.ts';
-import { isHidden, sortRefNames, parseUploadConfig, peelObject, resolve, snapshot, type UploadConfig } from './ls-refs.ts';
+import { isHidden, listRefs, parseUploadConfig, peelObject, resolve, snapshot, type UploadConfig, withProbeRepo } from './ls-refs.ts';
 import { type GitEnv, runGit } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
 import { pktLine } from './smart-http.ts';
@@ -35,14 +35,9 @@ export class UploadV0Advertisement {
   }
 
   private async compute(): Promise<void> {
-    const dir = fs.mkdtempSync(path.join(this.g.home, 'v0-advertisement-'));
-    try {
-      fs.mkdirSync(path.join(dir, 'objects', 'pack'), { recursive: true });
-      fs.mkdirSync(path.join(dir, 'refs', 'heads'), { recursive: true });
-      fs.writeFileSync(path.join(dir, 'HEAD'), 'ref: refs/heads/main\n');
-      fs.writeFileSync(path.join(dir, 'config'), SKELETON_CONFIG);
-      // a ref at an object that does not exist: advertised all the same, never peeled
-      fs.writeFileSync(path.join(dir, 'refs', 'heads', 'main'), `${PROBE_OID}\n`);
+    // a ref at an object that does not exist: advertised all the same, never peeled
+    const probe = (dir: string) => fs.writeFileSync(path.join(dir, 'refs', 'heads', 'main'), `${PROBE_OID}\n`);
+    await withProbeRepo(this.g, 'v0-advertisement', async (dir) => {
       const r = await runGit(this.g, ['upload-pack', '--stateless-rpc', '--advertise-refs', dir], { timeoutMs: 30_000, maxOutput: 64 * 1024 });
       const text = r.stdout.toString('latin1');
       const m = new RegExp(`^[0-9a-f]{4}${PROBE_OID} HEAD\\0([\\x20-\\x7e]+)\\n`).exec(text);
@@ -52,9 +47,7 @@ export class UploadV0Advertisement {
       if (at < 0 || caps.indexOf(PROBE_SYMREF, at + 1) >= 0) return;
       const expected = Buffer.concat([pktLine(`${PROBE_OID} HEAD\0${caps}\n`), pktLine(`${PROBE_OID} refs/heads/main\n`), Buffer.from('0000')]).toString('latin1');
       if (expected === text) this.caps = { before: caps.slice(0, at), after: caps.slice(at + PROBE_SYMREF.length) };
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    }, probe);
   }
 
   /** The advertisement of the repository at `dir` (config `cfg`), pkt-lines and the flush; undefined when git must answer. */
@@ -68,12 +61,7 @@ export class UploadV0Advertisement {
       const caps = `${this.caps.before} symref=HEAD:${head.target}${this.caps.after}`;
       const refs: { name: string; oid: string; peeled: Promise<string | undefined> }[] = [];
       if (!isHidden(cfg.hideRefs, 'HEAD')) refs.push({ name: 'HEAD', oid: head.oid, peeled: peelObject(pool, dir, head.oid) });
-      const names = sortRefNames([...new Set([...s.loose.keys(), ...s.packed.keys()])].filter((n) => !isHidden(cfg.hideRefs, n)));
-      for (const name of names) {
-        const loose = s.loose.get(name);
-        const packed = loose ? undefined : s.packed.get(name)!;
-        const oid = loose ? resolve(s, loose).oid : packed!.oid;
-        if (oid === undefined) continue; // a dangling symbolic ref
+      for (const { name, oid, packed } of listRefs(s, (n) => !isHidden(cfg.hideRefs, n))) {
         refs.push({ name, oid, peeled: packed ? Promise.resolve(packed.peeled) : peelObject(pool, dir, oid) });
       }
       if (!refs.length) return undefined;

@@ -1,6 +1,4 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { parseUploadConfig, type UploadConfig } from './ls-refs.ts';
+import { parseUploadConfig, type UploadConfig, withProbeRepo } from './ls-refs.ts';
 import { type GitEnv, runGit } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
 
@@ -29,19 +27,12 @@ export class V2Advertisement {
   }
 
   private async compute(g: GitEnv): Promise<void> {
-    const dir = fs.mkdtempSync(path.join(g.home, 'v2-advertisement-'));
-    try {
-      fs.mkdirSync(path.join(dir, 'objects', 'pack'), { recursive: true });
-      fs.mkdirSync(path.join(dir, 'refs', 'heads'), { recursive: true });
-      fs.writeFileSync(path.join(dir, 'HEAD'), 'ref: refs/heads/main\n');
-      fs.writeFileSync(path.join(dir, 'config'), SKELETON_CONFIG);
+    await withProbeRepo(g, 'v2-advertisement', async (dir) => {
       const r = await runGit(g, ['upload-pack', '--stateless-rpc', '--advertise-refs', dir], { timeoutMs: 30_000, env: { GIT_PROTOCOL: 'version=2' }, maxOutput: 64 * 1024 });
       // only a well-formed v2 advertisement: `version 2`, then capabilities, then a flush
       const out = r.stdout;
       if (r.code === 0 && out.subarray(0, 14).toString('latin1') === '000eversion 2\n' && out.subarray(-4).toString('latin1') === '0000') this.bytes = out;
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { collect, killGroup, type RunResult } from '../git/runner.ts';
 
 /**
  * The one way Palisade starts Mercurial's `hg`, like git's runner: literal flags, no user value
@@ -45,14 +46,7 @@ function checkArgs(args: readonly string[], userArgs: readonly string[]): void {
 }
 
 /** Kills an hg child and whatever it started. */
-export function killHg(child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    child.kill('SIGKILL');
-  }
-}
+export const killHg = killGroup;
 
 /** Spawns `hg <args>` with `--config ui.interactive=false`; `userArgs` are the values that came from input. */
 export function spawnHg(h: HgEnv, args: readonly string[], opts: HgSpawnOptions, userArgs: readonly string[] = []): ChildProcess {
@@ -69,31 +63,9 @@ export function spawnHg(h: HgEnv, args: readonly string[], opts: HgSpawnOptions,
   return child;
 }
 
-export interface HgResult {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
+export type HgResult = RunResult;
 
 /** Runs hg to completion, collecting output (bounded by `maxOutput` bytes). */
 export function runHg(h: HgEnv, args: readonly string[], opts: HgSpawnOptions & { input?: string; maxOutput?: number }, userArgs: readonly string[] = []): Promise<HgResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnHg(h, args, opts, userArgs);
-    const max = opts.maxOutput ?? 64 * 1024 * 1024;
-    const out: Buffer[] = [];
-    let size = 0;
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      size += d.length;
-      if (size > max) killHg(child);
-      else out.push(d);
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      if (err.length < 16384) err += d.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin!.on('error', () => undefined);
-    child.stdin!.end(opts.input ?? '');
-  });
+  return collect(spawnHg(h, args, opts, userArgs), opts.input, opts.maxOutput ?? 64 * 1024 * 1024);
 }

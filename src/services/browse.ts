@@ -7,7 +7,7 @@ import type { CommitInfo } from '../git/objects.ts';
 import type { GitReader } from '../git/read.ts';
 import { readRefs } from '../git/refs.ts';
 import { repoDir } from '../git/repo-path.ts';
-import { spawnGit } from '../git/runner.ts';
+import { streamGit } from '../git/runner.ts';
 import { normaliseRepoPath } from '../git/tree.ts';
 import type { RepoRow, Store } from '../store/index.ts';
 import type { ProcessSlots } from './process-slots.ts';
@@ -231,18 +231,8 @@ export class Browse {
     const o = await this.reader.object(r.dir, `${r.commit}:${r.path}`);
     if (!o || o.type !== 'blob') return undefined;
     const slot = await this.slots.acquire(p, signal);
-    let child;
-    try {
-      child = spawnGit(this.reader.g, ['--git-dir', r.dir, 'cat-file', 'blob', o.oid], { timeoutMs: 30 * 60_000, signal }, [o.oid]);
-    } catch (e) {
-      slot.release();
-      throw e;
-    }
-    child.once('close', () => slot.release());
-    child.once('error', () => slot.release());
-    child.stderr!.resume();
-    child.stdin!.end();
-    return { stream: child.stdout!, oid: o.oid, head: o.content.subarray(0, 8000) };
+    const stream = streamGit(this.reader.g, slot, ['--git-dir', r.dir, 'cat-file', 'blob', o.oid], { timeoutMs: 30 * 60_000, signal }, [o.oid]);
+    return { stream, oid: o.oid, head: o.content.subarray(0, 8000) };
   }
 
   /**
@@ -281,18 +271,8 @@ export class Browse {
     const c = isRevision(rev) ? await this.reader.commit(dir, rev) : undefined;
     if (!c) throw notFound(`Commit not found: ${rev.slice(0, 100)}`);
     const slot = await this.slots.acquire(p, signal);
-    let child;
-    try {
-      child = spawnGit(this.reader.g, ['--git-dir', dir, 'format-patch', '--stdout', '-1', '--no-color', '--no-ext-diff', '--no-textconv', c.sha], { timeoutMs: 30 * 60_000, signal }, [c.sha]);
-    } catch (e) {
-      slot.release();
-      throw e;
-    }
-    child.once('close', () => slot.release());
-    child.once('error', () => slot.release());
-    child.stderr!.resume();
-    child.stdin!.end();
-    return { stream: child.stdout!, sha: c.sha };
+    const stream = streamGit(this.reader.g, slot, ['--git-dir', dir, 'format-patch', '--stdout', '-1', '--no-color', '--no-ext-diff', '--no-textconv', c.sha], { timeoutMs: 30 * 60_000, signal }, [c.sha]);
+    return { stream, sha: c.sha };
   }
 
   /**

@@ -91,19 +91,13 @@ export class Identities {
     return row;
   }
 
-  /** Loads an identity the caller manages; a missing and a foreign one look the same. */
-  private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
-    await this.access.requireAccount(p);
-    // ids are stored lowercase; the schema accepts a UUID in any case
-    const id = rawId.toLowerCase();
-    // One look-up: the row's account is the only fact the decision needs.
-    return this.access.requireIdentity(p, await this.store.findIdentity(this.store.db, id), id);
+  /** An identity the caller manages (the decision point's rule); `modifiable`: not a managed one. */
+  private manageable(p: Principal, rawId: string): Promise<IdentityRow> {
+    return this.access.manageableIdentity(p, rawId);
   }
 
-  private async modifiable(p: Principal, rawId: string): Promise<IdentityRow> {
-    const row = await this.manageable(p, rawId);
-    if (row.managed) throw forbidden('Cannot modify managed identities', 'CANNOT_MODIFY_MANAGED_IDENTITY');
-    return row;
+  private modifiable(p: Principal, rawId: string): Promise<IdentityRow> {
+    return this.access.manageableIdentity(p, rawId, { modify: true });
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Store } from '../store/index.ts';
+import { leaseFor, type Store } from '../store/index.ts';
 
 /**
  * Background jobs that belong to no other row (a repository's gc, the pack cache's cleanup),
@@ -17,8 +17,7 @@ export class Jobs {
   ) {}
 
   private lease() {
-    const t = Date.now();
-    return { owner: this.opts.nodeId, now: new Date(t).toISOString(), until: new Date(t + this.opts.leaseMs).toISOString() };
+    return leaseFor(this.opts.nodeId, this.opts.leaseMs);
   }
 
   /**

@@ -8,7 +8,7 @@ import { readRefs } from '../git/refs.ts';
 import { fetchRefspecs, isAncestor, pushRefspecs } from '../git/remote.ts';
 import { repoDir } from '../git/repo-path.ts';
 import { casRef } from '../git/update-ref.ts';
-import type { Store } from '../store/index.ts';
+import { leaseFor, type Store } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import { type Outbound, redactUrl } from './outbound.ts';
 import type { ProcessSlots } from './process-slots.ts';
@@ -144,8 +144,7 @@ export class RemoteSync implements RefEvents {
   }
 
   private lease() {
-    const t = Date.now();
-    return { owner: this.opts.nodeId, now: new Date(t).toISOString(), until: new Date(t + this.opts.leaseMs).toISOString() };
+    return leaseFor(this.opts.nodeId, this.opts.leaseMs);
   }
 
   /**

@@ -5,7 +5,7 @@ import { branchNameProblem, requireObjectId, requireRevision } from '../domain/v
 import { type CommitInfo, type TagInfo } from '../git/objects.ts';
 import type { GitReader } from '../git/read.ts';
 import { repoDir } from '../git/repo-path.ts';
-import { spawnGit } from '../git/runner.ts';
+import { streamGit } from '../git/runner.ts';
 import { normaliseRepoPath } from '../git/tree.ts';
 import type { ProcessSlots } from './process-slots.ts';
 import type { Repos } from './repos.ts';
@@ -207,19 +207,9 @@ export class RepoContent {
     if (!oid) throw notFound(`Revision not found: ${r}`, 'REFERENCE_NOT_FOUND');
     // The slot is held for as long as the archive streams.
     const slot = await this.slots.acquire(p, signal);
-    let child;
-    try {
-      child = spawnGit(this.reader.g, ['--git-dir', dir, 'archive', `--format=${format}`, oid], { timeoutMs: 30 * 60_000, signal }, [oid]);
-    } catch (e) {
-      slot.release();
-      throw e;
-    }
-    child.once('close', () => slot.release());
-    child.once('error', () => slot.release());
-    child.stderr!.resume();
-    child.stdin!.end();
+    const stream = streamGit(this.reader.g, slot, ['--git-dir', dir, 'archive', `--format=${format}`, oid], { timeoutMs: 30 * 60_000, signal }, [oid]);
     const name = (row.name ?? row.id).replaceAll('/', '-');
-    return { stream: child.stdout!, filename: `${name}-${oid.slice(0, 12)}.${format}` };
+    return { stream, filename: `${name}-${oid.slice(0, 12)}.${format}` };
   }
 
   /** How `head` relates to `base`: ahead/behind counts and the files changed since their merge base. */

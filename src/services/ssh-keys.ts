@@ -1,6 +1,6 @@
 import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
-import { conflict, forbidden, invalid, isDomainError, notFound } from '../domain/errors.ts';
+import { conflict, invalid, isDomainError, notFound } from '../domain/errors.ts';
 import { type IdentityRow, isUniqueViolation, type SshKeyRow, type Store } from '../store/index.ts';
 import { newId, now } from './secrets.ts';
 import { parsePublicKey } from './ssh-public-key.ts';
@@ -47,18 +47,13 @@ export class SshKeys {
     private readonly access: Access,
   ) {}
 
-  /** An identity the caller manages; a missing and a foreign one look the same. */
-  private async manageable(p: Principal, rawId: string): Promise<IdentityRow> {
-    await this.access.requireAccount(p);
-    const id = rawId.toLowerCase();
-    return this.access.requireIdentity(p, await this.store.findIdentity(this.store.db, id), id);
+  /** An identity the caller manages (the decision point's rule); `modifiable`: not a managed one. */
+  private manageable(p: Principal, rawId: string): Promise<IdentityRow> {
+    return this.access.manageableIdentity(p, rawId);
   }
 
-  /** A managed identity is a user's own: its keys change through the user's endpoints. */
-  private async modifiable(p: Principal, rawId: string): Promise<IdentityRow> {
-    const row = await this.manageable(p, rawId);
-    if (row.managed) throw forbidden('Cannot modify managed identities', 'CANNOT_MODIFY_MANAGED_IDENTITY');
-    return row;
+  private modifiable(p: Principal, rawId: string): Promise<IdentityRow> {
+    return this.access.manageableIdentity(p, rawId, { modify: true });
   }
 
   /** The identity behind a user, by name, for an admin. */

@@ -7,7 +7,7 @@ import { branchNameProblem } from '../domain/validate.ts';
 import type { GitReader } from '../git/read.ts';
 import { type HgEnv, runHg } from '../hg/runner.ts';
 import { repoDir } from '../git/repo-path.ts';
-import type { DeliveryRow, Store, TriggerRow } from '../store/index.ts';
+import { leaseFor, type DeliveryRow, type Store, type TriggerRow } from '../store/index.ts';
 import type { RefChange, RefEvents } from './events.ts';
 import { type Outbound, outboundErrorText, redactUrl } from './outbound.ts';
 import type { Repos } from './repos.ts';
@@ -287,8 +287,7 @@ export class Webhooks implements RefEvents {
 
   /** A lease from now for `ms` (default: the configured lease). */
   private lease(ms = this.opts.leaseMs) {
-    const t = Date.now();
-    return { owner: this.opts.nodeId, now: new Date(t).toISOString(), until: new Date(t + ms).toISOString() };
+    return leaseFor(this.opts.nodeId, ms);
   }
 
   /**

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Kysely, Migrator, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, Migrator, sql, type Transaction } from 'kysely';
 import type { AuditLogTable, DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TokensTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable, WebSessionsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './dialect/postgres.ts';
@@ -90,11 +90,39 @@ function isCreateRace(e: unknown): boolean {
   return code === '23505' || code === '42P07' || code === '42710';
 }
 
+/** Expressions over a `repositories as r` row: the decision point's grant facts, as SQL. */
+type RepoEb = ExpressionBuilder<DB & { r: RepositoriesTable }, 'r'>;
+/** The user's own grant on `r` is at least read. */
+const ownGrantReads = (eb: RepoEb, userId: string) =>
+  eb.exists(eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').where('ug.level', '>=', 1));
+/** The user's own grant on `r` is an explicit `repository.none` (it overrides groups and visibility). */
+const ownGrantNone = (eb: RepoEb, userId: string) =>
+  eb.exists(eb.selectFrom('user_repo_grants as un').select('un.level').where('un.user_id', '=', userId).whereRef('un.repo_id', '=', 'r.id').where('un.level', '=', 0));
+/** One of the user's active groups is granted at least read on `r`. */
+const groupGrantReads = (eb: RepoEb, userId: string) =>
+  eb.exists(
+    eb
+      .selectFrom('users_group_members as m')
+      .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
+      .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
+      .select('gg.level')
+      .where('m.user_id', '=', userId)
+      .whereRef('gg.repo_id', '=', 'r.id')
+      .where('gg.level', '>=', 1)
+      .where('grp.active', '=', 1),
+  );
+
 /** A lease: who holds a claim and until when (RFC 3339, compared as text like every timestamp here). */
 export interface Lease {
   owner: string;
   now: string;
   until: string;
+}
+
+/** A lease for `owner` from now, `ms` long (the clock of this node: see the README on NTP). */
+export function leaseFor(owner: string, ms: number): Lease {
+  const t = Date.now();
+  return { owner, now: new Date(t).toISOString(), until: new Date(t + ms).toISOString() };
 }
 
 /**
@@ -471,26 +499,9 @@ export class Store {
    * listed unless owned or granted.
    */
   async listReposVisibleTo(c: Conn, userId: string, limit: number, offset: number): Promise<{ rows: RepoRow[]; total: number }> {
-    const base = c.selectFrom('repositories as r').where((eb) =>
-      eb.or([
-        eb('r.owner_id', '=', userId),
-        eb.exists(eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').where('ug.level', '>=', 1)),
-        eb.and([
-          eb.not(eb.exists(eb.selectFrom('user_repo_grants as ug2').select('ug2.level').where('ug2.user_id', '=', userId).whereRef('ug2.repo_id', '=', 'r.id').where('ug2.level', '=', 0))),
-          eb.exists(
-            eb
-              .selectFrom('users_group_members as m')
-              .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
-              .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
-              .select('gg.level')
-              .where('m.user_id', '=', userId)
-              .whereRef('gg.repo_id', '=', 'r.id')
-              .where('gg.level', '>=', 1)
-              .where('grp.active', '=', 1),
-          ),
-        ]),
-      ]),
-    );
+    const base = c
+      .selectFrom('repositories as r')
+      .where((eb) => eb.or([eb('r.owner_id', '=', userId), ownGrantReads(eb, userId), eb.and([eb.not(ownGrantNone(eb, userId)), groupGrantReads(eb, userId)])]));
     const rows = await base.selectAll('r').orderBy('r.created_at').orderBy('r.id').limit(limit).offset(offset).execute();
     const { n } = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     return { rows, total: Number(n) };
@@ -837,29 +848,8 @@ export class Store {
     if (!('all' in who)) {
       const userId = who.userId;
       base = base.where((eb) => {
-        const ownNone = eb.exists(eb.selectFrom('user_repo_grants as n').select('n.level').where('n.user_id', '=', userId ?? '').whereRef('n.repo_id', '=', 'r.id').where('n.level', '=', 0));
         if (userId === null) return eb('r.visibility', '=', 'public');
-        return eb.or([
-          eb('r.owner_id', '=', userId),
-          eb.and([
-            eb.not(ownNone),
-            eb.or([
-              eb('r.visibility', '=', 'public'),
-              eb.exists(eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').where('ug.level', '>=', 1)),
-              eb.exists(
-                eb
-                  .selectFrom('users_group_members as m')
-                  .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
-                  .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
-                  .select('gg.level')
-                  .where('m.user_id', '=', userId)
-                  .whereRef('gg.repo_id', '=', 'r.id')
-                  .where('gg.level', '>=', 1)
-                  .where('grp.active', '=', 1),
-              ),
-            ]),
-          ]),
-        ]);
+        return eb.or([eb('r.owner_id', '=', userId), eb.and([eb.not(ownGrantNone(eb, userId)), eb.or([eb('r.visibility', '=', 'public'), ownGrantReads(eb, userId), groupGrantReads(eb, userId)])])]);
       });
     }
     if (q.text) {

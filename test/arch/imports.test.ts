@@ -16,7 +16,8 @@ const allowed: Record<string, string[]> = {
   access: ['store', 'domain'],
   store: ['domain'],
   git: ['domain'],
-  hg: ['domain'],
+  // hg runs its children with git's process primitives (process group kill, bounded output)
+  hg: ['git', 'domain'],
   config: [],
   domain: [],
   main: ['cli'],
