@@ -1,6 +1,6 @@
 import { type Action, type Principal, type RefRules, type Resource } from '../domain/access.ts';
 import { AccessDenied, type DeniedResource, forbidden } from '../domain/errors.ts';
-import type { Conn, IdentityRow, RepoAccessFacts, RepoRow, Store } from '../store/index.ts';
+import { anonymousAccessFacts, type Conn, type IdentityRow, type RepoAccessFacts, type RepoRow, type Store } from '../store/index.ts';
 import { type AuditEvent, AuditLog } from './audit.ts';
 import { type Decision, decideIdentity, decideRef, decideRepo, decideServer, decideVmLogin, decideVmManage, evaluateRepo, type Fact, type RefDecision, type RefUpdate, type RepoFacts } from './decide.ts';
 
@@ -204,7 +204,9 @@ export class Access {
 
   /** Like require, for a repository that may not exist (`undefined`): missing and hidden look the same. */
   async requireRepo(p: Principal, action: Action, row: RepoRow | undefined, shownAs: string): Promise<RepoRow> {
-    const d = row ? await this.authorize(p, action, { kind: 'repo', repoId: row.id }) : decideRepo(p, action, undefined);
+    // An anonymous caller has no grants: the row just read holds every fact its decision needs
+    // (what the facts query answers for no identity and no user), without a second query.
+    const d = !row ? decideRepo(p, action, undefined) : p.kind === 'anonymous' ? decideRepo(p, action, toFacts(anonymousAccessFacts(row))) : await this.authorize(p, action, { kind: 'repo', repoId: row.id });
     if (!d.allowed || !row) await this.raise(p, action, d, 'repo', shownAs, row && { kind: 'repo', id: row.id, name: row.name });
     return row!;
   }

@@ -5,6 +5,7 @@ import type { AuditLogTable, DB, DeliveriesTable, IdentitiesTable, RepoSyncTable
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './dialect/postgres.ts';
 import { openSqlite } from './dialect/sqlite.ts';
+import { compiledOnce } from './compiled.ts';
 
 export { isUniqueViolation } from './dialect/sqlite.ts';
 export type { DB } from './schema.ts';
@@ -75,6 +76,14 @@ export interface RepoAccessFacts {
   protectedBranches: string | null;
 }
 
+/**
+ * What repoAccessFacts answers for a caller with neither identity nor user (anonymous): the row's
+ * own columns and no grant, so the row a request already read is enough (test/store/compiled).
+ */
+export function anonymousAccessFacts(row: RepoRow): RepoAccessFacts {
+  return { repoId: row.id, visibility: row.visibility, ownerId: row.owner_id, protectedBranches: row.protected_branches, identityAccess: null, refRules: null, userLevel: null, groupLevel: null, accountActive: null };
+}
+
 /** What the audit listing filters on (`actor`, `target`: an id or a name). */
 export interface AuditQuery {
   since?: string;
@@ -136,6 +145,44 @@ export class Store {
     /** which database: several nodes may share only PostgreSQL (SQLite is one node's file) */
     readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
   ) {}
+
+  /** The look-ups every git request makes, compiled once per store (its dialect): see compiledOnce. */
+  private readonly hot = {
+    tokenOwner: compiledOnce((c, tokenHash: string) =>
+      c
+        .selectFrom('tokens as t')
+        .innerJoin('identities as i', 'i.id', 't.identity_id')
+        .leftJoin('users as u', 'u.identity_id', 'i.id')
+        .select(['t.id as tokenId', 't.expires_at as expiresAt', 't.last_used_at as lastUsedAt', 'i.id as identityId', 'i.account_id as accountId', 'i.managed as managed', 'u.id as userId', 'u.username as username', 'u.admin as admin', 'u.active as active'])
+        .where('t.token_hash', '=', tokenHash),
+    ),
+    repoById: compiledOnce((c, id: string) => c.selectFrom('repositories').selectAll().where('id', '=', id)),
+    repoByName: compiledOnce((c, name: string) => c.selectFrom('repositories').selectAll().where('name', '=', name)),
+    repoFacts: compiledOnce((c, repoId: string, identityId: string, userId: string) =>
+      c
+        .selectFrom('repositories as r')
+        .select((eb) => [
+          'r.id as repoId',
+          'r.visibility as visibility',
+          'r.owner_id as ownerId',
+          'r.protected_branches as protectedBranches',
+          eb.selectFrom('identity_repo_grants as g').select('g.access').where('g.identity_id', '=', identityId).whereRef('g.repo_id', '=', 'r.id').as('identityAccess'),
+          eb.selectFrom('identity_repo_grants as g2').select('g2.ref_rules').where('g2.identity_id', '=', identityId).whereRef('g2.repo_id', '=', 'r.id').as('refRules'),
+          eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').as('userLevel'),
+          eb
+            .selectFrom('users_group_members as m')
+            .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
+            .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
+            .select((e) => e.fn.max('gg.level').as('lvl'))
+            .where('m.user_id', '=', userId)
+            .whereRef('gg.repo_id', '=', 'r.id')
+            .where('grp.active', '=', 1)
+            .as('groupLevel'),
+          eb.selectFrom('identities as ai').innerJoin('users as au', 'au.id', 'ai.account_id').select('au.active').where('ai.id', '=', identityId).as('accountActive'),
+        ])
+        .where('r.id', '=', repoId),
+    ),
+  };
 
   /**
    * Opens the database and runs pending migrations: PostgreSQL when `databaseUrl`
@@ -255,13 +302,7 @@ export class Store {
 
   /** Resolves a token hash to its identity and, for a managed identity, its user. */
   findTokenOwner(c: Conn, tokenHash: string): Promise<TokenOwner | undefined> {
-    return c
-      .selectFrom('tokens as t')
-      .innerJoin('identities as i', 'i.id', 't.identity_id')
-      .leftJoin('users as u', 'u.identity_id', 'i.id')
-      .select(['t.id as tokenId', 't.expires_at as expiresAt', 't.last_used_at as lastUsedAt', 'i.id as identityId', 'i.account_id as accountId', 'i.managed as managed', 'u.id as userId', 'u.username as username', 'u.admin as admin', 'u.active as active'])
-      .where('t.token_hash', '=', tokenHash)
-      .executeTakeFirst();
+    return this.hot.tokenOwner(c, tokenHash);
   }
 
   // ---- repositories --------------------------------------------------------
@@ -271,11 +312,11 @@ export class Store {
   }
 
   findRepoById(c: Conn, id: string): Promise<RepoRow | undefined> {
-    return c.selectFrom('repositories').selectAll().where('id', '=', id).executeTakeFirst();
+    return this.hot.repoById(c, id);
   }
 
   findRepoByName(c: Conn, name: string): Promise<RepoRow | undefined> {
-    return c.selectFrom('repositories').selectAll().where('name', '=', name).executeTakeFirst();
+    return this.hot.repoByName(c, name);
   }
 
   async listRepos(c: Conn, q: { ownerId?: string; limit: number; offset: number }): Promise<{ rows: RepoRow[]; total: number }> {
@@ -303,31 +344,7 @@ export class Store {
    */
   repoAccessFacts(c: Conn, repoId: string, who: { identityId?: string; userId?: string }): Promise<RepoAccessFacts | undefined> {
     // a user principal asks with its own managed identity too: that identity's account is the user
-    const identityId = who.identityId ?? '';
-    const userId = who.userId ?? '';
-    return c
-      .selectFrom('repositories as r')
-      .select((eb) => [
-        'r.id as repoId',
-        'r.visibility as visibility',
-        'r.owner_id as ownerId',
-        'r.protected_branches as protectedBranches',
-        eb.selectFrom('identity_repo_grants as g').select('g.access').where('g.identity_id', '=', identityId).whereRef('g.repo_id', '=', 'r.id').as('identityAccess'),
-        eb.selectFrom('identity_repo_grants as g2').select('g2.ref_rules').where('g2.identity_id', '=', identityId).whereRef('g2.repo_id', '=', 'r.id').as('refRules'),
-        eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').as('userLevel'),
-        eb
-          .selectFrom('users_group_members as m')
-          .innerJoin('group_repo_grants as gg', 'gg.group_id', 'm.group_id')
-          .innerJoin('users_groups as grp', 'grp.id', 'm.group_id')
-          .select((e) => e.fn.max('gg.level').as('lvl'))
-          .where('m.user_id', '=', userId)
-          .whereRef('gg.repo_id', '=', 'r.id')
-          .where('grp.active', '=', 1)
-          .as('groupLevel'),
-        eb.selectFrom('identities as ai').innerJoin('users as au', 'au.id', 'ai.account_id').select('au.active').where('ai.id', '=', identityId).as('accountActive'),
-      ])
-      .where('r.id', '=', repoId)
-      .executeTakeFirst() as Promise<RepoAccessFacts | undefined>;
+    return this.hot.repoFacts(c, repoId, who.identityId ?? '', who.userId ?? '') as Promise<RepoAccessFacts | undefined>;
   }
 
   findIdentityGrant(c: Conn, identityId: string, repoId: string): Promise<{ access: 'read' | 'write'; ref_rules: string | null } | undefined> {
