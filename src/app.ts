@@ -1,3 +1,4 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import * as rootSchemas from './http/root-schemas.ts';
 import { clientErrorHandler, frameworkErrorHandler, registerRoot } from './http/root.ts';
 import { rpcRoutes } from './http/rpc/routes.ts';
 import { smartHttpRoutes } from './http/smarthttp/routes.ts';
+import { smartHttpFastPath } from './http/smarthttp/fast-path.ts';
 import { userRoutes } from './http/user/routes.ts';
 import { vmRoutes } from './http/vm/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
@@ -195,7 +197,21 @@ const API_PREFIXES = ['/v5/', '/identity/v1/', '/git/v1/', '/user/v1/', '/vm/v1/
  * It never listens; `cli/serve` does.
  */
 export async function buildApp(config: Config, services: Services): Promise<FastifyInstance> {
+  // Git's smart HTTP is offered each request before the framework routes it (fast-path.ts).
+  let gitFirst: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  let draining = false;
   const app = Fastify({
+    // the server Fastify would make (its http options, timeouts), with git's fast path in front
+    serverFactory: (handler, options) => {
+      const o = options as { http?: http.ServerOptions; keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
+      const server = http.createServer(o.http ?? {}, (req, res) => {
+        if (!gitFirst?.(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = o.keepAliveTimeout;
+      server.requestTimeout = o.requestTimeout;
+      server.setTimeout(o.connectionTimeout);
+      return server;
+    },
     logger: { level: config.logLevel },
     bodyLimit: config.maxJsonBytes,
     requestTimeout: 0, // pushes and clones may run long; the git child has its own limit, bodies an idle timeout
@@ -216,6 +232,13 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   const { users, repos, identities, access, groups, grants } = services;
 
   registerRoot(app, { bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
+  const smartHttp = { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs };
+  gitFirst = smartHttpFastPath(smartHttp, app.log, () => draining);
+  // set before the server stops listening: what is accepted from then on is answered with `Connection: close`
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
   // An unknown route under a REST API answers as its routes do: 401 to a caller without (valid)
   // credentials, 404 to one with them. Smart HTTP's catch-all sends here whatever is not git's.
   // (answered here, not thrown: the route that called this may have another surface's mapper)
@@ -244,7 +267,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
   // Git's smart HTTP keeps its catch-all; the web's own catch-all takes, by route constraint,
   // the requests web/dispatch.ts classifies as pages (browsers, and `/-/` URLs).
   registerWebConstraint(app);
-  await app.register(smartHttpRoutes, { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
+  await app.register(smartHttpRoutes, smartHttp);
   const ssh = { port: config.sshPort || undefined };
   sshPorts.set(app, ssh);
   await app.register(webRoutes, {

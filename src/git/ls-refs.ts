@@ -392,9 +392,24 @@ export function resolve(s: Snapshot, start: RawRef): { target: string | undefine
   }
 }
 
+/**
+ * Object ids known to name something other than a tag. An object's id is its content's hash, so
+ * an id read once as a commit (or tree, or blob) is never a tag, in any repository, on any node:
+ * the answer for it (no `peeled:`) is the same whether or not a repository holds it, and the
+ * refs listed on every fetch need no cat-file round trip for it. A missing object is not
+ * remembered (it may arrive later as a tag); tags are read each time. Bounded: cleared when full.
+ */
+const notTags = new Set<string>();
+const MAX_NOT_TAGS = 100_000;
+
 /** The object a tag finally points at (git's peel_object); undefined when `oid` is not a tag or a tag in the chain is missing. */
 export async function peelObject(pool: CatFilePool, dir: string, oid: string): Promise<string | undefined> {
+  if (notTags.has(oid)) return undefined;
   let obj = await pool.read(dir, oid);
+  if (obj && obj.type !== 'tag') {
+    if (notTags.size >= MAX_NOT_TAGS) notTags.clear();
+    notTags.add(oid);
+  }
   for (let depth = 0; obj && obj.type === 'tag'; depth++) {
     if (depth > 16) doubt('tag chain too long');
     const m = /^object ([0-9a-f]{40})\ntype ([a-z]+)\n/.exec(obj.content.toString('latin1'));

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ANONYMOUS, type Principal } from '../domain/access.ts';
 import { unauthenticated } from '../domain/errors.ts';
@@ -45,8 +46,12 @@ export async function restPrincipal(req: FastifyRequest, users: Users): Promise<
   return ANONYMOUS;
 }
 
-/** Git callers: HTTP Basic (x-access-token + token, or username + password/API key) or Bearer. */
-export async function gitPrincipal(req: FastifyRequest, users: Users): Promise<Principal> {
+/**
+ * Git callers: HTTP Basic (x-access-token + token, or username + password/API key) or Bearer.
+ * Takes the raw request: smart HTTP answers git before the framework's routing (fast-path.ts).
+ */
+export async function gitPrincipal(req: { headers: IncomingHttpHeaders; socket: { remoteAddress?: string } }, users: Users): Promise<Principal> {
+  const ip = req.socket.remoteAddress ?? '';
   const c = parseAuthorization(req.headers.authorization);
   switch (c.kind) {
     case 'none':
@@ -54,12 +59,12 @@ export async function gitPrincipal(req: FastifyRequest, users: Users): Promise<P
     case 'malformed':
       throw unauthenticated('Malformed Authorization header');
     case 'bearer': {
-      const p = await users.principalForToken(c.token, req.ip);
+      const p = await users.principalForToken(c.token, ip);
       if (!p) throw unauthenticated('Invalid credentials');
       return p;
     }
     case 'basic':
-      return users.principalForBasic(c.username, c.password, req.ip);
+      return users.principalForBasic(c.username, c.password, ip);
   }
 }
 

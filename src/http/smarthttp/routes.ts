@@ -1,7 +1,7 @@
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
 import { advertisementPreamble, type GitServiceName, isGitService, safeGitProtocol } from '../../git/smart-http.ts';
 import type { GitService } from '../../services/git-service.ts';
@@ -29,6 +29,29 @@ function fail(reply: FastifyReply, status: number, text: string): FastifyReply {
   return reply.status(status).header('Content-Type', 'text/plain; charset=utf-8').header('Cache-Control', 'no-cache').send(`${text}\n`);
 }
 
+/**
+ * The same answer written on the raw response (the git handler runs outside the framework's
+ * reply): a request whose body was not read to its end is answered with `Connection: close`
+ * and the connection dropped, as the root does for every other surface (root.ts).
+ */
+function answer(req: IncomingMessage, res: ServerResponse, a: Answer): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const h of res.getHeaderNames()) res.removeHeader(h);
+  if (a.status === 401) res.setHeader('WWW-Authenticate', REALM);
+  if (a.retryAfter !== undefined) res.setHeader('Retry-After', String(a.retryAfter));
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache');
+  if (!req.complete) {
+    res.setHeader('Connection', 'close');
+    res.once('finish', () => req.socket.destroy());
+  }
+  res.statusCode = a.status;
+  res.end(`${a.text}\n`);
+}
+
 const STATUS = { invalid: 400, unauthenticated: 401, forbidden: 403, notFound: 404, conflict: 409, tooLarge: 413, unavailable: 503, rateLimited: 429 } as const;
 
 /** What git prints for a refused decision: nothing about whether a hidden repository exists. */
@@ -38,42 +61,44 @@ const DENIED = {
   forbidden: 'Permission denied: write access to this repository is required to push',
 } as const;
 
+/** A refusal or failure as git is told it: a status, one line of text, when to try again. */
+interface Answer {
+  status: number;
+  text: string;
+  retryAfter?: number;
+}
+
 /**
  * Smart HTTP's one error mapper: a domain error becomes its status and its
- * (safe) message as plain text; a Fastify client error keeps its status with
+ * (safe) message as plain text; a framework client error keeps its status with
  * a generic text; anything else is logged with the request id and answered
  * as a generic 500, so no exception's internals reach git's terminal.
  */
-function smartHttpErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  if (isAccessDenied(err)) {
-    void fail(reply, STATUS[err.kind], DENIED[err.kind as keyof typeof DENIED] ?? 'Permission denied');
-    return;
-  }
-  if (isRateLimited(err)) {
-    void fail(reply.header('Retry-After', String(err.retryAfterSeconds)), 429, 'Too many failed authentication attempts; try again later');
-    return;
-  }
+function mapError(err: unknown, req: IncomingMessage, meta: RequestMeta): Answer {
+  if (isAccessDenied(err)) return { status: STATUS[err.kind], text: DENIED[err.kind as keyof typeof DENIED] ?? 'Permission denied' };
+  if (isRateLimited(err)) return { status: 429, text: 'Too many failed authentication attempts; try again later', retryAfter: err.retryAfterSeconds };
   if (isDomainError(err)) {
-    if (err.kind === 'unauthenticated') {
-      void fail(reply, 401, 'Authentication failed');
-      return;
-    }
-    if (err.kind === 'unavailable') void reply.header('Retry-After', String(err.retryAfterSeconds ?? 1));
-    void fail(reply, STATUS[err.kind], err.message);
-    return;
+    if (err.kind === 'unauthenticated') return { status: 401, text: 'Authentication failed' };
+    return { status: STATUS[err.kind], text: err.message, ...(err.kind === 'unavailable' ? { retryAfter: err.retryAfterSeconds ?? 1 } : {}) };
   }
-  if (req.raw.destroyed) {
-    // the client left while waiting (for a process slot): nobody to answer, nothing to log
-    void fail(reply, 503, 'Client went away');
-    return;
-  }
-  const status = err.statusCode ?? 500;
-  if (status >= 400 && status < 500) {
-    void fail(reply, status, 'Bad request');
-    return;
-  }
-  req.log.error({ err }, 'unhandled error');
-  void fail(reply, 500, `Internal error (request ${req.id})`);
+  // the client left while waiting (for a process slot): nobody to answer, nothing to log
+  if (req.destroyed) return { status: 503, text: 'Client went away' };
+  const status = (err as FastifyError | undefined)?.statusCode ?? 500;
+  if (status >= 400 && status < 500) return { status, text: 'Bad request' };
+  meta.log.error({ err }, 'unhandled error');
+  return { status: 500, text: `Internal error (request ${meta.id})` };
+}
+
+function smartHttpErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const a = mapError(err, req.raw, req);
+  if (a.retryAfter !== undefined) void reply.header('Retry-After', String(a.retryAfter));
+  void fail(reply, a.status, a.text);
+}
+
+/** What a request brings besides its raw message: a logger and an id for the log (the framework's, or the fast path's). */
+export interface RequestMeta {
+  readonly log: FastifyBaseLogger;
+  readonly id: string;
 }
 
 /** Reads a body to its end and throws it away; resolves early when it goes quiet, fails or ends. */
@@ -113,45 +138,40 @@ class ByteLimit extends Transform {
   }
 }
 
+/** A git request: the repository as named and the endpoint, when `path` (no query) is one of git's URLs. */
+export function gitEndpoint(path: string): { repoRef: string; endpoint: 'info/refs' | GitServiceName } | undefined {
+  if (path.includes('%') || path.includes('//')) return undefined;
+  const m = PATH_RE.exec(path);
+  return m ? { repoRef: m[1]!, endpoint: m[2] as 'info/refs' | GitServiceName } : undefined;
+}
+
 /**
- * Git smart HTTP at `/<repo id or full name>[.git]/{info/refs,git-upload-pack,git-receive-pack}`.
- * Access is decided before any git process starts (read for upload-pack,
- * write for receive-pack), so a refused push writes nothing. Bodies stream
- * both ways; the child is killed when the client goes away or time runs out.
+ * Answers one git smart HTTP request on the raw request and response: method and content type
+ * checked, the caller authenticated, the repository resolved and decided (read for
+ * upload-pack, write for receive-pack) before any git process starts, so a refused push writes
+ * nothing; bodies stream both ways; the child is killed when the client goes away or time
+ * runs out. Every refusal and failure goes through mapError. Runs from the fast path
+ * (fast-path.ts) and from the framework's catch-all route alike.
  */
-export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps): Promise<void> {
-  // Leave git's request bodies unread: the handler streams them into the child.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
-
-  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const q = req.url.indexOf('?');
-    const path = q < 0 ? req.url : req.url.slice(0, q);
-    const m = PATH_RE.exec(path);
-    // Not a git URL: the server's one 404 for unknown routes.
-    if (path.includes('%') || path.includes('//')) return reply.callNotFound();
-    // Mercurial's wire protocol at the repository's own URL: /<repo>?cmd=<command>
-    if (!m && q >= 0 && /^\/[^?]+$/.test(path) && typeof (req.query as { cmd?: unknown }).cmd === 'string') return hgHandler(req, reply, path.slice(1).replace(/\/+$/, ''));
-    if (!m) return reply.callNotFound();
-    const repoRef = m[1]!;
-    const endpoint = m[2]!;
-
+export function gitHandler(deps: SmartHttpDeps): (req: IncomingMessage, res: ServerResponse, meta: RequestMeta, e: { repoRef: string; endpoint: 'info/refs' | GitServiceName }) => Promise<void> {
+  const serve = async (req: IncomingMessage, res: ServerResponse, meta: RequestMeta, { repoRef, endpoint }: { repoRef: string; endpoint: 'info/refs' | GitServiceName }) => {
     let service: GitServiceName;
     if (endpoint === 'info/refs') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(reply, 405, 'Method not allowed');
-      const s = (req.query as { service?: string }).service;
-      if (!isGitService(s)) return fail(reply, 403, 'Only the smart HTTP protocol is served: ask for service=git-upload-pack or git-receive-pack');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return answer(req, res, { status: 405, text: 'Method not allowed' });
+      const q = req.url!.indexOf('?');
+      const asked = q < 0 ? [] : new URLSearchParams(req.url!.slice(q + 1)).getAll('service');
+      const s = asked.length === 1 ? asked[0] : undefined;
+      if (!isGitService(s)) return answer(req, res, { status: 403, text: 'Only the smart HTTP protocol is served: ask for service=git-upload-pack or git-receive-pack' });
       service = s;
     } else {
-      if (req.method !== 'POST') return fail(reply, 405, 'Method not allowed');
-      service = endpoint as GitServiceName;
-      if (req.headers['content-type'] !== `application/x-${service}-request`) return fail(reply, 415, `Content-Type must be application/x-${service}-request`);
+      if (req.method !== 'POST') return answer(req, res, { status: 405, text: 'Method not allowed' });
+      service = endpoint;
+      if (req.headers['content-type'] !== `application/x-${service}-request`) return answer(req, res, { status: 415, text: `Content-Type must be application/x-${service}-request` });
     }
 
     const principal = await gitPrincipal(req, deps.users);
     const protocol = safeGitProtocol(req.headers['git-protocol']);
     const ac = new AbortController();
-    const res = reply.raw;
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
     });
@@ -159,7 +179,6 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
     const session = await deps.git.open(principal, repoRef, service, { protocol, signal: ac.signal, call: endpoint === 'info/refs' ? 'advertise' : 'rpc' });
     const kind = endpoint === 'info/refs' ? 'advertisement' : 'result';
 
-    reply.hijack();
     // Sent with the first byte of the answer: a v2 upload-pack request may still be refused
     // (no process slot free) once it is known that git has to run.
     res.statusCode = 200;
@@ -175,41 +194,75 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         result = await session.advertise(res);
       } else {
         const limit = new ByteLimit(deps.maxPackBytes);
-        const raw = req.raw;
         const enc = String(req.headers['content-encoding'] ?? '').toLowerCase();
-        const source = enc === 'gzip' || enc === 'x-gzip' ? raw.pipe(zlib.createGunzip()) : raw;
+        const source = enc === 'gzip' || enc === 'x-gzip' ? req.pipe(zlib.createGunzip()) : req;
         source.on('error', () => limit.destroy(new Error('bad request body')));
         source.pipe(limit);
         result = await session.rpc(limit, res);
-        if (limit.exceeded) req.log.warn({ repo: session.repoId }, 'git request body over the limit; child killed');
-        if (result.idle) req.log.warn({ repo: session.repoId, service }, 'git request body idle too long; child killed');
+        if (limit.exceeded) meta.log.warn({ repo: session.repoId }, 'git request body over the limit; child killed');
+        if (result.idle) meta.log.warn({ repo: session.repoId, service }, 'git request body idle too long; child killed');
       }
-      if (result.refused) req.log.info({ repo: session.repoId, refused: result.refused }, 'push refused by the decision point (git was told in its protocol)');
-      else if (result.code !== 0 && !ac.signal.aborted && !result.idle) req.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
+      if (result.refused) meta.log.info({ repo: session.repoId, refused: result.refused }, 'push refused by the decision point (git was told in its protocol)');
+      else if (result.code !== 0 && !ac.signal.aborted && !result.idle) meta.log.warn({ repo: session.repoId, service, code: result.code, stderr: result.stderr.slice(0, 2000) }, 'git exited with an error');
     } catch (err) {
       if (!res.headersSent && isDomainError(err) && err.kind === 'unavailable') {
         // refused before any byte of the answer: the status and text the error mapper gives
-        res.statusCode = 503;
-        res.setHeader('Retry-After', String(err.retryAfterSeconds ?? 1));
-        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-        res.setHeader('Cache-Control', 'no-cache');
         res.removeHeader('Pragma');
         res.removeHeader('Expires');
-        res.write(`${err.message}\n`);
-      } else if (!res.headersSent && req.raw.destroyed) {
+        const a = mapError(err, req, meta);
+        res.statusCode = a.status;
+        res.setHeader('Retry-After', String(a.retryAfter));
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-cache');
+        res.write(`${a.text}\n`);
+      } else if (!res.headersSent && req.destroyed) {
         // the client left while waiting for a process slot: nobody to answer
-      } else req.log.error({ err }, 'git service failed');
+      } else meta.log.error({ err }, 'git service failed');
     } finally {
       session.close();
       // A body git did not read to its end (killed: idle, too large, failed) is not drained:
       // the connection is dropped once the answer is out (or soon, if the client does not read it).
-      if (!req.raw.complete) {
-        const drop = () => req.raw.socket.destroy();
+      if (!req.complete) {
+        const drop = () => req.socket.destroy();
         res.once('finish', drop);
         setTimeout(drop, 5000).unref();
       }
       res.end();
     }
+  };
+  return async (req, res, meta, e) => {
+    try {
+      await serve(req, res, meta, e);
+    } catch (err) {
+      answer(req, res, mapError(err, req, meta));
+    }
+  };
+}
+
+/**
+ * Git smart HTTP at `/<repo id or full name>[.git]/{info/refs,git-upload-pack,git-receive-pack}`
+ * (gitHandler; most of these requests are taken before routing by fast-path.ts, the rest come
+ * here), and Mercurial's wire protocol at `/<repo>?cmd=…`.
+ */
+export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps): Promise<void> {
+  // Leave git's request bodies unread: the handler streams them into the child.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  const git = gitHandler(deps);
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const q = req.url.indexOf('?');
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    const e = gitEndpoint(path);
+    if (e) {
+      reply.hijack();
+      return git(req.raw, reply.raw, req, e);
+    }
+    // Not a git URL: the server's one 404 for unknown routes.
+    if (path.includes('%') || path.includes('//')) return reply.callNotFound();
+    // Mercurial's wire protocol at the repository's own URL: /<repo>?cmd=<command>
+    if (q >= 0 && /^\/[^?]+$/.test(path) && typeof (req.query as { cmd?: unknown }).cmd === 'string') return hgHandler(req, reply, path.slice(1).replace(/\/+$/, ''));
+    return reply.callNotFound();
   };
 
   /**
@@ -220,7 +273,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
   const hgHandler = async (req: FastifyRequest, reply: FastifyReply, repoRef: string) => {
     const cmd = (req.query as { cmd: string }).cmd;
     if (req.method !== 'GET' && req.method !== 'POST') return fail(reply, 405, 'Method not allowed');
-    const principal = await gitPrincipal(req, deps.users);
+    const principal = await gitPrincipal(req.raw, deps.users);
     const ac = new AbortController();
     const res = reply.raw;
     res.on('close', () => {
