@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Access, AuditLog } from './access/index.ts';
+import { AutoGc } from './services/auto-gc.ts';
 import type { Config } from './config/index.ts';
 import type { GitEnv } from './git/runner.ts';
 import { gitRestRoutes } from './http/gitrest/routes.ts';
@@ -21,6 +22,7 @@ import { userRoutes } from './http/user/routes.ts';
 import { vmRoutes } from './http/vm/routes.ts';
 import { CatFilePool, GitReader } from './git/read.ts';
 import { closeRefUpdaters } from './git/update-ref.ts';
+import { closeLaunchers } from './git/runner.ts';
 import { AuditQueries } from './services/audit.ts';
 import { Commits } from './services/commits.ts';
 import { Jobs } from './services/jobs.ts';
@@ -162,7 +164,9 @@ export async function openServices(config: Config): Promise<Services> {
     },
   };
   const jobs = new Jobs(store, { nodeId: leaseOwner, leaseMs: config.leaseMs });
-  const commits = new Commits(repos, reader, config.dataDir, events, access, jobs);
+  // git gc --auto after pushes and API commits, in the background (one per repository, two at once)
+  const autoGc = new AutoGc((dir) => reader.run(dir, ['gc', '--auto', '--quiet'], [], undefined, 1 << 20, 30 * 60_000), jobs);
+  const commits = new Commits(repos, reader, config.dataDir, events, access, autoGc);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, {
     outbound,
     fetchTimeoutMs: config.fetchTimeoutMs,
@@ -176,7 +180,7 @@ export async function openServices(config: Config): Promise<Services> {
   const packCache = config.packCacheMaxBytes > 0
     ? new PackCache({ git, dataDir: config.dataDir, runDir: path.join(config.dataDir, 'run'), cacheDir: path.join(config.dataDir, 'cache', 'packs'), maxBytes: config.packCacheMaxBytes, ttlMs: config.packCacheTtlMs, timeoutMs: config.gitTimeoutMs })
     : undefined;
-  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs, uploadPackRun: () => packCache?.uploadPackRun(), pool }, access);
+  const gitService = new GitService(repos, slots, events, { git, dataDir: config.dataDir, timeoutMs: config.gitTimeoutMs, idleTimeoutMs: config.bodyIdleTimeoutMs, quarantineGraceMs: config.quarantineGraceMs, uploadPackRun: () => packCache?.uploadPackRun(), pool, autoGc }, access);
   const gatewayKey = new GatewayKey(config.dataDir);
   const sshKeys = new SshKeys(store, access);
   const vms = new Vms(store, access, gatewayKey);
@@ -319,6 +323,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
     await Promise.all([services.webhooks.stop(), services.jobs.stop()]);
     services.pool.close();
     closeRefUpdaters();
+    closeLaunchers();
     await services.outbound.close();
     services.hgWorker.close();
     services.packCache?.close();

@@ -54,7 +54,11 @@ export class AccessDenied extends DomainError {
     readonly subject: string,
     message: string,
   ) {
+    // a refusal is an answer, not a fault: no stack to capture (every git client's first request is one)
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(kind, message);
+    Error.stackTraceLimit = limit;
     this.name = 'AccessDenied';
   }
 }

@@ -9,7 +9,7 @@ import { repoDir } from '../git/repo-path.ts';
 import { normaliseRepoPath } from '../git/tree.ts';
 import { casRef } from '../git/update-ref.ts';
 import type { RefEvents } from './events.ts';
-import type { Jobs } from './jobs.ts';
+import type { AutoGc } from './auto-gc.ts';
 import { commitOut } from './repo-content.ts';
 import type { Repos } from './repos.ts';
 import type { RepoRow } from './types.ts';
@@ -86,12 +86,9 @@ export class Commits {
   private readonly sinceGc = new Map<string, number>();
 
   /**
-   * Commits written here are loose objects; receive-pack runs `gc --auto` after a push, the
-   * API must do it itself, or its small packs (one per commit) pile up and every read slows
-   * down. In the background, every 50 commits (git's gc.autoPackLimit); gc keeps unreachable
-   * objects younger than two weeks, so it is safe beside writers. The count is this node's;
-   * the run is a job claimed in the database (`gc:<repo id>`), so two nodes never gc one
-   * repository at once (git's own gc.pid lock names a host, and would only guess).
+   * Commits written here are loose objects (one small pack per commit): every 50 of them (git's
+   * gc.autoPackLimit) per repository, `gc --auto` is asked for (AutoGc, in the background), or
+   * the packs pile up and every read slows down. The count is this node's.
    */
   private maybeGc(repoId: string, dir: string): void {
     const n = (this.sinceGc.get(repoId) ?? 0) + 1;
@@ -100,8 +97,7 @@ export class Commits {
       return;
     }
     this.sinceGc.delete(repoId);
-    const gc = () => this.reader.run(dir, ['gc', '--auto', '--quiet'], [], undefined, 1 << 20, 30 * 60_000);
-    void (this.jobs ? this.jobs.runOnce(`gc:${repoId}`, gc) : gc()).catch(() => undefined);
+    this.autoGc?.request(repoId, dir);
   }
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -121,7 +117,7 @@ export class Commits {
     private readonly dataDir: string,
     private readonly events: RefEvents,
     private readonly access: Access,
-    private readonly jobs?: Jobs,
+    private readonly autoGc?: AutoGc,
   ) {}
 
   async create(p: Principal, repo: string, body: CreateCommitInput) {

@@ -6,6 +6,7 @@ import { refNameProblem } from '../domain/validate.ts';
 import { fastForwardOnly, installHooks, readHookReport } from '../git/hooks.ts';
 import { drain, type PushHead, prefixed, readPushHead, refusalReport } from '../git/push-commands.ts';
 import { repoDirs, sweepQuarantine } from '../git/quarantine.ts';
+import type { AutoGc } from './auto-gc.ts';
 import type { CatFilePool } from '../git/cat-file.ts';
 import { lsRefs, parseLsRefsRequest, readLsRefsHead, readUploadConfig, requestStream } from '../git/ls-refs.ts';
 import { ReceiveAdvertisement } from '../git/receive-advertisement.ts';
@@ -36,6 +37,12 @@ export interface GitServiceOptions {
   uploadPackRun?: () => { config: string[]; env: Record<string, string> } | undefined;
   /** the long-lived cat-file readers: with them, a v2 `ls-refs` is answered without a process */
   pool?: CatFilePool;
+  /**
+   * `gc --auto` after a push, once it is answered: receive-pack runs with `receive.autogc=false`
+   * (its own gc would hold the pusher's response until git started and counted); without one,
+   * receive-pack runs gc itself as git does
+   */
+  autoGc?: AutoGc;
 }
 
 /** The most bytes a push's command list may take (100k refs of a mirror push fit). */
@@ -286,7 +293,8 @@ export class GitService {
     if (failed || input.destroyed) return { code: null, stderr: '', idle: false };
     const ff = decided.filter((d) => d.fastForwardOnly).map((d) => ({ ref: d.ref, reason: d.fastForwardReason ?? 'fast-forward only' }));
     const hook = ff.length ? fastForwardOnly(this.o.git, this.hooksDir, ff) : undefined;
-    const run: ServeOptions = hook ? { ...serve, config: [...(serve.config ?? []), ...hook.config], env: { ...serve.env, ...hook.env } } : serve;
+    const config = [...(serve.config ?? []), ...(this.o.autoGc ? ['receive.autogc=false'] : []), ...(hook?.config ?? [])];
+    const run: ServeOptions = { ...serve, config, env: hook ? { ...serve.env, ...hook.env } : serve.env };
     this.pushing.set(repo.id, (this.pushing.get(repo.id) ?? 0) + 1);
     let result: GitRunResult | undefined;
     try {
@@ -312,6 +320,7 @@ export class GitService {
         if (deleted ? now === undefined : now === c.newOid) changes.push({ ref: c.ref, before: ZERO.test(c.oldOid) ? null : c.oldOid, after: deleted ? null : c.newOid });
       }
       if (changes.length) this.events.refsChanged(repo.id, changes);
+      this.o.autoGc?.request(repo.id, serve.dir);
     }
     return result;
   }

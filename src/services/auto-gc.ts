@@ -1,0 +1,61 @@
+import type { Jobs } from './jobs.ts';
+
+/**
+ * `git gc --auto` after writes, off the answer's path. receive-pack runs it itself before it
+ * ends its response, so every pusher waited for a git start and gc's counting (Palisade runs
+ * receive-pack with `receive.autogc=false` and asks here once the push is answered); API
+ * commits write small packs that must be consolidated the same way. gc keeps unreachable
+ * objects younger than two weeks, so it is safe beside writers.
+ *
+ * Bounded: a request waits `delayMs` (2 s) and every request for that repository meanwhile is
+ * the same run, so a burst of pushes costs one gc, and the gc does not take the CPU from the
+ * client that just pushed; one run per repository at a time (asked again meanwhile, it runs
+ * once more after), at most `concurrency` at once on this node; each run is a job claimed in the database
+ * (`gc:<repo id>`), so two nodes never gc one repository at once (git's own gc.pid lock names
+ * a host, and would only guess).
+ */
+export class AutoGc {
+  private readonly waiting = new Map<string, string>();
+  private readonly running = new Set<string>();
+  private readonly again = new Map<string, string>();
+  private readonly scheduled = new Set<string>();
+
+  constructor(
+    private readonly gc: (dir: string) => Promise<unknown>,
+    private readonly jobs: Jobs | undefined,
+    private readonly concurrency = 2,
+    private readonly delayMs = 2000,
+  ) {}
+
+  /** Asks for a gc of the repository `repoId` stored at `dir`; never throws, never waits. */
+  request(repoId: string, dir: string): void {
+    if (this.scheduled.has(repoId)) return;
+    this.scheduled.add(repoId);
+    setTimeout(() => {
+      this.scheduled.delete(repoId);
+      if (this.running.has(repoId)) this.again.set(repoId, dir);
+      else this.waiting.set(repoId, dir);
+      this.pump();
+    }, this.delayMs).unref();
+  }
+
+  private pump(): void {
+    while (this.running.size < this.concurrency && this.waiting.size > 0) {
+      const [repoId, dir] = this.waiting.entries().next().value as [string, string];
+      this.waiting.delete(repoId);
+      this.running.add(repoId);
+      const run = () => this.gc(dir);
+      void (this.jobs ? this.jobs.runOnce(`gc:${repoId}`, run) : run())
+        .catch(() => undefined)
+        .finally(() => {
+          this.running.delete(repoId);
+          const next = this.again.get(repoId);
+          if (next !== undefined) {
+            this.again.delete(repoId);
+            this.waiting.set(repoId, next);
+          }
+          this.pump();
+        });
+    }
+  }
+}

@@ -1,0 +1,45 @@
+// receive-pack runs with receive.autogc=false (its gc held the pusher's response); Palisade asks
+// for `git gc --auto` once the push is answered (src/services/auto-gc.ts). The repository must
+// still be consolidated: with a low gc.autoPackLimit, three pushes that each leave a pack end up as
+// one pack, over smart HTTP and without anyone else asking.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { repoDir } from '../../src/git/repo-path.ts';
+import { gitOk, makeWorkTree, repoUrl } from '../helpers/git.ts';
+import { api, startServer, type TestServer } from '../helpers/server.ts';
+
+let s: TestServer;
+before(async () => {
+  s = await startServer();
+});
+after(() => s.stop());
+
+const packs = (dir: string) => fs.readdirSync(path.join(dir, 'objects', 'pack')).filter((f) => f.endsWith('.pack')).length;
+
+test('pushes are gc-ed after they are answered: packs beyond gc.autoPackLimit are consolidated', async () => {
+  const repoId = (await api(s, 'POST', '/git/v1/repo', { key: s.adminKey, body: {} })).body.repoId as string;
+  const dir = repoDir(s.dataDir, repoId);
+  // every push keeps its pack; gc --auto repacks once there are more than two
+  await gitOk(['config', 'receive.unpackLimit', '1'], { cwd: dir });
+  await gitOk(['config', 'gc.autoPackLimit', '2'], { cwd: dir });
+  await gitOk(['config', 'gc.autoDetach', 'false'], { cwd: dir });
+  const wc = await makeWorkTree(1);
+  const url = repoUrl(s.url, repoId, 'x-access-token', s.adminKey);
+  let most = 0;
+  for (let i = 0; i < 3; i++) {
+    fs.writeFileSync(path.join(wc, `f${i}.txt`), `push ${i}\n`);
+    await gitOk(['add', '.'], { cwd: wc });
+    await gitOk(['commit', '-qm', `push ${i}`], { cwd: wc });
+    await gitOk(['push', '-q', url, 'HEAD:refs/heads/main'], { cwd: wc });
+    most = Math.max(most, packs(dir));
+  }
+  const end = Date.now() + 20_000;
+  while (packs(dir) > 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(packs(dir), 1, `one pack after gc (at most ${most} seen between pushes)`);
+  // nothing lost: the last push's commit is the branch's
+  const head = (await gitOk(['rev-parse', 'HEAD'], { cwd: wc })).trim();
+  assert.equal((await gitOk(['--git-dir', dir, 'rev-parse', 'refs/heads/main'])).trim(), head);
+  assert.equal((await gitOk(['--git-dir', dir, 'fsck', '--connectivity-only'])).trim(), '');
+});
