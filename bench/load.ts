@@ -4,25 +4,57 @@
 //      branch first) and warm (the same key again), Palisade with the cache off (a second server),
 //      git http-backend behind nginx + fcgiwrap, file://;
 //   2. 16 concurrent clones of the same repository: Palisade (cache on, a new key per round),
-//      Palisade with the cache off, http-backend; wall time;
+//      Palisade with the cache off, http-backend; wall time, and the CPU seconds of the 16
+//      clients (/usr/bin/time) and of the server, whose sum over the cores bounds the wall;
 //   3. 64 concurrent mixed clients on Palisade with its default limits (clones, fetches of 20
 //      new commits, pushes of a commit to a branch of their own), each running its operation
 //      `--ops` times: failures, p50/p99 per operation, peak memory of the server (Node's RSS and
 //      the RSS and PSS of every process below it, sampled from /proc every 100 ms).
 // Everything interleaved per round. Usage: node --import tsx bench/load.ts [--runs N] [--ops N]
 // (after `npm run build`; needs nginx + fcgiwrap: bench/setup.sh). Writes bench/.work/load/results.md.
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoDir } from '../src/git/repo-path.ts';
-import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
+import { api, COMMITS, env, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
 
 const arg = (name: string, def: number) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : def);
 const RUNS = arg('--runs', 3);
 const OPS = arg('--ops', 3);
 const DIR = path.join(WORK, 'load');
+
+/** CPU seconds (user + system, with the children each process has waited for) of `pids`, from /proc. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(v[11]) + Number(v[12]) + Number(v[13]) + Number(v[14]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100;
+}
+
+/** The processes of the process groups `pgids` (nginx's and fcgiwrap's, with their workers). */
+function groupMembers(pgids: number[]): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (pgids.includes(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]))) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
 
 /** Every process below `root` (children, their children…), from /proc. */
 function descendants(root: number): number[] {
@@ -159,6 +191,13 @@ async function main(): Promise<void> {
     // 2. 16 concurrent clones of the same repository
     const conc: Record<string, number[]> = {};
     const concFailed: Record<string, number> = {};
+    // CPU seconds per round: the 16 clients (each timed by /usr/bin/time, clone and its helpers)
+    // and the server (Palisade: Node and the git children it waited for; http-backend: every
+    // process of nginx's and fcgiwrap's groups), to show what the 2 cores must do in the wall
+    const clientCpu: Record<string, number[]> = {};
+    const serverCpu: Record<string, number[]> = {};
+    const serverPids = (name: string) => (name === 'http-backend' ? groupMembers(backend.map((p) => p.pid!)) : [name === 'on' ? on.pid : off.pid]);
+    const hasTime = fs.existsSync('/usr/bin/time');
     for (let r = 0; r < RUNS; r++) {
       await newKey();
       for (const [name, url] of [
@@ -166,9 +205,27 @@ async function main(): Promise<void> {
         ['off', off.url],
         ['http-backend', backendUrl],
       ] as const) {
+        const cpu0 = cpuSeconds(serverPids(name));
+        let clientsCpu = 0;
+        const one16 = async (i: number) => {
+          const dest = path.join(DIR, `conc-${i}`);
+          if (!hasTime) return clone(url, dest);
+          const err = await new Promise<string>((resolve, reject) => {
+            const c = spawn('/usr/bin/time', ['-f', 'cpu %U %S', 'git', 'clone', '-q', '--bare', url, dest], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+            let e = '';
+            c.stderr!.on('data', (d: Buffer) => (e += d));
+            c.on('close', (code) => (code === 0 ? resolve(e) : reject(new Error(`clone ${code}: ${e}`))));
+          });
+          const m = /cpu ([\d.]+) ([\d.]+)/.exec(err);
+          if (m) clientsCpu += Number(m[1]) + Number(m[2]);
+          return 0;
+        };
         const start = performance.now();
-        const res = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => clone(url, path.join(DIR, `conc-${i}`))));
+        const res = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => one16(i)));
         (conc[name] ??= []).push(performance.now() - start);
+        await new Promise((r) => setTimeout(r, 200)); // the server reaps its last children
+        (serverCpu[name] ??= []).push(cpuSeconds(serverPids(name)) - cpu0);
+        (clientCpu[name] ??= []).push(clientsCpu);
         concFailed[name] = (concFailed[name] ?? 0) + res.filter((x) => x.status === 'rejected').length;
         for (const x of res) if (x.status === 'rejected') console.error(String(x.reason).slice(0, 300));
         for (let i = 0; i < 16; i++) rm(path.join(DIR, `conc-${i}`));
@@ -231,6 +288,13 @@ async function main(): Promise<void> {
     say('| --- | --- | --- | --- | --- |');
     say(`| wall | ${fmt(median(conc.on!))} | ${fmt(median(conc.off!))} | ${fmt(median(conc['http-backend']!))} | ${(median(conc.on!) / median(conc['http-backend']!)).toFixed(2)}× |`);
     say(`| failed | ${concFailed.on} | ${concFailed.off} | ${concFailed['http-backend']} | |`);
+    if (hasTime) {
+      const cpuCell = (k: string) => `${median(clientCpu[k]!).toFixed(1)} + ${median(serverCpu[k]!).toFixed(1)}`;
+      say(`| CPU s, the 16 clients + the server | ${cpuCell('on')} | ${cpuCell('off')} | ${cpuCell('http-backend')} | |`);
+      const cores = os.cpus().length;
+      const floor = (median(clientCpu.on!) + median(serverCpu.on!)) / cores;
+      say(`| lower bound of the wall on ${cores} cores (all CPU / cores), ms | ${fmt(floor * 1000)} | | | ${((floor * 1000) / median(conc['http-backend']!)).toFixed(2)}× |`);
+    }
     say('');
     say(`64 concurrent mixed clients on Palisade (cache on, default limits), ${OPS} operations each: 8 clone, 48 fetch (20 new commits), 8 push (a commit to a new branch); ${fmt(wall)} ms wall, ${failures.length} failed.`);
     say('');
