@@ -165,7 +165,8 @@ export async function openServices(config: Config): Promise<Services> {
   };
   const jobs = new Jobs(store, { nodeId: leaseOwner, leaseMs: config.leaseMs });
   // git gc --auto after pushes and API commits, in the background (one per repository, two at once)
-  const autoGc = new AutoGc((dir) => reader.run(dir, ['gc', '--auto', '--quiet'], [], undefined, 1 << 20, 30 * 60_000), jobs);
+  // in the foreground (gc.autoDetach off): the job's claim, the bound and the timeout cover the repack itself
+  const autoGc = new AutoGc((dir) => reader.run(dir, ['-c', 'gc.autoDetach=false', '-c', 'maintenance.autoDetach=false', 'gc', '--auto', '--quiet'], [], undefined, 1 << 20, 30 * 60_000), jobs);
   const commits = new Commits(repos, reader, config.dataDir, events, access, autoGc);
   const importer = new RepoImport(repos, commits, reader, config.dataDir, {
     outbound,

@@ -46,19 +46,23 @@ export type DeniedResource = 'repo' | 'identity' | 'vm' | 'server';
  * as if it did not exist.
  */
 export class AccessDenied extends DomainError {
-  constructor(
-    kind: 'unauthenticated' | 'notFound' | 'forbidden',
-    readonly resource: DeniedResource,
-    readonly action: string,
-    /** the resource as the caller named it (for messages) */
-    readonly subject: string,
-    message: string,
-  ) {
+  readonly resource: DeniedResource;
+  readonly action: string;
+  /** the resource as the caller named it (for messages) */
+  readonly subject: string;
+
+  constructor(kind: 'unauthenticated' | 'notFound' | 'forbidden', resource: DeniedResource, action: string, subject: string, message: string) {
     // a refusal is an answer, not a fault: no stack to capture (every git client's first request is one)
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(kind, message);
-    Error.stackTraceLimit = limit;
+    try {
+      super(kind, message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    this.resource = resource;
+    this.action = action;
+    this.subject = subject;
     this.name = 'AccessDenied';
   }
 }

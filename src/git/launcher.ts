@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 
 /**
  * Started git processes, without a fork of the server on the request's path. Node starts a
@@ -10,8 +11,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
  * the process group it was started in. git then reads and writes the very pipes the server
  * holds, so the ChildProcess (pid, streams, exit status, kill of the group) is the launcher's.
  * A launcher is made when a git child has ended (after its answer was written) or after a
- * second, never while a request waits for it: the fork it costs is then off every request's
- * path. Perl (core only) starts in ~2 ms and holds ~5 MB; git on Debian depends on it (the
+ * second: its fork of the server still blocks the event loop as often as before (once per git
+ * child), but no longer between a request and the git it waits for; requests running at that
+ * moment still feel it. Perl (core only) starts in ~2 ms and holds ~5 MB; git on Debian depends on it (the
  * pack cache's hook uses it too). Without Perl, or with no launcher ready, git is spawned
  * directly as before.
  *
@@ -38,6 +40,21 @@ print STDERR "palisade launcher: cannot run $argv[0]: $!\\n";
 exit 127;
 `;
 
+/**
+ * A waiting launcher that can still take a request: not known to have ended, its stdin open,
+ * and not a zombie whose end Node has not processed yet (it was killed while waiting).
+ */
+function alive(child: ChildProcess): boolean {
+  if (child.exitCode !== null || child.signalCode !== null || !child.stdin?.writable || child.pid === undefined) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch (e) {
+    // no /proc (not Linux): what Node knows is all there is; on Linux a missing entry is a process gone
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self');
+  }
+}
+
 /** How many launchers wait at most. */
 const READY = 2;
 
@@ -52,8 +69,14 @@ export class Launchers {
    */
   take(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string | undefined): ChildProcess | undefined {
     let child: ChildProcess | undefined;
-    while ((child = this.ready.shift())) if (child.exitCode === null && child.signalCode === null && child.stdin?.writable) break;
+    while ((child = this.ready.shift())) if (alive(child)) break;
     if (!child) return undefined;
+    this.untakenExits = 0;
+    // from here on its errors and exit are the caller's, as a spawned child's would be
+    child.removeListener('error', this.onError.get(child)!);
+    child.removeListener('exit', this.onExit.get(child)!);
+    this.onError.delete(child);
+    this.onExit.delete(child);
     const envs = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).map(([k, v]) => `${k}=${v}`);
     const payload = Buffer.from([String(argv.length), ...argv, String(envs.length), ...envs, cwd ?? ''].join('\0'));
     const frame = Buffer.alloc(4 + payload.length);
@@ -93,12 +116,20 @@ export class Launchers {
         this.disabled = true;
         return;
       }
-      child.once('error', () => {
-        // no Perl here: git is spawned directly from now on
-        this.disabled = true;
+      const onError = (e: NodeJS.ErrnoException) => {
+        // no Perl here: git is spawned directly from now on (a passing failure only drops this one)
+        if (e.code === 'ENOENT' || e.code === 'EACCES') this.disabled = true;
         this.drop(child);
-      });
-      child.once('exit', () => this.drop(child));
+      };
+      const onExit = () => {
+        this.drop(child);
+        // a Perl that starts but ends by itself (a broken install) would be made again after every git child
+        if (++this.untakenExits >= 3) this.disabled = true;
+      };
+      child.once('error', onError);
+      child.once('exit', onExit);
+      this.onError.set(child, onError);
+      this.onExit.set(child, onExit);
       child.stdin!.on('error', () => undefined);
       // a waiting launcher does not keep the process alive (a CLI command that ran git exits)
       child.unref();
@@ -107,7 +138,14 @@ export class Launchers {
     }
   }
 
+  private readonly onError = new Map<ChildProcess, (e: NodeJS.ErrnoException) => void>();
+  private readonly onExit = new Map<ChildProcess, () => void>();
+  /** launchers that ended without being taken, in a row */
+  private untakenExits = 0;
+
   private drop(child: ChildProcess): void {
+    this.onError.delete(child);
+    this.onExit.delete(child);
     const i = this.ready.indexOf(child);
     if (i >= 0) this.ready.splice(i, 1);
   }

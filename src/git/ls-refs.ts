@@ -266,6 +266,9 @@ export function snapshot(dir: string): Snapshot {
   };
   walk('refs');
   let headContent: string;
+  // the long-lived readers (cat-file) honour replace refs, upload-pack does not: a repository
+  // with any is left to git, so a peel read here is always the object's own (notTags relies on it)
+  for (const name of loose.keys()) if (name.startsWith('refs/replace/')) doubt('replace refs');
   try {
     headContent = fs.readFileSync(path.join(dir, 'HEAD'), 'utf8');
   } catch {
@@ -307,6 +310,7 @@ export function snapshot(dir: string): Snapshot {
       const oid = line.slice(0, sp);
       const name = line.slice(sp + 1);
       if (sp !== 40 || !HEX40.test(oid) || !isGitRefName(name) || packed.has(name)) doubt('odd packed-refs line');
+      if (name.startsWith('refs/replace/')) doubt('replace refs');
       last = { oid, peeled: undefined };
       packed.set(name, last);
     }

@@ -31,7 +31,7 @@ export function gitEnv(g: GitEnv, extra: Record<string, string> = {}): NodeJS.Pr
  * The git program on PATH, found once per PATH: a spawn by name makes the child try every PATH
  * folder before git's (measured: eight failed execs per git child on a developer's machine).
  */
-let found: { path: string | undefined; git: string } | undefined;
+let found: { path: string | undefined; git: string; at: number } | undefined;
 const launchers = new Launchers();
 
 /** Lets the waiting git launchers go (at shutdown). */
@@ -41,7 +41,8 @@ export function closeLaunchers(): void {
 
 export function gitProgram(): string {
   const PATH = process.env.PATH ?? '/usr/bin:/bin';
-  if (found?.path !== PATH) {
+  // found again when PATH changes, when the program found is gone, and once a minute
+  if (found?.path !== PATH || Date.now() - found.at > 60_000 || !executable(found.git)) {
     let git = 'git';
     for (const dir of PATH.split(':')) {
       if (!dir.startsWith('/')) break; // a relative entry depends on the cwd: the search is left to the spawn
@@ -56,9 +57,19 @@ export function gitProgram(): string {
         /* not here */
       }
     }
-    found = { path: PATH, git };
+    found = { path: PATH, git, at: Date.now() };
   }
   return found.git;
+}
+
+function executable(file: string): boolean {
+  if (!file.startsWith('/')) return true; // left to the spawn's own search
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface SpawnOptions {

@@ -27,17 +27,24 @@ export class AutoGc {
     private readonly delayMs = 2000,
   ) {}
 
-  /** Asks for a gc of the repository `repoId` stored at `dir`; never throws, never waits. */
-  request(repoId: string, dir: string): void {
+  /**
+   * Asks for a gc of the repository `repoId` stored at `dir`; never throws, never waits. When
+   * another node holds the repository's claim (its gc runs), the request is made once more,
+   * later, so the pushes it did not see are gc-ed too.
+   */
+  request(repoId: string, dir: string, delayMs = this.delayMs, retry = true): void {
     if (this.scheduled.has(repoId)) return;
     this.scheduled.add(repoId);
     setTimeout(() => {
       this.scheduled.delete(repoId);
       if (this.running.has(repoId)) this.again.set(repoId, dir);
       else this.waiting.set(repoId, dir);
+      this.retries.set(repoId, retry);
       this.pump();
-    }, this.delayMs).unref();
+    }, delayMs).unref();
   }
+
+  private readonly retries = new Map<string, boolean>();
 
   private pump(): void {
     while (this.running.size < this.concurrency && this.waiting.size > 0) {
@@ -45,7 +52,12 @@ export class AutoGc {
       this.waiting.delete(repoId);
       this.running.add(repoId);
       const run = () => this.gc(dir);
-      void (this.jobs ? this.jobs.runOnce(`gc:${repoId}`, run) : run())
+      const retry = this.retries.get(repoId) ?? true;
+      this.retries.delete(repoId);
+      void (this.jobs ? this.jobs.runOnce(`gc:${repoId}`, run) : run().then(() => true))
+        .then((ran) => {
+          if (ran === false && retry) this.request(repoId, dir, this.delayMs * 15, false);
+        })
         .catch(() => undefined)
         .finally(() => {
           this.running.delete(repoId);

@@ -24,7 +24,6 @@ test('pushes are gc-ed after they are answered: packs beyond gc.autoPackLimit ar
   // every push keeps its pack; gc --auto repacks once there are more than two
   await gitOk(['config', 'receive.unpackLimit', '1'], { cwd: dir });
   await gitOk(['config', 'gc.autoPackLimit', '2'], { cwd: dir });
-  await gitOk(['config', 'gc.autoDetach', 'false'], { cwd: dir });
   const wc = await makeWorkTree(1);
   const url = repoUrl(s.url, repoId, 'x-access-token', s.adminKey);
   let most = 0;

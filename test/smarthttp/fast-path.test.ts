@@ -3,6 +3,7 @@
 // to the routes must still be answered as before.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { api, startServer, type TestServer } from '../helpers/server.ts';
 
@@ -82,4 +83,34 @@ test('requests taken before routing are logged as the framework logs the others'
     .filter((l) => l.includes('"reqId":"git-'));
   assert.ok(lines.some((l) => /"msg":"incoming request"/.test(l) && l.includes('/fast/private.git/info/refs')), 'incoming request');
   assert.ok(lines.some((l) => /"msg":"request completed"/.test(l) && l.includes('"statusCode":401')), 'request completed');
+});
+
+test('a refusal answered while the server drains says Connection: close, and the connection ends', async () => {
+  const d = await startServer();
+  try {
+    const id = (await api(d, 'POST', '/git/v1/repo', { key: d.adminKey, body: { name: 'fast/drain' } })).body.repoId as string;
+    const u = new URL(d.url);
+    const sock = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => sock.once('connect', r));
+    let got = '';
+    sock.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    const ended = new Promise<void>((r) => sock.once('close', () => r()));
+    // request 1: an ls-refs whose body is still arriving when the server is told to stop
+    const auth = `Basic ${Buffer.from(`x-access-token:${d.adminKey}`).toString('base64')}`;
+    sock.write(`POST /${id}/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nGit-Protocol: version=2\r\nContent-Type: application/x-git-upload-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n0014command=ls-refs\n\r\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    d.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    // its end, and request 2 behind it on the same connection: a 401 the draining server answers
+    sock.write(`4\r\n0000\r\n0\r\n\r\nGET /${id}/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: version=2\r\n\r\n`);
+    const closed = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    sock.destroy();
+    const second = got.slice(got.indexOf('HTTP/1.1 401'));
+    assert.match(got, /^HTTP\/1\.1 200 OK/, 'the ls-refs in flight is answered');
+    assert.ok(second.startsWith('HTTP/1.1 401'), got);
+    assert.match(second.slice(0, second.indexOf('\r\n\r\n')), /\r\nConnection: close\r\n/i);
+    assert.equal(closed, true, 'the server ends the connection after it');
+  } finally {
+    await d.stop();
+  }
 });

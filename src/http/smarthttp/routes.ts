@@ -39,7 +39,10 @@ function answer(req: IncomingMessage, res: ServerResponse, a: Answer): void {
     res.destroy();
     return;
   }
+  // what was set for the answer that will not come goes; a `Connection: close` (the server is draining) stays
+  const connection = res.getHeader('connection');
   for (const h of res.getHeaderNames()) res.removeHeader(h);
+  if (connection !== undefined) res.setHeader('Connection', connection);
   if (a.status === 401) res.setHeader('WWW-Authenticate', REALM);
   if (a.retryAfter !== undefined) res.setHeader('Retry-After', String(a.retryAfter));
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
@@ -140,7 +143,8 @@ class ByteLimit extends Transform {
 
 /** A git request: the repository as named and the endpoint, when `path` (no query) is one of git's URLs. */
 export function gitEndpoint(path: string): { repoRef: string; endpoint: 'info/refs' | GitServiceName } | undefined {
-  if (path.includes('%') || path.includes('//')) return undefined;
+  // the router cuts a path at `#` (and answers encoded ones its own way): not a git URL here
+  if (path.includes('%') || path.includes('//') || path.includes('#')) return undefined;
   const m = PATH_RE.exec(path);
   return m ? { repoRef: m[1]!, endpoint: m[2] as 'info/refs' | GitServiceName } : undefined;
 }
