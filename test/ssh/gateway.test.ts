@@ -415,6 +415,8 @@ describe('SSH gateway', { skip }, () => {
       const session = await live(`${vm}+${dev}:${t.token}`, { none: true });
       assert.equal((await api(s, 'DELETE', `/identity/v1/identities/${t.id}/permissions/vm/${vm}`, { key: alice })).status, 200);
       await endsWithin(session, 5000);
+      // the server's log reaches the test through a pipe: the line may arrive after the session's end
+      for (let i = 0; i < 40 && !s.logs().includes('"event":"gateway-revoked"'); i++) await new Promise((r) => setTimeout(r, 50));
       assert.ok(s.logs().includes('"event":"gateway-revoked"'));
     });
 
