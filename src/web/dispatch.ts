@@ -15,7 +15,8 @@ import type { IncomingMessage } from 'node:http';
  */
 
 const GIT_RE = /\/(info\/refs|git-upload-pack|git-receive-pack)$/;
-const API_RE = /^\/(identity|git\/v1|_admin|v5|user\/v1|vm\/v1|admin\/v1|openapi\.json|docs|\.well-known|healthz)(\/|$)/;
+/** The paths of the APIs and the server's own documents (smart HTTP's fast path leaves them to the routes too). */
+export const API_RE = /^\/(identity|git\/v1|_admin|v5|user\/v1|vm\/v1|admin\/v1|openapi\.json|docs|\.well-known|healthz)(\/|$)/;
 
 export function isWebRequest(req: IncomingMessage): boolean {
   const url = req.url ?? '/';

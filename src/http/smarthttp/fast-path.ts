@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { runInRequestContext } from '../../services/request-context.ts';
+import { API_RE } from '../../web/dispatch.ts';
 import { gitEndpoint, gitHandler, type RequestMeta, type SmartHttpDeps } from './routes.ts';
 
 /** The levels at which the framework logs each request. */
 const VERBOSE = new Set(['trace', 'debug', 'info']);
 
-/** Paths the APIs, documents and web pages own; a git-looking URL under them still goes to the routes. */
-const NOT_GIT = /^\/(identity|git\/v1|_admin|v5|user\/v1|vm\/v1|admin\/v1|openapi\.json|docs|\.well-known|healthz)(\/|$)|(^|\/)-(\/|$)/;
+/** A `-` segment: the web's own namespace (`/-/…`, `/<repo>/-/…`); there, as under the APIs' paths (API_RE), a git-looking URL goes to the routes. */
+const WEB_SEGMENT = /(^|\/)-(\/|$)/;
 
 /**
  * Git's smart HTTP taken before the framework's routing. A git client's every fetch, push and
@@ -30,7 +31,7 @@ export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, d
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (NOT_GIT.test(path)) return false;
+    if (API_RE.test(path) || WEB_SEGMENT.test(path)) return false;
     const e = gitEndpoint(path);
     if (!e || (e.endpoint === 'info/refs') !== (req.method === 'GET')) return false;
     if (draining()) res.setHeader('Connection', 'close');
