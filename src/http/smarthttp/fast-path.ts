@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { runInRequestContext } from '../../services/request-context.ts';
-import { API_RE } from '../../web/dispatch.ts';
 import { gitEndpoint, gitHandler, type RequestMeta, type SmartHttpDeps } from './routes.ts';
 
 /** The levels at which the framework logs each request. */
 const VERBOSE = new Set(['trace', 'debug', 'info']);
 
-/** A `-` segment: the web's own namespace (`/-/…`, `/<repo>/-/…`); there, as under the APIs' paths (API_RE), a git-looking URL goes to the routes. */
+/** A `-` segment: the web's own namespace (`/-/…`, `/<repo>/-/…`); there, as under the APIs' paths, a git-looking URL goes to the routes. */
 const WEB_SEGMENT = /(^|\/)-(\/|$)/;
 
 /**
@@ -20,10 +19,10 @@ const WEB_SEGMENT = /(^|\/)-(\/|$)/;
  * request (root.ts): the request context with the client's address, `Connection: close` on an
  * answer sent before the body was read (in gitHandler) and while the server drains; git's
  * routes stream their bodies and watch them for idleness themselves. Anything else (HEAD, other
- * methods, encoded or doubled slashes, Mercurial, the paths above) returns false and goes to
- * the framework as before.
+ * methods, encoded or doubled slashes, Mercurial, the APIs' paths (`apiPath`, the list the web's
+ * dispatch keeps) and the web's `-` segments) returns false and goes to the framework as before.
  */
-export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, draining: () => boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, draining: () => boolean, apiPath: (path: string) => boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
   const git = gitHandler(deps);
   let seq = 0;
   return (req, res) => {
@@ -31,7 +30,7 @@ export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, d
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (API_RE.test(path) || WEB_SEGMENT.test(path)) return false;
+    if (apiPath(path) || WEB_SEGMENT.test(path)) return false;
     const e = gitEndpoint(path);
     if (!e || (e.endpoint === 'info/refs') !== (req.method === 'GET')) return false;
     if (draining()) res.setHeader('Connection', 'close');
