@@ -5,9 +5,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { fmt, median, startPalisade, WORK } from './lib.ts';
+import { fmt, freePort, median, startPalisade, WORK } from './lib.ts';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
 const CHANGESETS = 20_000;
@@ -20,14 +19,6 @@ function hg(args: string[], cwd?: string): Promise<number> {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   const dir = path.join(WORK, 'hg');

@@ -3,8 +3,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { repoDir } from '../src/git/repo-path.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const WORK = path.join(ROOT, 'bench', '.work');
@@ -115,6 +117,22 @@ export async function startPalisade(dataDir: string, adminKey: string, extraEnv:
 }
 
 
+/**
+ * The benchmarks' repository on a started Palisade: `source`'s main pushed through an identity
+ * with write access and repacked like the baseline's copy. Returns the URL with that identity's
+ * token in it and the repository's id.
+ */
+export async function benchRepo(palUrl: string, dataDir: string, adminKey: string, source: string, name = 'bench/repo'): Promise<{ url: string; repoId: string }> {
+  const { repoId } = await api(palUrl, adminKey, 'POST', '/git/v1/repo', { name });
+  const ident = await api(palUrl, adminKey, 'POST', '/identity/v1/identities');
+  await api(palUrl, adminKey, 'POST', `/identity/v1/identities/${ident.id}/permissions/git/${repoId}`, { permission: 'write' });
+  const { token } = await api(palUrl, adminKey, 'POST', `/identity/v1/identities/${ident.id}/tokens`);
+  const url = `${palUrl.replace('http://', `http://x-access-token:${token}@`)}/${name}.git`;
+  await run('git', ['push', '-q', url, 'main'], { cwd: source });
+  await run('git', ['repack', '-adq'], { cwd: repoDir(dataDir, repoId) });
+  return { url, repoId };
+}
+
 /** One authenticated JSON call; throws on a non-2xx answer. */
 export async function api(url: string, key: string, method: string, p: string, body?: unknown): Promise<any> {
   const res = await fetch(url + p, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
@@ -130,6 +148,18 @@ export async function startHttpBackend(root: string, port: number): Promise<Chil
   fs.rmSync(sock, { force: true });
   // own process groups, so that stopping them also stops fcgiwrap's and nginx's workers
   const fcgi = spawn('fcgiwrap', ['-c', '16', '-s', `unix:${sock}`], { stdio: 'inherit', env: { PATH: process.env.PATH }, detached: true });
+  // git http-backend behind one nginx location, the user it is told of as REMOTE_USER
+  const location = (remoteUser: string) => `      fastcgi_pass unix:${sock};
+      fastcgi_buffering off;
+      fastcgi_request_buffering off;
+      fastcgi_read_timeout 600s;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT ${root};
+      fastcgi_param GIT_HTTP_EXPORT_ALL "";
+      fastcgi_param PATH_INFO $uri;
+      fastcgi_param GIT_PROTOCOL $http_git_protocol;
+      fastcgi_param REMOTE_USER ${remoteUser};`;
   const conf = `
 user root;
 worker_processes 2;
@@ -147,17 +177,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     location / {
-      fastcgi_pass unix:${sock};
-      fastcgi_buffering off;
-      fastcgi_request_buffering off;
-      fastcgi_read_timeout 600s;
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
-      fastcgi_param GIT_PROJECT_ROOT ${root};
-      fastcgi_param GIT_HTTP_EXPORT_ALL "";
-      fastcgi_param PATH_INFO $uri;
-      fastcgi_param GIT_PROTOCOL $http_git_protocol;
-      fastcgi_param REMOTE_USER bench;
+${location('bench')}
     }
   }
   # the same behind HTTP Basic (nginx's auth_basic), as a private repository is served: the
@@ -167,17 +187,7 @@ http {
     location / {
       auth_basic "bench";
       auth_basic_user_file ${prefix}/htpasswd;
-      fastcgi_pass unix:${sock};
-      fastcgi_buffering off;
-      fastcgi_request_buffering off;
-      fastcgi_read_timeout 600s;
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;
-      fastcgi_param GIT_PROJECT_ROOT ${root};
-      fastcgi_param GIT_HTTP_EXPORT_ALL "";
-      fastcgi_param PATH_INFO $uri;
-      fastcgi_param GIT_PROTOCOL $http_git_protocol;
-      fastcgi_param REMOTE_USER $remote_user;
+${location('$remote_user')}
     }
   }
 }`;
@@ -194,4 +204,15 @@ http {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('nginx + fcgiwrap did not come up');
+}
+
+/** A port free right now: bound to 0, then closed (for programs that cannot listen on port 0: sshd, nginx). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
 }

@@ -18,8 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { repoDir } from '../src/git/repo-path.ts';
-import { api, COMMITS, env, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
+import { api, benchRepo, COMMITS, env, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
 
 const arg = (name: string, def: number) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : def);
 const RUNS = arg('--runs', 3);
@@ -141,13 +140,7 @@ async function main(): Promise<void> {
   ] as const) {
     const data = path.join(DIR, `palisade-${name}`);
     const pal = await startPalisade(data, adminKey, extra);
-    const { repoId } = await api(pal.url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/repo' });
-    const ident = await api(pal.url, adminKey, 'POST', '/identity/v1/identities');
-    await api(pal.url, adminKey, 'POST', `/identity/v1/identities/${ident.id}/permissions/git/${repoId}`, { permission: 'write' });
-    const { token } = await api(pal.url, adminKey, 'POST', `/identity/v1/identities/${ident.id}/tokens`);
-    const url = `${pal.url.replace('http://', `http://x-access-token:${token}@`)}/bench/repo.git`;
-    await run('git', ['push', '-q', url, 'main'], { cwd: source });
-    await run('git', ['repack', '-adq'], { cwd: repoDir(data, repoId) });
+    const { url } = await benchRepo(pal.url, data, adminKey, source);
     servers.push({ name, url, data, pid: pal.proc.pid!, kill: () => pal.proc.kill('SIGTERM') });
   }
   const [on, off] = servers as [(typeof servers)[0], (typeof servers)[0]];

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { api, median, startPalisade, WORK } from './lib.ts';
+import { api, freePort, median, startPalisade, WORK } from './lib.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string' }, concurrency: { type: 'string' }, rounds: { type: 'string' } } });
 const REQUESTS = Number(values.requests ?? 1200);
@@ -24,13 +24,6 @@ const ROUNDS = Number(values.rounds ?? 5);
 const ADMIN_URL = process.env.PALISADE_BENCH_DATABASE_URL ?? process.env.PALISADE_TEST_DATABASE_URL;
 const NGINX = '/usr/sbin/nginx';
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function startNginx(ports: number[], prefix: string): Promise<{ url: string; proc: ChildProcess }> {
   fs.mkdirSync(prefix, { recursive: true });

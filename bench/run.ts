@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoDir } from '../src/git/repo-path.ts';
-import { api, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
+import { api, benchRepo, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 /** `--api-only`: skip the git comparisons and measure the API latencies alone. */
@@ -41,13 +41,7 @@ async function main(): Promise<void> {
   const adminKey = `pal_bench_${crypto.randomBytes(16).toString('hex')}`;
   const data = path.join(WORK, 'palisade-data');
   const pal = await startPalisade(data, adminKey);
-  const { repoId } = await api(pal.url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/repo' });
-  const ident = await api(pal.url, adminKey, 'POST', '/identity/v1/identities');
-  await api(pal.url, adminKey, 'POST', `/identity/v1/identities/${ident.id}/permissions/git/${repoId}`, { permission: 'write' });
-  const { token } = await api(pal.url, adminKey, 'POST', `/identity/v1/identities/${ident.id}/tokens`);
-  const palUrl = `${pal.url.replace('http://', `http://x-access-token:${token}@`)}/bench/repo.git`;
-  await run('git', ['push', '-q', palUrl, 'main'], { cwd: source });
-  await run('git', ['repack', '-adq'], { cwd: repoDir(data, repoId) });
+  const { url: palUrl } = await benchRepo(pal.url, data, adminKey, source);
   // A public copy, read anonymously: git sends credentials only after a 401, so every
   // authenticated request costs one more round trip than http-backend's anonymous ones.
   const publicUrl = async (url: string, dataDir: string): Promise<string> => {
@@ -63,13 +57,7 @@ async function main(): Promise<void> {
   if (BEFORE && !API_ONLY) {
     const bdata = path.join(WORK, 'palisade-before-data');
     const b = await startPalisade(bdata, adminKey, {}, BEFORE);
-    const { repoId: bid } = await api(b.url, adminKey, 'POST', '/git/v1/repo', { name: 'bench/repo' });
-    const bIdent = await api(b.url, adminKey, 'POST', '/identity/v1/identities');
-    await api(b.url, adminKey, 'POST', `/identity/v1/identities/${bIdent.id}/permissions/git/${bid}`, { permission: 'write' });
-    const { token: bToken } = await api(b.url, adminKey, 'POST', `/identity/v1/identities/${bIdent.id}/tokens`);
-    const bUrl = `${b.url.replace('http://', `http://x-access-token:${bToken}@`)}/bench/repo.git`;
-    await run('git', ['push', '-q', bUrl, 'main'], { cwd: source });
-    await run('git', ['repack', '-adq'], { cwd: repoDir(bdata, bid) });
+    const { url: bUrl } = await benchRepo(b.url, bdata, adminKey, source);
     before = { proc: b.proc, url: bUrl, publicUrl: await publicUrl(b.url, bdata) };
   }
 

@@ -8,18 +8,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { api, fmt, generateRepo, median, packedSize, run, startPalisade, WORK } from './lib.ts';
+import { api, fmt, freePort, generateRepo, median, packedSize, run, startPalisade, WORK } from './lib.ts';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/ssh-git.ts starts sshd and creates a user: run it as root');

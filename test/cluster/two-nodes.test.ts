@@ -21,7 +21,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { repoDir } from '../../src/git/repo-path.ts';
 import { git, gitOk, makeWorkTree, repoUrl, tmpDir } from '../helpers/git.ts';
-import { api, freshDatabase, startServer, type TestServer } from '../helpers/server.ts';
+import { api, freePort, freshDatabase, startServer, type TestServer } from '../helpers/server.ts';
 
 const PG_URL = process.env.PALISADE_TEST_DATABASE_URL;
 const NGINX = '/usr/sbin/nginx';
@@ -29,14 +29,6 @@ const skip = !PG_URL ? 'needs PostgreSQL: set PALISADE_TEST_DATABASE_URL (severa
 
 const LEASE_SECONDS = 2;
 
-/** A port free right now: bound to 0 by Node, then closed (nginx cannot listen on port 0). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** nginx in the foreground with its own prefix, round robin over the nodes, bodies streamed both ways. */
 async function startNginx(ports: number[]): Promise<{ url: string; proc: ChildProcess; stop: () => Promise<void> }> {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -180,4 +181,15 @@ export async function api<T = any>(
     /* plain text */
   }
   return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+/** A port free right now: bound to 0, then closed (for programs that cannot listen on port 0: sshd, nginx). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
 }

@@ -5,9 +5,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../helpers/server.ts';
+
+export { freePort };
 
 export const canRunSshd = (): boolean => process.getuid?.() === 0 && fs.existsSync('/usr/sbin/sshd');
 
@@ -36,15 +38,6 @@ export interface VmHostOptions {
   userKeys?: string[];
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** Pids of the processes a Linux user runs. */
 function processesOf(user: string): number[] {

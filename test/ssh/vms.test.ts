@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
-import { api, startServer, type TestServer } from '../helpers/server.ts';
+import { api, freePort, startServer, type TestServer } from '../helpers/server.ts';
 
 let s: TestServer;
 /** the server requests go to: `s`, or after the restart test, the server restarted on its data */
@@ -294,15 +293,6 @@ describe('gateway key', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 function listening(p: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
