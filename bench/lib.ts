@@ -3,7 +3,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoDir } from '../src/git/repo-path.ts';
@@ -47,6 +46,27 @@ export const median = (xs: number[]) => {
 };
 export const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
 export const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+
+/** A benchmark's report: each line printed and kept, to be written to its results.md. */
+export function report(): { lines: string[]; say: (s: string) => void } {
+  const lines: string[] = [];
+  return {
+    lines,
+    say: (s) => {
+      lines.push(s);
+      console.log(s);
+    },
+  };
+}
+
+/** generateRepo at `dir`, saying how large and how long; returns its packed size in bytes. */
+export async function generateSource(dir: string): Promise<number> {
+  const t = performance.now();
+  await generateRepo(dir);
+  const size = packedSize(dir);
+  console.error(`generated ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  return size;
+}
 
 /** A repository with a long history: COMMITS commits, each editing a text file and adding an incompressible blob. */
 export async function generateRepo(dir: string): Promise<void> {
@@ -206,13 +226,5 @@ ${location('$remote_user')}
   throw new Error('nginx + fcgiwrap did not come up');
 }
 
-/** A port free right now: bound to 0, then closed (for programs that cannot listen on port 0: sshd, nginx). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+/** A port free right now (the tests' one: for programs that cannot listen on port 0). */
+export { freePort } from '../test/helpers/server.ts';

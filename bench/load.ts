@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { api, benchRepo, COMMITS, env, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
+import { api, benchRepo, COMMITS, generateSource, report, env, fmt, median, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
 
 const arg = (name: string, def: number) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : def);
 const RUNS = arg('--runs', 3);
@@ -120,16 +120,9 @@ function sampleMemory(pid: number): () => { node: number; children: number; tota
 async function main(): Promise<void> {
   fs.rmSync(DIR, { recursive: true, force: true });
   fs.mkdirSync(DIR, { recursive: true });
-  const lines: string[] = [];
-  const say = (s: string) => {
-    lines.push(s);
-    console.log(s);
-  };
+  const { lines, say } = report();
   const source = path.join(DIR, 'source.git');
-  let t = performance.now();
-  await generateRepo(source);
-  const size = packedSize(source);
-  console.error(`generated ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const size = await generateSource(source);
 
   // Two servers: the cache on (the default) and off; the same repository pushed into each.
   const adminKey = `pal_bench_${crypto.randomBytes(16).toString('hex')}`;

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoDir } from '../src/git/repo-path.ts';
-import { api, benchRepo, COMMITS, fmt, generateRepo, median, packedSize, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
+import { api, benchRepo, COMMITS, generateSource, report, fmt, median, pct, run, startHttpBackend, startPalisade, timed, WORK } from './lib.ts';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5;
 /** `--api-only`: skip the git comparisons and measure the API latencies alone. */
@@ -25,17 +25,10 @@ const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileS
 async function main(): Promise<void> {
   fs.rmSync(WORK, { recursive: true, force: true });
   fs.mkdirSync(WORK, { recursive: true });
-  const lines: string[] = [];
-  const say = (s: string) => {
-    lines.push(s);
-    console.log(s);
-  };
+  const { lines, say } = report();
 
   const source = path.join(WORK, 'source.git');
-  let t = performance.now();
-  await generateRepo(source);
-  const size = packedSize(source);
-  console.error(`generated ${COMMITS} commits, ${(size / 1e6).toFixed(1)} MB packed, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const size = await generateSource(source);
 
   // Palisade, with the repository pushed through it and repacked like the baseline.
   const adminKey = `pal_bench_${crypto.randomBytes(16).toString('hex')}`;
@@ -188,7 +181,7 @@ async function main(): Promise<void> {
       const sampler = setInterval(() => {
         peak = Math.max(peak, rssKb(pal.proc.pid!));
       }, 10);
-      t = performance.now();
+      let t = performance.now();
       const results = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => run('git', ['clone', '-q', '--bare', palUrl, path.join(WORK, `conc-${i}`)])));
       const concMs = performance.now() - t;
       clearInterval(sampler);
