@@ -361,6 +361,19 @@ export function listRefs(s: Snapshot, wanted: (name: string) => boolean): Listed
 }
 
 /**
+ * A one-time computation (the capability texts, on first use: not at start, since the CLI's
+ * admin commands build the services too) that a failure leaves to be tried again by a later
+ * caller (a timeout under load); callers fall back to git meanwhile.
+ */
+export function retryingOnce(compute: () => Promise<void>): () => Promise<void> {
+  let loading: Promise<void> | undefined;
+  return () =>
+    (loading ??= compute().catch(() => {
+      loading = undefined;
+    }));
+}
+
+/**
  * Runs `fn` on a new empty repository under git's home, made as every repository is made
  * (skeleton config, HEAD on main), `prepare` adding what the probe needs; removed after. The
  * one-time computations of the capability texts ask the installed git on it.

@@ -302,11 +302,7 @@ export class PackCache {
     let have = 0;
     let need = -1;
     let hdrLen = 0;
-    const refuse = (why: string) => {
-      this.counters.refused++;
-      this.o.log?.('warn', { why }, 'pack cache: request refused');
-      c.end('X refused\n');
-    };
+    const refuse = (why: string) => this.refuseAnswer(c, why);
     const onData = (d: Buffer) => {
       if (need >= 0) {
         chunks.push(d);

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isHidden, listRefs, parseConfigEntries, snapshot, withProbeRepo } from './ls-refs.ts';
+import { isHidden, listRefs, parseConfigEntries, retryingOnce, snapshot, withProbeRepo } from './ls-refs.ts';
 import { pktLine } from './smart-http.ts';
 import { type GitEnv, runGit } from './runner.ts';
 
@@ -41,17 +41,11 @@ export function receiveHideRefs(text: string): string[] | undefined {
  */
 export class ReceiveAdvertisement {
   private caps: string | undefined;
-  private loading: Promise<void> | undefined;
 
   constructor(private readonly g: GitEnv) {}
 
-  /** Computes the text once (on first use, not at start: the CLI's admin commands build the services too). */
-  ready(): Promise<void> {
-    this.loading ??= this.compute(this.g).catch(() => {
-      this.loading = undefined; // a failure (a timeout under load) is retried by a later request; git answers meanwhile
-    });
-    return this.loading;
-  }
+  /** Computes the text once, on first use (retryingOnce). */
+  readonly ready = retryingOnce(() => this.compute(this.g));
 
   private async compute(g: GitEnv): Promise<void> {
     await withProbeRepo(g, 'receive-advertisement', async (dir) => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CatFilePool } from './cat-file.ts';
-import { isHidden, listRefs, parseUploadConfig, peelObject, resolve, snapshot, type UploadConfig, withProbeRepo } from './ls-refs.ts';
+import { isHidden, listRefs, parseUploadConfig, peelObject, resolve, retryingOnce, snapshot, type UploadConfig, withProbeRepo } from './ls-refs.ts';
 import { type GitEnv, runGit } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
 import { pktLine } from './smart-http.ts';
@@ -21,18 +21,12 @@ const PROBE_SYMREF = ' symref=HEAD:refs/heads/main';
  */
 export class UploadV0Advertisement {
   private caps: { before: string; after: string } | undefined;
-  private loading: Promise<void> | undefined;
   private readonly skeleton = parseUploadConfig(SKELETON_CONFIG)!;
 
   constructor(private readonly g: GitEnv) {}
 
-  /** Computes the capability text once, on first use. */
-  ready(): Promise<void> {
-    this.loading ??= this.compute().catch(() => {
-      this.loading = undefined; // a failure (a timeout under load) is retried by a later request; git answers meanwhile
-    });
-    return this.loading;
-  }
+  /** Computes the capability text once, on first use (retryingOnce). */
+  readonly ready = retryingOnce(() => this.compute());
 
   private async compute(): Promise<void> {
     // a ref at an object that does not exist: advertised all the same, never peeled

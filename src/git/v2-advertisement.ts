@@ -1,4 +1,4 @@
-import { parseUploadConfig, type UploadConfig, withProbeRepo } from './ls-refs.ts';
+import { parseUploadConfig, retryingOnce, type UploadConfig, withProbeRepo } from './ls-refs.ts';
 import { type GitEnv, runGit } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
 
@@ -9,29 +9,28 @@ import { SKELETON_CONFIG } from './skeleton.ts';
  * object-format, object-info for git 2.39). Computed once per process by the installed git
  * itself, on an empty repository written with the config every repository is created with, in
  * the same pinned environment requests are served in; served from memory afterwards to
- * repositories whose config says the same (`matches`).
+ * repositories whose config says the same (`get`).
  */
 export class V2Advertisement {
   private bytes: Buffer | undefined;
   private readonly skeleton = parseUploadConfig(SKELETON_CONFIG)!;
-  private loading: Promise<void> | undefined;
+  /** whether the installed git is one the in-process ref listings were compared with (see testedGit) */
+  private tested = false;
 
   constructor(private readonly g: GitEnv) {}
 
-  /** Computes the text once (on first use, not at start: the CLI's admin commands build the services too). */
-  ready(): Promise<void> {
-    this.loading ??= this.compute(this.g).catch(() => {
-      this.loading = undefined; // a failure (a timeout under load) is retried by a later request; git answers meanwhile
-    });
-    return this.loading;
-  }
+  /** Computes the text once, on first use (retryingOnce). */
+  readonly ready = retryingOnce(() => this.compute(this.g));
 
   private async compute(g: GitEnv): Promise<void> {
     await withProbeRepo(g, 'v2-advertisement', async (dir) => {
       const r = await runGit(g, ['upload-pack', '--stateless-rpc', '--advertise-refs', dir], { timeoutMs: 30_000, env: { GIT_PROTOCOL: 'version=2' }, maxOutput: 64 * 1024 });
       // only a well-formed v2 advertisement: `version 2`, then capabilities, then a flush
       const out = r.stdout;
-      if (r.code === 0 && out.subarray(0, 14).toString('latin1') === '000eversion 2\n' && out.subarray(-4).toString('latin1') === '0000') this.bytes = out;
+      if (r.code === 0 && out.subarray(0, 14).toString('latin1') === '000eversion 2\n' && out.subarray(-4).toString('latin1') === '0000') {
+        this.bytes = out;
+        this.tested = /agent=git\/2\.3[789]\./.test(out.toString('latin1'));
+      }
     });
   }
 
@@ -40,7 +39,7 @@ export class V2Advertisement {
    * with byte for byte (2.37 to 2.39); another git is asked itself. False before `ready`.
    */
   get testedGit(): boolean {
-    return !!this.bytes && /agent=git\/2\.3[789]\./.test(this.bytes.toString('latin1'));
+    return this.tested;
   }
 
   /**

@@ -14,10 +14,16 @@ import type { Jobs } from './jobs.ts';
  * (`gc:<repo id>`), so two nodes never gc one repository at once (git's own gc.pid lock names
  * a host, and would only guess).
  */
+/** A gc asked for: the repository's folder, and whether a claim held elsewhere asks once more. */
+interface Ask {
+  dir: string;
+  retry: boolean;
+}
+
 export class AutoGc {
-  private readonly waiting = new Map<string, string>();
+  private readonly waiting = new Map<string, Ask>();
   private readonly running = new Set<string>();
-  private readonly again = new Map<string, string>();
+  private readonly again = new Map<string, Ask>();
   private readonly scheduled = new Set<string>();
 
   constructor(
@@ -37,23 +43,17 @@ export class AutoGc {
     this.scheduled.add(repoId);
     setTimeout(() => {
       this.scheduled.delete(repoId);
-      if (this.running.has(repoId)) this.again.set(repoId, dir);
-      else this.waiting.set(repoId, dir);
-      this.retries.set(repoId, retry);
+      (this.running.has(repoId) ? this.again : this.waiting).set(repoId, { dir, retry });
       this.pump();
     }, delayMs).unref();
   }
 
-  private readonly retries = new Map<string, boolean>();
-
   private pump(): void {
     while (this.running.size < this.concurrency && this.waiting.size > 0) {
-      const [repoId, dir] = this.waiting.entries().next().value as [string, string];
+      const [repoId, { dir, retry }] = this.waiting.entries().next().value as [string, Ask];
       this.waiting.delete(repoId);
       this.running.add(repoId);
       const run = () => this.gc(dir);
-      const retry = this.retries.get(repoId) ?? true;
-      this.retries.delete(repoId);
       void (this.jobs ? this.jobs.runOnce(`gc:${repoId}`, run) : run().then(() => true))
         .then((ran) => {
           if (ran === false && retry) this.request(repoId, dir, this.delayMs * 15, false);

@@ -147,14 +147,14 @@ export class GitService {
     const repo = await this.repos.getGit(p, repoRef, service === 'git-receive-pack' ? 'repo:write' : 'repo:read');
     const dir = repoDir(this.o.dataDir, repo.id);
     const v2 = service === 'git-upload-pack' && isV2(opts.protocol);
+    // the texts computed once, and which git they were compared with (SSH, no call: git runs)
+    if (opts.call) await this.v2.ready();
     if (v2 && opts.call === 'advertise') {
       // Decided above; the answer is static text: no process, no slot.
-      await this.v2.ready();
       const bytes = this.v2.get(readUploadConfig(dir));
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
     // The ref listings written here were compared with git 2.37-2.39's; another git answers itself.
-    if (opts.call === 'advertise') await this.v2.ready();
     const tested = this.v2.testedGit;
     if (tested && service === 'git-upload-pack' && opts.call === 'advertise' && opts.protocol === undefined && this.o.pool) {
       // A v0 client's first request: the refs from disk, peeled through the cat-file readers.
@@ -169,8 +169,7 @@ export class GitService {
       if (bytes) return this.fromMemory(repo.id, service, bytes);
     }
     // A v2 upload-pack request takes its slot once it is known that git must run.
-    if (v2 && opts.call === 'rpc') await this.v2.ready();
-    const lazy = v2 && opts.call === 'rpc' && !!this.o.pool && this.v2.testedGit;
+    const lazy = v2 && opts.call === 'rpc' && !!this.o.pool && tested;
     // Only an authorized caller may wait for, or hold, a process slot.
     const slot = lazy ? undefined : await this.slots.acquire(p, opts.signal);
     const extra = service === 'git-upload-pack' ? this.o.uploadPackRun?.() : undefined;
