@@ -196,6 +196,14 @@ export function decideVmManage(p: Principal, f: VmFacts['vm']): Decision {
   return { allowed: ok, visible: ok, level: ok ? Level.Admin : Level.None };
 }
 
+/**
+ * What asking why `username` holds what it holds on a repository needs: a user asking about
+ * itself, read (a hidden repository stays hidden); anyone else, admin on the repository.
+ */
+export function explainAction(p: Principal, username: string): 'repo:read' | 'repo:admin' {
+  return p.kind === 'user' && p.username.toLowerCase() === username.toLowerCase() ? 'repo:read' : 'repo:admin';
+}
+
 /** Decides `action` on a repository given its facts (undefined: no such repository). */
 export function decideRepo(p: Principal, action: Action, f: RepoFacts | undefined): Decision {
   const { level, facts } = evaluateRepo(p, f);

@@ -4,7 +4,7 @@ import { anonymousAccessFacts, type Conn, type IdentityRow, type RepoAccessFacts
 import { type AuditEvent, AuditLog } from './audit.ts';
 import { type Decision, decideIdentity, decideRef, decideRepo, decideServer, decideVmLogin, decideVmManage, evaluateRepo, type Fact, type RefDecision, type RefUpdate, type RepoFacts } from './decide.ts';
 
-export { repoLevel, evaluateRepo, decideRepo, decideRef, decideIdentity, decideServer, decideVmLogin, decideVmManage, levelName } from './decide.ts';
+export { repoLevel, evaluateRepo, explainAction, decideRepo, decideRef, decideIdentity, decideServer, decideVmLogin, decideVmManage, levelName } from './decide.ts';
 export type { Decision, Fact, RefDecision, RefUpdate, RepoFacts, LevelName } from './decide.ts';
 export { AuditLog, type AuditEvent, type AuditTarget } from './audit.ts';
 

@@ -132,7 +132,7 @@ export class Browse {
    * A git repository (read needed) and its folder, for the pages that read files and history:
    * a Mercurial one is a clear 404 (`UNSUPPORTED_REPOSITORY_TYPE`), never a git error.
    */
-  private async openGit(p: Principal, repo: string): Promise<{ row: RepoRow; dir: string }> {
+  async openGit(p: Principal, repo: string): Promise<{ row: RepoRow; dir: string }> {
     const opened = await this.open(p, repo);
     if (opened.row.type !== 'git') throw notFound(MERCURIAL_NOT_BROWSABLE, 'UNSUPPORTED_REPOSITORY_TYPE');
     return opened;

@@ -1,9 +1,10 @@
-import { type Access, type Fact, type LevelName, levelName, type RefDecision, type RefUpdate } from '../access/index.ts';
+import { type Access, explainAction, type Fact, type LevelName, levelName, type RefDecision, type RefUpdate } from '../access/index.ts';
 import { Level, type Principal, repoPermOf } from '../domain/access.ts';
 import { invalid, notFound } from '../domain/errors.ts';
 import { refNameProblem } from '../domain/validate.ts';
 import type { RepoRow, Store, UserRow, UsersGroupRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
+import { userPrincipal } from './users.ts';
 import { now } from './secrets.ts';
 
 /**
@@ -33,11 +34,9 @@ export class Grants {
       const problem = refNameProblem(update.ref);
       if (problem) throw invalid(`ref: ${problem}`, 'INVALID_REF');
     }
-    const self = p.kind === 'user' && p.username.toLowerCase() === username.toLowerCase();
-    const repo = await this.repos.get(p, repoRef, self ? 'repo:read' : 'repo:admin');
+    const repo = await this.repos.get(p, repoRef, explainAction(p, username));
     const user = await this.user(username);
-    const subject: Principal = { kind: 'user', userId: user.id, username: user.username, admin: user.admin === 1, active: user.active === 1, identityId: user.identity_id };
-    const e = await this.access.explain(subject, repo.id, update);
+    const e = await this.access.explain(userPrincipal(user), repo.id, update);
     return { repo, user, level: levelName(e.level), facts: e.facts, ...(e.ref ? { ref: e.ref } : {}) };
   }
 

@@ -401,7 +401,8 @@ export type SessionCredential =
   | { kind: 'key'; fingerprint: string; identityId: string }
   | { kind: 'password'; userId: string; passwordHash: string };
 
-const userPrincipal = (u: UserRow): Principal => ({ kind: 'user', userId: u.id, username: u.username, admin: u.admin === 1, active: u.active === 1, identityId: u.identity_id });
+/** The principal of a user row (its managed identity's too). */
+export const userPrincipal = (u: UserRow): Principal => ({ kind: 'user', userId: u.id, username: u.username, admin: u.admin === 1, active: u.active === 1, identityId: u.identity_id });
 
 const isExpired = (o: { expiresAt: string | null }, at: number): boolean => o.expiresAt !== null && Date.parse(o.expiresAt) <= at;
 

@@ -161,13 +161,15 @@ export class Store {
     repoFacts: compiledOnce((c, repoId: string, identityId: string, userId: string) =>
       c
         .selectFrom('repositories as r')
+        // the identity's grant, one row read for its access and its ref rules
+        .leftJoin('identity_repo_grants as g', (j) => j.onRef('g.repo_id', '=', 'r.id').on('g.identity_id', '=', identityId))
         .select((eb) => [
           'r.id as repoId',
           'r.visibility as visibility',
           'r.owner_id as ownerId',
           'r.protected_branches as protectedBranches',
-          eb.selectFrom('identity_repo_grants as g').select('g.access').where('g.identity_id', '=', identityId).whereRef('g.repo_id', '=', 'r.id').as('identityAccess'),
-          eb.selectFrom('identity_repo_grants as g2').select('g2.ref_rules').where('g2.identity_id', '=', identityId).whereRef('g2.repo_id', '=', 'r.id').as('refRules'),
+          'g.access as identityAccess',
+          'g.ref_rules as refRules',
           eb.selectFrom('user_repo_grants as ug').select('ug.level').where('ug.user_id', '=', userId).whereRef('ug.repo_id', '=', 'r.id').as('userLevel'),
           eb
             .selectFrom('users_group_members as m')

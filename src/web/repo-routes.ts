@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
 import { ANONYMOUS, parseRepoPerm, type Principal } from '../domain/access.ts';
 import { AccessDenied, invalid, isAccessDenied, isDomainError, notFound } from '../domain/errors.ts';
-import { MERCURIAL_NOT_BROWSABLE, type Resolved } from '../services/browse.ts';
+import type { Resolved } from '../services/browse.ts';
 import type { RepoRow } from '../services/types.ts';
 import { messagePage } from './errors.ts';
 import { atom, rss } from './feed.ts';
@@ -124,8 +124,7 @@ export async function repoRoute(req: FastifyRequest, reply: FastifyReply, deps: 
     case 'compare': {
       const spec = rp.rest.join('/');
       const [from, to] = spec.includes('...') ? spec.split('...', 2) : [q.from ?? '', q.to ?? ''];
-      const { row } = await browse.open(p, rp.repo);
-      if (row.type !== 'git') throw notFound(MERCURIAL_NOT_BROWSABLE, 'UNSUPPORTED_REPOSITORY_TYPE');
+      const { row } = await browse.openGit(p, rp.repo);
       if (!spec && q.from && q.to) return redirect(reply, `${repoHref(row)}/-/compare/${enc(q.from)}...${enc(q.to)}`);
       const result = from && to ? await browse.compare(p, rp.repo, from, to) : undefined;
       return html(reply, h(ComparePage, { ctx: ctx(), row, baseRev: from ?? '', headRev: to ?? '', result, canAdmin: await browse.canAdmin(p, row) }));
@@ -314,7 +313,8 @@ async function feed(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, rp:
     r = await deps.browse.resolve(p, rp.repo, branch ? branch.split('/') : []);
   } catch (e) {
     if (isAccessDenied(e) || (isDomainError(e) && e.kind === 'notFound')) {
-      if (isDomainError(e) && e.code === 'UNSUPPORTED_REPOSITORY_TYPE') return reply.status(404).type('text/plain; charset=utf-8').send(`${e.message}\n`);
+      // a Mercurial repository: the web's error mapper says so, as on every other page
+      if (isDomainError(e) && e.code === 'UNSUPPORTED_REPOSITORY_TYPE') throw e;
       // an empty repository has an empty feed; a hidden or missing one is a plain 404
       if (!isAccessDenied(e) && !branch) {
         const { row } = await deps.browse.open(p, rp.repo);

@@ -135,6 +135,9 @@ describe('Identity API over raw HTTP', () => {
       ['POST', `/identity/v1/identities/${aliceId}/tokens`],
       ['GET', `/identity/v1/identities/${aliceId}/tokens`],
       ['GET', `/identity/v1/identities/${aliceId}/permissions/git`],
+      ['GET', `/identity/v1/identities/${aliceId}`],
+      ['GET', `/identity/v1/identities/${aliceId}/permissions/git/${bobRepo}/explain`],
+      ['GET', `/v5/identities/${aliceId}/tokens`],
     ] as const) {
       const r = await api(s, m, p, { key: bob });
       assert.equal(r.status, 404, `${m} ${p}`);

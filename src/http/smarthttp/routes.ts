@@ -211,14 +211,7 @@ export function gitHandler(deps: SmartHttpDeps): (req: IncomingMessage, res: Ser
     } catch (err) {
       if (!res.headersSent && isDomainError(err) && err.kind === 'unavailable') {
         // refused before any byte of the answer: the status and text the error mapper gives
-        res.removeHeader('Pragma');
-        res.removeHeader('Expires');
-        const a = mapError(err, req, meta);
-        res.statusCode = a.status;
-        res.setHeader('Retry-After', String(a.retryAfter));
-        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-        res.setHeader('Cache-Control', 'no-cache');
-        res.write(`${a.text}\n`);
+        answer(req, res, mapError(err, req, meta));
       } else if (!res.headersSent && req.destroyed) {
         // the client left while waiting for a process slot: nobody to answer
       } else meta.log.error({ err }, 'git service failed');
