@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { CatFilePool } from './cat-file.ts';
-import { prefixed } from './push-commands.ts';
+import { type HeadRead, prefixed, readHead } from './push-commands.ts';
 import type { GitEnv } from './runner.ts';
 import { SKELETON_CONFIG } from './skeleton.ts';
 import { pktLine } from './smart-http.ts';
@@ -493,21 +493,13 @@ async function answer(dir: string, cfg: UploadConfig, pool: CatFilePool, args: L
   return Buffer.concat(out);
 }
 
-/** A v2 request body read far enough to know whether it is an ls-refs this code may answer. */
-export interface LsRefsHead {
-  /**
-   * `complete`: the whole body was read (at most MAX_LS_REFS_REQUEST bytes) and its first line
-   * is `command=ls-refs`; `other`: another command, or a body too long (the rest is still in
-   * the input); `aborted`: the input failed, went quiet or the call was aborted.
-   */
-  status: 'complete' | 'other' | 'aborted';
-  /** every byte read so far: `requestStream(head, input)` gives git the whole request again */
-  buffered: Buffer;
-  /** the input went quiet for idleMs */
-  idle?: boolean;
-  /** the input has ended: `buffered` is the whole body */
-  ended: boolean;
-}
+/**
+ * A v2 request body read far enough to know whether it is an ls-refs this code may answer:
+ * `complete`: the whole body was read (at most MAX_LS_REFS_REQUEST bytes) and its first line is
+ * `command=ls-refs`; `other`: another command, or a body too long (the rest is still in the
+ * input); `aborted`: the input failed, went quiet or the call was aborted.
+ */
+export type LsRefsHead = HeadRead<'complete' | 'other'>;
 
 const LS_REFS_LINE = Buffer.from('0014command=ls-refs\n');
 
@@ -518,44 +510,19 @@ const LS_REFS_LINE = Buffer.from('0014command=ls-refs\n');
  * input is left paused.
  */
 export function readLsRefsHead(input: Readable, o: { idleMs: number; signal: AbortSignal }): Promise<LsRefsHead> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (status: LsRefsHead['status'], idle = false, ended = false) => {
-      clearTimeout(timer);
-      input.off('data', onData);
-      input.off('end', onEnd);
-      input.off('error', onError);
-      o.signal.removeEventListener('abort', onAbort);
-      input.pause();
-      resolve({ status, buffered: Buffer.concat(chunks), ended, ...(idle ? { idle } : {}) });
-    };
-    const arm = () => {
-      if (!o.idleMs) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => finish('aborted', true), o.idleMs);
-      timer.unref();
-    };
-    const onData = (d: Buffer) => {
-      chunks.push(d);
-      size += d.length;
-      // the first line decides; compare what has arrived of it so far
+  return readHead<'complete' | 'other'>(
+    input,
+    o,
+    (d, chunks, size) => {
+      if (size > MAX_LS_REFS_REQUEST) return 'other';
+      // the first line decides: compare what has arrived of it, until all of it has
+      if (size - d.length >= LS_REFS_LINE.length) return undefined;
       const head = chunks.length === 1 ? d : Buffer.concat(chunks);
       const n = Math.min(head.length, LS_REFS_LINE.length);
-      if (!head.subarray(0, n).equals(LS_REFS_LINE.subarray(0, n)) || size > MAX_LS_REFS_REQUEST) return finish('other');
-      arm();
-    };
-    const onEnd = () => finish(size >= LS_REFS_LINE.length ? 'complete' : 'other', false, true);
-    const onError = () => finish('aborted');
-    const onAbort = () => finish('aborted');
-    if (o.signal.aborted) return finish('aborted');
-    input.on('data', onData);
-    input.once('end', onEnd);
-    input.once('error', onError);
-    o.signal.addEventListener('abort', onAbort, { once: true });
-    arm();
-  });
+      return head.subarray(0, n).equals(LS_REFS_LINE.subarray(0, n)) ? undefined : 'other';
+    },
+    (size) => (size >= LS_REFS_LINE.length ? 'complete' : 'other'),
+  );
 }
 
 /** The request as git should read it: what `readLsRefsHead` took, then the rest of `input` (if it had not ended). */

@@ -123,26 +123,36 @@ export interface ReadHeadOptions {
   signal: AbortSignal;
 }
 
+/** How a head read ended: `step`'s or `atEnd`'s verdict, or `aborted` (failed, quiet, aborted). */
+export interface HeadRead<S extends string> {
+  status: S | 'aborted';
+  /** every byte read: `prefixed(buffered, input)` is the whole request again */
+  buffered: Buffer;
+  /** the input went quiet for idleMs */
+  idle?: boolean;
+  /** the input has ended: `buffered` is the whole body */
+  ended: boolean;
+}
+
 /**
- * Reads `input` until its command list is over, without handing anything to git. Returns the
- * commands and every byte read (`buffered`): `prefixed(buffered, input)` is then the whole
- * request again. The input is left paused.
+ * Reads the start of a request body without handing anything on: each chunk goes to `step`,
+ * which says when enough has been seen; the input's end is judged by `atEnd`; a failure, the
+ * input going quiet for `idleMs` (0: never) or the call being aborted is `aborted`. The input
+ * is left paused. The one reader behind a push's command list and a v2 ls-refs request.
  */
-export function readPushHead(input: Readable, o: ReadHeadOptions): Promise<PushHead> {
+export function readHead<S extends string>(input: Readable, o: { idleMs: number; signal: AbortSignal }, step: (d: Buffer, chunks: readonly Buffer[], size: number) => S | undefined, atEnd: (size: number) => S): Promise<HeadRead<S>> {
   return new Promise((resolve) => {
-    const parser = new PushHeadParser();
     const chunks: Buffer[] = [];
     let size = 0;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (status: PushHead['status'], idle = false) => {
+    const finish = (status: S | 'aborted', idle = false, ended = false) => {
       clearTimeout(timer);
       input.off('data', onData);
       input.off('end', onEnd);
       input.off('error', onError);
       o.signal.removeEventListener('abort', onAbort);
       input.pause();
-      const problem = status === 'malformed' ? parser.problem : undefined;
-      resolve({ commands: parser.commands, capabilities: parser.capabilities, buffered: Buffer.concat(chunks), status, ...(idle ? { idle } : {}), ...(problem ? { problem } : {}) });
+      resolve({ status, buffered: Buffer.concat(chunks), ended, ...(idle ? { idle } : {}) });
     };
     const arm = () => {
       if (!o.idleMs) return;
@@ -153,14 +163,11 @@ export function readPushHead(input: Readable, o: ReadHeadOptions): Promise<PushH
     const onData = (d: Buffer) => {
       chunks.push(d);
       size += d.length;
-      if (parser.feed(d)) return finish(parser.problem ? 'malformed' : 'complete');
-      if (size > o.maxBytes) {
-        parser.problem = 'the command list is too long';
-        return finish('malformed');
-      }
+      const verdict = step(d, chunks, size);
+      if (verdict !== undefined) return finish(verdict);
       arm();
     };
-    const onEnd = () => finish('ended');
+    const onEnd = () => finish(atEnd(size), false, true);
     const onError = () => finish('aborted');
     const onAbort = () => finish('aborted');
     if (o.signal.aborted) return finish('aborted');
@@ -170,6 +177,30 @@ export function readPushHead(input: Readable, o: ReadHeadOptions): Promise<PushH
     o.signal.addEventListener('abort', onAbort, { once: true });
     arm();
   });
+}
+
+/**
+ * Reads `input` until its command list is over, without handing anything to git. Returns the
+ * commands and every byte read (`buffered`): `prefixed(buffered, input)` is then the whole
+ * request again. The input is left paused.
+ */
+export async function readPushHead(input: Readable, o: ReadHeadOptions): Promise<PushHead> {
+  const parser = new PushHeadParser();
+  const r = await readHead<'complete' | 'malformed' | 'ended'>(
+    input,
+    o,
+    (d, _chunks, size) => {
+      if (parser.feed(d)) return parser.problem ? 'malformed' : 'complete';
+      if (size > o.maxBytes) {
+        parser.problem = 'the command list is too long';
+        return 'malformed';
+      }
+      return undefined;
+    },
+    () => 'ended',
+  );
+  const problem = r.status === 'malformed' ? parser.problem : undefined;
+  return { commands: parser.commands, capabilities: parser.capabilities, buffered: r.buffered, status: r.status, ...(r.idle ? { idle: r.idle } : {}), ...(problem ? { problem } : {}) };
 }
 
 /** `head` followed by the rest of `input`: the request as git should read it. */
