@@ -214,7 +214,7 @@ export function prefixed(head: Buffer, input: Readable): Readable {
 }
 
 /**
- * Reads and discards what is left of `input` (a refused push's pack), so that the client,
+ * Reads and discards what is left of `input` (a refused push's pack, git's or Mercurial's), so that the client,
  * done sending, reads the answer. Stops at its end, after `maxBytes`, or when it goes quiet.
  */
 export function drain(input: Readable, maxBytes: number, idleMs: number): Promise<void> {
@@ -226,6 +226,7 @@ export function drain(input: Readable, maxBytes: number, idleMs: number): Promis
       input.off('data', onData);
       input.off('end', done);
       input.off('error', done);
+      input.off('close', done);
       input.pause();
       resolve();
     };
@@ -243,6 +244,7 @@ export function drain(input: Readable, maxBytes: number, idleMs: number): Promis
     input.on('data', onData);
     input.once('end', done);
     input.once('error', done);
+    input.once('close', done); // destroyed without an error (the client gone): nothing more comes
     arm();
     input.resume();
   });

@@ -3,6 +3,7 @@ import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isAccessDenied, isDomainError, isRateLimited } from '../../domain/errors.ts';
+import { drain } from '../../git/push-commands.ts';
 import { advertisementPreamble, type GitServiceName, isGitService, safeGitProtocol } from '../../git/smart-http.ts';
 import type { GitService } from '../../services/git-service.ts';
 import type { HgService } from '../../services/hg-service.ts';
@@ -102,25 +103,6 @@ function smartHttpErrorHandler(err: FastifyError, req: FastifyRequest, reply: Fa
 export interface RequestMeta {
   readonly log: FastifyBaseLogger;
   readonly id: string;
-}
-
-/** Reads a body to its end and throws it away; resolves early when it goes quiet, fails or ends. */
-function drain(body: Readable, idleMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    let timer = setTimeout(resolve, idleMs);
-    body.on('data', () => {
-      clearTimeout(timer);
-      timer = setTimeout(resolve, idleMs);
-    });
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    body.once('end', done);
-    body.once('error', done);
-    body.once('close', done);
-    body.resume();
-  });
 }
 
 /** Counts bytes through and fails the stream once `max` is passed. */
@@ -307,7 +289,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         const slot = await deps.hg.slotToDrainRefusedPush(principal, repoRef, cmd, ac.signal);
         if (slot)
           try {
-            await drain(body, deps.bodyIdleTimeoutMs);
+            await drain(body, Infinity, deps.bodyIdleTimeoutMs); // bounded by the body's own limit (ByteLimit)
           } finally {
             slot.release();
           }
