@@ -10,17 +10,7 @@ export async function readRefs(dir: string, prefix: string): Promise<Map<string,
   // Synchronous on purpose: a ref folder is a handful of tiny files, and a thread-pool
   // round trip per file costs more than reading them all.
   const out = new Map<string, string>();
-  try {
-    const packed = fs.readFileSync(path.join(dir, 'packed-refs'), 'utf8');
-    for (const line of packed.split('\n')) {
-      if (!line || line[0] === '#' || line[0] === '^') continue;
-      const sp = line.indexOf(' ');
-      const name = line.slice(sp + 1);
-      if (name.startsWith(prefix)) out.set(name, line.slice(0, sp));
-    }
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  for (const [name, oid] of readPacked(dir)) if (name.startsWith(prefix)) out.set(name, oid);
   const walk = (rel: string): void => {
     let entries;
     try {

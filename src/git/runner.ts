@@ -41,8 +41,8 @@ export function closeLaunchers(): void {
 
 export function gitProgram(): string {
   const PATH = process.env.PATH ?? '/usr/bin:/bin';
-  // found again when PATH changes, when the program found is gone, and once a minute
-  if (found?.path !== PATH || Date.now() - found.at > 60_000 || !executable(found.git)) {
+  // found again when PATH changes, and once a minute (a git installed or removed since)
+  if (found?.path !== PATH || Date.now() - found.at > 60_000) {
     let git = 'git';
     for (const dir of PATH.split(':')) {
       if (!dir.startsWith('/')) break; // a relative entry depends on the cwd: the search is left to the spawn
@@ -60,16 +60,6 @@ export function gitProgram(): string {
     found = { path: PATH, git, at: Date.now() };
   }
   return found.git;
-}
-
-function executable(file: string): boolean {
-  if (!file.startsWith('/')) return true; // left to the spawn's own search
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export interface SpawnOptions {

@@ -9,6 +9,7 @@ import { repoDir } from '../git/repo-path.ts';
 import { normaliseRepoPath } from '../git/tree.ts';
 import { casRef } from '../git/update-ref.ts';
 import type { RefEvents } from './events.ts';
+import { readRef } from '../git/refs.ts';
 import type { AutoGc } from './auto-gc.ts';
 import { commitOut } from './repo-content.ts';
 import type { Repos } from './repos.ts';
@@ -145,7 +146,7 @@ export class Commits {
 
     const ref = `refs/heads/${branch}`;
     // Decided per ref before anything is written: a commit never forces (its parent is the tip).
-    const exists = (await this.reader.heads(dir)).has(ref);
+    const exists = readRef(dir, ref) !== undefined; // its loose file, else packed-refs: not every branch
     await this.access.requireRefs(p, row, [{ ref, op: exists ? 'update' : 'create', force: false }]);
     return this.serial(row.id, () => this.commitLoop(p, row, dir, ref, branch, blobs, blobObjects, author, body.message, expected));
   }

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { LINUX_USER_PATTERN, VM_ID_PATTERN } from '../../domain/validate.ts';
+import { LINUX_USER_PATTERN } from '../../domain/validate.ts';
 import { BoolQuery, Empty, errorResponses, Nullable, Paging } from '../common-schemas.ts';
 import * as V1 from '../identity/schemas.ts';
 import { CreatedToken, NewTokenBody, TokenInfo } from '../token-schemas.ts';
@@ -10,11 +10,10 @@ import { CreatedToken, NewTokenBody, TokenInfo } from '../token-schemas.ts';
  * `{identities, total}`. The git permission routes (Palisade's, for ref rules) keep v1's shapes.
  */
 
-const VmId = Type.String({ pattern: VM_ID_PATTERN, title: 'VM id', description: 'VM id: 1-128 of A-Z a-z 0-9 . _ -' });
-const VmParams = Type.Object({ identity: V1.IdentityId, vm_id: VmId });
+const VmParams = V1.VmParams;
 const LinuxUsers = Nullable(Type.Array(Type.String({ pattern: LINUX_USER_PATTERN, title: 'allowedLinuxUsers entry' }), { maxItems: 256, description: 'Linux users the identity may log in as; null: any' }));
 
-const Identity = Type.Object({ id: Type.String(), managed: Type.Boolean() });
+const Identity = V1.Identity;
 const VmPermission = Type.Object({
   id: Type.String(),
   identityId: Type.String(),
@@ -52,7 +51,7 @@ export const listVmPermissions = {
 export const grantVm = {
   summary: 'Grant access to a VM (409 if a grant exists)',
   params: V1.IdentityParams,
-  body: Type.Object({ vmId: VmId, allowedLinuxUsers: Type.Optional(LinuxUsers) }, { additionalProperties: false }),
+  body: Type.Object({ vmId: V1.VmId, allowedLinuxUsers: Type.Optional(LinuxUsers) }, { additionalProperties: false }),
   response: ok(VmPermission),
 };
 export const getVm = { summary: "This identity's grant on a VM", params: VmParams, response: ok(VmPermission) };

@@ -13,15 +13,15 @@ import { CreatedToken, Fact, NewTokenBody, TokenInfo } from '../token-schemas.ts
 export const IdentityId = Uuid('identity id', 'Identity id');
 const Access = Enum(['read', 'write']);
 const AccessLevel = Enum(['read', 'write'], 'Older name of `permission`');
-const VmId = Type.String({ pattern: VM_ID_PATTERN, title: 'VM id', description: 'VM id: 1-128 of A-Z a-z 0-9 . _ -' });
+export const VmId = Type.String({ pattern: VM_ID_PATTERN, title: 'VM id', description: 'VM id: 1-128 of A-Z a-z 0-9 . _ -' });
 
 export const IdentityParams = Type.Object({ identity: IdentityId });
 export const TokenParams = Type.Object({ identity: IdentityId, token: Uuid('token id', 'Access token id') });
 export const GitParams = Type.Object({ identity: IdentityId, repo: RepoRef() });
-const VmParams = Type.Object({ identity: IdentityId, vm_id: VmId });
+export const VmParams = Type.Object({ identity: IdentityId, vm_id: VmId });
 const SshKeyParams = Type.Object({ identity: IdentityId, key: SshKeyId });
 
-const Identity = Type.Object({ id: Type.String(), managed: Type.Boolean() });
+export const Identity = Type.Object({ id: Type.String(), managed: Type.Boolean() });
 export const IdentityInfo = Type.Object({ id: Type.String(), accountId: Type.String(), managed: Type.Boolean() });
 
 const RefPattern = Str(255, { minLength: 1, title: 'ref pattern', description: 'A full ref name under refs/; `*` matches any characters, `/` included' });
