@@ -4,8 +4,8 @@ import { conflict, forbidden, invalid, notFound } from '../domain/errors.ts';
 import { refNameProblem, refPatternProblem } from '../domain/validate.ts';
 import { type IdentityRow, isUniqueViolation, type Store, type VmGrantRow } from '../store/index.ts';
 import type { Repos } from './repos.ts';
-import { newId, newToken, now } from './secrets.ts';
-import { type CreatedToken, type TokenInfo, tokenExpiry, tokenInfo, type TokenOptions } from './tokens.ts';
+import { newId, now } from './secrets.ts';
+import { type CreatedToken, issueToken, revokeToken, type TokenInfo, tokenInfo, type TokenOptions } from './tokens.ts';
 import type { PageQuery } from './types.ts';
 
 /** Ref rules as a grant's body gives them (`refs`), the schema having checked the shapes. */
@@ -141,18 +141,13 @@ export class Identities {
    */
   async createToken(p: Principal, rawId: string, o: TokenOptions = {}): Promise<CreatedToken> {
     const row = await this.modifiable(p, rawId);
-    const expiresAt = tokenExpiry(p, o, this.opts.maxTokenLifetimeSeconds);
-    const { token, tokenHash } = newToken();
-    const t = { id: newId(), identity_id: row.id, token_hash: tokenHash, created_at: now(), name: o.name ?? null, expires_at: expiresAt };
     try {
-      await this.store.insertToken(this.store.db, t);
+      return await issueToken(this.store, this.access.audit, p, row.id, o, this.opts.maxTokenLifetimeSeconds, { identity: row.id });
     } catch (e) {
       // deleted since it was loaded (the foreign key refused the token): the same answer as before
       if (!(await this.store.findIdentity(this.store.db, row.id))) throw notFound(`Identity not found: ${row.id}`, 'IDENTITY_NOT_FOUND');
       throw e;
     }
-    await this.access.audit.record({ actor: p, action: 'token.create', target: { kind: 'token', id: t.id, name: t.name }, detail: { identity: row.id, expiresAt } });
-    return { id: t.id, token, name: t.name, createdAt: t.created_at, expiresAt };
   }
 
   /** An identity's tokens, oldest first: id, name, createdAt, expiresAt, lastUsedAt (never the secret). */
@@ -165,9 +160,7 @@ export class Identities {
   /** Revokes a token: its next use fails, git included (tokens are looked up on every request). */
   async revokeToken(p: Principal, rawId: string, rawTokenId: string): Promise<void> {
     const row = await this.modifiable(p, rawId);
-    const tokenId = rawTokenId.toLowerCase();
-    if (!(await this.store.deleteToken(this.store.db, row.id, tokenId))) throw notFound(`Token not found: ${tokenId}`, 'NOT_FOUND');
-    await this.access.audit.record({ actor: p, action: 'token.revoke', target: { kind: 'token', id: tokenId }, detail: { identity: row.id } });
+    if (!(await revokeToken(this.store, this.access.audit, p, row.id, rawTokenId, { identity: row.id }))) throw notFound(`Token not found: ${rawTokenId.toLowerCase()}`, 'NOT_FOUND');
   }
 
   // ---- git permissions -------------------------------------------------------

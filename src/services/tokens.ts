@@ -1,5 +1,8 @@
+import type { AuditLog } from '../access/index.ts';
 import { invalid } from '../domain/errors.ts';
 import type { Principal } from '../domain/access.ts';
+import type { Store } from '../store/index.ts';
+import { newId, newToken, now } from './secrets.ts';
 
 /**
  * What a token's creator may choose, as the route schemas checked it: a label of at most 200
@@ -58,4 +61,26 @@ export function tokenExpiry(p: Principal, o: TokenOptions, maxLifetimeSeconds: n
     else if (end > ceiling + 1000) throw invalid(`Tokens on this server live at most ${max} seconds (PALISADE_MAX_TOKEN_LIFETIME_SECONDS); ask for an earlier expiresAt or a smaller ttlSeconds`, 'TOKEN_LIFETIME_TOO_LONG');
   }
   return end === undefined ? null : new Date(end).toISOString();
+}
+
+/**
+ * Makes a token of the identity `identityId` (an access token, or a user's API key: the tokens
+ * of its managed identity), kept only as its hash, shown once in the answer, and records it in
+ * the audit log with `detail` (who it is for). The caller has decided that `p` may.
+ */
+export async function issueToken(store: Store, audit: AuditLog, p: Principal, identityId: string, o: TokenOptions, maxLifetimeSeconds: number | undefined, detail: Record<string, unknown>): Promise<CreatedToken> {
+  const expiresAt = tokenExpiry(p, o, maxLifetimeSeconds);
+  const { token, tokenHash } = newToken();
+  const row = { id: newId(), identity_id: identityId, token_hash: tokenHash, created_at: now(), name: o.name ?? null, expires_at: expiresAt };
+  await store.insertToken(store.db, row);
+  await audit.record({ actor: p, action: 'token.create', target: { kind: 'token', id: row.id, name: row.name }, detail: { ...detail, expiresAt } });
+  return { id: row.id, token, name: row.name, createdAt: row.created_at, expiresAt };
+}
+
+/** Deletes the token `rawId` of the identity `identityId` and records it; false when it had none. The caller has decided. */
+export async function revokeToken(store: Store, audit: AuditLog, p: Principal, identityId: string, rawId: string, detail: Record<string, unknown>): Promise<boolean> {
+  const id = rawId.toLowerCase();
+  const removed = await store.deleteToken(store.db, identityId, id);
+  if (removed) await audit.record({ actor: p, action: 'token.revoke', target: { kind: 'token', id }, detail });
+  return removed;
 }

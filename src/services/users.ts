@@ -6,7 +6,7 @@ import { usernameProblem } from '../domain/validate.ts';
 import { isUniqueViolation, type Store, type TokenOwner, type UserRow } from '../store/index.ts';
 import { type AuthLimits, AuthLimiter } from './auth-limiter.ts';
 import { hashPassword, hashToken, newId, newToken, now, verifyPassword } from './secrets.ts';
-import { type CreatedToken, type TokenInfo, tokenExpiry, tokenInfo, type TokenOptions } from './tokens.ts';
+import { type CreatedToken, issueToken, revokeToken, type TokenInfo, tokenExpiry, tokenInfo, type TokenOptions } from './tokens.ts';
 
 export interface UsersOptions {
   /** the server's ceiling on a token's life (undefined: none) */
@@ -178,24 +178,16 @@ export class Users {
 
   // ---- API keys: the tokens of a user's managed identity ----------------------------
 
-  private async issueKey(p: Principal, user: { id: string; username: string; identityId: string }, o: TokenOptions): Promise<CreatedToken> {
-    const expiresAt = tokenExpiry(p, o, this.opts.maxTokenLifetimeSeconds);
-    const { token, tokenHash } = newToken();
-    const row = { id: newId(), identity_id: user.identityId, token_hash: tokenHash, created_at: now(), name: o.name ?? null, expires_at: expiresAt };
-    await this.store.insertToken(this.store.db, row);
-    await this.access.audit.record({ actor: p, action: 'token.create', target: { kind: 'token', id: row.id, name: row.name }, detail: { user: user.username, expiresAt } });
-    return { id: row.id, token, name: row.name, createdAt: row.created_at, expiresAt };
+  private issueKey(p: Principal, user: { id: string; username: string; identityId: string }, o: TokenOptions): Promise<CreatedToken> {
+    return issueToken(this.store, this.access.audit, p, user.identityId, o, this.opts.maxTokenLifetimeSeconds, { user: user.username });
   }
 
   private async listKeys(identityId: string): Promise<TokenInfo[]> {
     return (await this.store.listTokens(this.store.db, identityId)).map(tokenInfo);
   }
 
-  private async revokeKey(p: Principal, identityId: string, rawId: string, username: string): Promise<boolean> {
-    const id = rawId.toLowerCase();
-    const removed = await this.store.deleteToken(this.store.db, identityId, id);
-    if (removed) await this.access.audit.record({ actor: p, action: 'token.revoke', target: { kind: 'token', id }, detail: { user: username } });
-    return removed;
+  private revokeKey(p: Principal, identityId: string, rawId: string, username: string): Promise<boolean> {
+    return revokeToken(this.store, this.access.audit, p, identityId, rawId, { user: username });
   }
 
   /** Issues an API key for the caller itself (`account:use`), shown once. */
