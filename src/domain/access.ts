@@ -40,12 +40,16 @@ export const actionLevel: Record<'repo:read' | 'repo:write' | 'repo:admin', Leve
  * principal held past its token's end (a long push, a live session) holds nothing.
  */
 export type Principal =
-  | { kind: 'anonymous' }
+  /** `address`: the peer address of the request (what its process budget counts against) */
+  | { kind: 'anonymous'; address?: string }
   | { kind: 'system' }
   | { kind: 'user'; userId: string; username: string; admin: boolean; active: boolean; identityId: string; expiresAt?: number }
   | { kind: 'identity'; identityId: string; accountId: string; expiresAt?: number };
 
+/** An anonymous caller outside any request (one shared budget); a surface builds `anonymousFrom` its peer. */
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous' });
+/** The anonymous caller of a request from `address`: an anonymous budget is its address's. */
+export const anonymousFrom = (address: string | undefined): Principal => (address ? { kind: 'anonymous', address } : ANONYMOUS);
 /** The console operator: for `cli/` only. */
 export const SYSTEM: Principal = Object.freeze({ kind: 'system' });
 

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ANONYMOUS, type Principal } from '../domain/access.ts';
+import { anonymousFrom, type Principal } from '../domain/access.ts';
 import { unauthenticated } from '../domain/errors.ts';
 import type { Users } from '../services/users.ts';
 
@@ -43,7 +43,7 @@ export async function restPrincipal(req: FastifyRequest, users: Users): Promise<
     if (!p) throw unauthenticated('Invalid access token');
     return p;
   }
-  return ANONYMOUS;
+  return anonymousFrom(req.ip);
 }
 
 /**
@@ -55,7 +55,7 @@ export async function gitPrincipal(req: { headers: IncomingHttpHeaders; socket: 
   const c = parseAuthorization(req.headers.authorization);
   switch (c.kind) {
     case 'none':
-      return ANONYMOUS;
+      return anonymousFrom(ip);
     case 'malformed':
       throw unauthenticated('Malformed Authorization header');
     case 'bearer': {

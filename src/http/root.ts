@@ -1,7 +1,6 @@
 import http from 'node:http';
 import { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { runInRequestContext } from '../services/request-context.ts';
 import { restErrorHandler } from './rest-errors.ts';
 
 declare module 'fastify' {
@@ -19,7 +18,6 @@ export interface RootOptions {
 /**
  * What every request goes through, whatever its surface; register before the
  * surfaces so that their routes inherit it:
- * - the request context (client address) that the process pool counts by;
  * - an idle timeout while a request body is being received;
  * - a refusal sent before the body was read closes the connection, so the
  *   server never reads (or waits for) a body it refused;
@@ -37,8 +35,6 @@ export function registerRoot(app: FastifyInstance, opts: RootOptions): void {
     }
     done();
   });
-  // Set just before the handler, after any body was parsed: body events run outside the context.
-  app.addHook('preHandler', (req, _reply, done) => runInRequestContext({ clientAddress: req.ip }, done));
   app.addHook('onSend', async (req, reply) => {
     if (req.raw.complete || !(req.raw.socket instanceof Socket)) return;
     // The body was not (fully) read: answer, then drop the connection instead of

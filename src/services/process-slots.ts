@@ -1,7 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { Principal } from '../domain/access.ts';
 import { unavailable } from '../domain/errors.ts';
-import { currentRequest } from './request-context.ts';
 
 export interface ProcessLimits {
   /** git/grep children running for requests, server-wide */
@@ -28,16 +27,15 @@ interface Waiter {
 
 /**
  * Who a request counts against: the account when authenticated (a user, or the account
- * that owns the identity), else the
- * client address from the request context (an IPv6 client by its /64, what
- * one host usually holds). Outside a request: one shared key.
+ * that owns the identity), else the anonymous caller's address (an IPv6 client by its /64,
+ * what one host usually holds). Outside a request (no address): one shared key.
  */
 export function clientKey(p: Principal): string {
   // An account and every identity it owns share one budget: identities cost nothing to create,
   // so counting each apart would let one account take every process.
   if (p.kind === 'user') return `account:${p.userId}`;
   if (p.kind === 'identity') return `account:${p.accountId}`;
-  const address = currentRequest()?.clientAddress;
+  const address = p.kind === 'anonymous' ? p.address : undefined;
   if (!address) return 'anonymous';
   try {
     const a = ipaddr.process(address);

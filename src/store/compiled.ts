@@ -9,9 +9,10 @@ import type { Conn } from './index.ts';
  * argument; each call then runs the same SQL with the placeholders replaced by the arguments.
  * Every argument must be a string the builder passes as a bound value (never an identifier,
  * never spliced into the SQL text): a placeholder found outside the parameters, or missing
- * from them, is a programming error, thrown at the first call.
+ * from them, is a programming error, thrown at the first call. `direct` gives, for a connection,
+ * the way to run the SQL at once (ReadNow), when there is one.
  */
-export function compiledOnce<A extends string[], R>(build: (c: Conn, ...args: A) => Compilable<R>): (c: Conn, ...args: A) => Promise<R | undefined> {
+export function compiledOnce<A extends string[], R>(build: (c: Conn, ...args: A) => Compilable<R>, direct?: (c: Conn) => ReadNow | undefined): (c: Conn, ...args: A) => Promise<R | undefined> {
   let plan: { sql: string; parameters: readonly unknown[]; slots: (number | undefined)[] } | undefined;
   return async (c, ...args) => {
     if (!plan) {
@@ -26,7 +27,17 @@ export function compiledOnce<A extends string[], R>(build: (c: Conn, ...args: A)
     }
     const p = plan;
     const parameters = p.parameters.map((v, i) => (p.slots[i] === undefined ? v : args[p.slots[i]!]));
+    const now = direct?.(c)?.(p.sql, parameters);
+    if (now) return now[0] as R | undefined;
     const { rows } = await c.executeQuery<R>(CompiledQuery.raw(p.sql, parameters));
     return rows[0];
   };
 }
+
+/**
+ * Runs a read at once, without Kysely's round of promises and its connection mutex, when the
+ * database can answer it now with only committed rows: the rows, or undefined when it cannot
+ * (then the query goes through Kysely). SQLite's, for queries on the store's own connection
+ * (never a transaction's, which runs its reads itself).
+ */
+export type ReadNow = (sql: string, parameters: readonly unknown[]) => unknown[] | undefined;

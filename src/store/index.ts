@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type ExpressionBuilder, type Kysely, Migrator, sql, type Transaction } from 'kysely';
+import { type Compilable, type ExpressionBuilder, type Kysely, Migrator, sql, type Transaction } from 'kysely';
 import type { AuditLogTable, DB, DeliveriesTable, IdentitiesTable, RepoSyncTable, SshKeysTable, TokensTable, TriggersTable, RepoGroupsTable, RepositoriesTable, UsersGroupsTable, UsersTable, VmGrantsTable, VmsTable, WebSessionsTable } from './schema.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openPostgres } from './dialect/postgres.ts';
 import { openSqlite } from './dialect/sqlite.ts';
-import { compiledOnce } from './compiled.ts';
+import { compiledOnce, type ReadNow } from './compiled.ts';
 
 export { isUniqueViolation } from './dialect/sqlite.ts';
 export type { DB } from './schema.ts';
@@ -144,11 +144,18 @@ export class Store {
     private readonly closeFn: () => void | Promise<void>,
     /** which database: several nodes may share only PostgreSQL (SQLite is one node's file) */
     readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
+    /** SQLite's read at once on its one connection (see ReadNow) */
+    private readonly readNow?: ReadNow,
   ) {}
+
+  /** A hot look-up (compiledOnce) that runs at once on the store's own connection (never a transaction's) when the database can. */
+  private compiled<A extends string[], R>(build: (c: Conn, ...args: A) => Compilable<R>): (c: Conn, ...args: A) => Promise<R | undefined> {
+    return compiledOnce(build, (c) => (c === this.db ? this.readNow : undefined));
+  }
 
   /** The look-ups every git request makes, compiled once per store (its dialect): see compiledOnce. */
   private readonly hot = {
-    tokenOwner: compiledOnce((c, tokenHash: string) =>
+    tokenOwner: this.compiled((c, tokenHash: string) =>
       c
         .selectFrom('tokens as t')
         .innerJoin('identities as i', 'i.id', 't.identity_id')
@@ -156,9 +163,9 @@ export class Store {
         .select(['t.id as tokenId', 't.expires_at as expiresAt', 't.last_used_at as lastUsedAt', 'i.id as identityId', 'i.account_id as accountId', 'i.managed as managed', 'u.id as userId', 'u.username as username', 'u.admin as admin', 'u.active as active'])
         .where('t.token_hash', '=', tokenHash),
     ),
-    repoById: compiledOnce((c, id: string) => c.selectFrom('repositories').selectAll().where('id', '=', id)),
-    repoByName: compiledOnce((c, name: string) => c.selectFrom('repositories').selectAll().where('name', '=', name)),
-    repoFacts: compiledOnce((c, repoId: string, identityId: string, userId: string) =>
+    repoById: this.compiled((c, id: string) => c.selectFrom('repositories').selectAll().where('id', '=', id)),
+    repoByName: this.compiled((c, name: string) => c.selectFrom('repositories').selectAll().where('name', '=', name)),
+    repoFacts: this.compiled((c, repoId: string, identityId: string, userId: string) =>
       c
         .selectFrom('repositories as r')
         // the identity's grant, one row read for its access and its ref rules
@@ -193,7 +200,7 @@ export class Store {
   static async open(dataDir: string, databaseUrl?: string): Promise<Store> {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('DATABASE_URL must be a postgres:// or postgresql:// URL');
-    const { db, close } = databaseUrl ? openPostgres(databaseUrl) : openSqlite(path.join(dataDir, 'palisade.sqlite'));
+    const { db, close, readNow } = databaseUrl ? { ...openPostgres(databaseUrl), readNow: undefined } : openSqlite(path.join(dataDir, 'palisade.sqlite'));
     // Migrations are numbered by the work that needs them, not by when each lands (009, the web
     // sessions, before 007 and 008): a database that ran a later number first still takes the rest.
     // Every node migrates at start. Kysely's Migrator holds an advisory lock on PostgreSQL around
@@ -212,7 +219,7 @@ export class Store {
       const failed = results?.find((r) => r.status === 'Error');
       throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`);
     }
-    return new Store(db, close, databaseUrl ? 'postgres' : 'sqlite');
+    return new Store(db, close, databaseUrl ? 'postgres' : 'sqlite', readNow);
   }
 
   async close(): Promise<void> {

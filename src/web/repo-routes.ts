@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
-import { ANONYMOUS, parseRepoPerm, type Principal } from '../domain/access.ts';
+import { anonymousFrom, parseRepoPerm, type Principal } from '../domain/access.ts';
 import { AccessDenied, invalid, isAccessDenied, isDomainError, notFound } from '../domain/errors.ts';
 import type { Resolved } from '../services/browse.ts';
 import type { RepoRow } from '../services/types.ts';
@@ -69,7 +69,7 @@ export async function attempt(fn: () => Promise<string | Flash>): Promise<Flash>
  * 404 page as a missing one.
  */
 export async function repoRoute(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, ctx: () => Ctx, rp: RepoPath): Promise<FastifyReply> {
-  const p = req.webPrincipal ?? ANONYMOUS;
+  const p = req.webPrincipal ?? anonymousFrom(req.ip);
   const q = req.query as Record<string, string | undefined>;
   const offset = Math.min(Number(q.offset) || 0, 2 ** 31 - 1);
   const { browse } = deps;
@@ -190,7 +190,7 @@ async function treeView(deps: WebDeps, r: Resolved, offset: number): Promise<Tre
 }
 
 async function summary(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, ctx: Ctx, repo: string): Promise<FastifyReply> {
-  const p = req.webPrincipal ?? ANONYMOUS;
+  const p = req.webPrincipal ?? anonymousFrom(req.ip);
   const { row } = await deps.browse.open(p, repo);
   const clone = cloneUrls(req, deps, row);
   const canAdmin = await deps.browse.canAdmin(p, row);
@@ -300,7 +300,7 @@ async function raw(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, p: P
  */
 async function feed(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, rp: RepoPath, kind: 'atom' | 'rss'): Promise<FastifyReply> {
   const q = req.query as Record<string, string | undefined>;
-  let p: Principal = req.webPrincipal ?? ANONYMOUS;
+  let p: Principal = req.webPrincipal ?? anonymousFrom(req.ip);
   void reply.header('referrer-policy', 'no-referrer').header('cache-control', 'private, no-store');
   if (q.api_key !== undefined) {
     const byKey = await deps.users.principalForToken(q.api_key, req.ip);
@@ -338,7 +338,7 @@ function sendFeed(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, row: 
 // ---- settings (repository admins) -------------------------------------------------
 
 async function settings(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, ctx: () => Ctx, rp: RepoPath, form: Form | undefined): Promise<FastifyReply> {
-  const p = req.webPrincipal ?? ANONYMOUS;
+  const p = req.webPrincipal ?? anonymousFrom(req.ip);
   if (p.kind !== 'user') {
     // a visitor: the repository must not be shown to exist; signed-in users get the decision's answer
     await deps.browse.open(p, rp.repo);

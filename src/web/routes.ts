@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
-import { ANONYMOUS, parseIdentityAccess, type Principal } from '../domain/access.ts';
+import { anonymousFrom, parseIdentityAccess, type Principal } from '../domain/access.ts';
 import { invalid, isRateLimited } from '../domain/errors.ts';
 import type { Browse } from '../services/browse.ts';
 import type { Grants } from '../services/grants.ts';
@@ -91,7 +91,7 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
 
   // the CSRF token is made when a form asks for it: a page without forms sets no cookie
   const ctxOf = (req: FastifyRequest, reply: FastifyReply): Ctx => ({
-    principal: req.webPrincipal ?? ANONYMOUS,
+    principal: req.webPrincipal ?? anonymousFrom(req.ip),
     get csrf() {
       return csrfFor(req, reply, o);
     },
@@ -395,7 +395,7 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
       const text = (query.q ?? '').trim();
       const offset = Number(query.offset) || 0;
       const limit = 50;
-      const p = req.webPrincipal ?? ANONYMOUS;
+      const p = req.webPrincipal ?? anonymousFrom(req.ip);
       const { rows, total } = await deps.browse.list(p, { text: text || undefined, limit, offset });
       return html(reply, h(RepoListPage, { ctx: ctxOf(req, reply), rows, total, offset, limit, q: text }));
     }

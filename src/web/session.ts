@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ANONYMOUS, type Principal } from '../domain/access.ts';
+import { anonymousFrom, type Principal } from '../domain/access.ts';
 import { forbidden } from '../domain/errors.ts';
 import { csrfTokenOf, sameToken, type Sessions } from '../services/sessions.ts';
 
@@ -63,7 +63,7 @@ function addSetCookie(reply: FastifyReply, value: string): void {
 /** Resolves the session cookie into the request's principal (anonymous without a live session). */
 export async function resolveSession(req: FastifyRequest, sessions: Sessions, o: WebSessionOptions): Promise<void> {
   const token = parseCookies(req.headers.cookie).get(names(isSecure(req, o)).session);
-  req.webPrincipal = ANONYMOUS;
+  req.webPrincipal = anonymousFrom(req.ip);
   if (!token) return;
   const live = await sessions.resolve(token);
   if (live) {

@@ -53,13 +53,17 @@ test('slow anonymous bodies: bounded per client, 503 beyond, idle ones killed an
       const other = Date.now();
       await gitOk(['-c', `http.extraHeader=Authorization: Bearer ${s.adminKey}`, 'ls-remote', repoUrl(s.url, repoId)]);
       assert.ok(Date.now() - other < 3000, 'an authenticated client is not queued behind the anonymous flood');
-      // and so is an anonymous client from another address
-      const u = new URL(`${s.url}/${repoId}/info/refs?service=git-upload-pack`);
+      // and so is an anonymous client from another address: a request that runs upload-pack
+      // (a v0 request that wants nothing) takes a slot of its own address's share at once
+      const u = new URL(`${s.url}/${repoId}/git-upload-pack`);
       const status = await new Promise<number>((resolve, reject) => {
-        http.get({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, localAddress: '127.0.0.2', agent: false }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        }).on('error', reject);
+        http
+          .request({ method: 'POST', host: u.hostname, port: u.port, path: u.pathname, localAddress: '127.0.0.2', agent: false, headers: { 'content-type': 'application/x-git-upload-pack-request' } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject)
+          .end('0000');
       });
       assert.equal(status, 200, 'another address has its own share');
 

@@ -3,8 +3,8 @@
 // clients drains instead of being refused; beyond that, and past the wait, 503 as before.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Principal } from '../../src/domain/access.ts';
-import { ProcessSlots, QUEUE_FACTOR } from '../../src/services/process-slots.ts';
+import { ANONYMOUS, anonymousFrom, type Principal } from '../../src/domain/access.ts';
+import { clientKey, ProcessSlots, QUEUE_FACTOR } from '../../src/services/process-slots.ts';
 
 const user = (id: string): Principal => ({ kind: 'user', userId: id, username: id, admin: false }) as unknown as Principal;
 
@@ -41,4 +41,21 @@ test('server-wide: QUEUE_FACTOR × max wait in all, across clients', async () =>
   await assert.rejects(slots.acquire(user('late')), /Too many git processes/);
   held.release();
   for (const p of waiting) (await p).release();
+});
+
+test('an anonymous caller counts against its address (an IPv6 one by its /64); outside a request, one shared key', async () => {
+  assert.equal(clientKey(anonymousFrom('127.0.0.1')), 'ip:127.0.0.1');
+  assert.notEqual(clientKey(anonymousFrom('127.0.0.2')), clientKey(anonymousFrom('127.0.0.1')));
+  // an IPv4 client seen on a dual-stack socket is the same client
+  assert.equal(clientKey(anonymousFrom('::ffff:127.0.0.1')), 'ip:127.0.0.1');
+  assert.equal(clientKey(anonymousFrom('2001:db8:1:2:3:4:5:6')), clientKey(anonymousFrom('2001:db8:1:2:ffff::1')));
+  assert.notEqual(clientKey(anonymousFrom('2001:db8:1:2::1')), clientKey(anonymousFrom('2001:db8:1:3::1')));
+  assert.equal(clientKey(ANONYMOUS), 'anonymous');
+  assert.equal(clientKey(anonymousFrom(undefined)), 'anonymous');
+  // and the pool keeps the shares apart: one address at its bound, another still runs
+  const slots = new ProcessSlots({ max: 8, perClient: 1, queueMs: 0 });
+  const held = await slots.acquire(anonymousFrom('192.0.2.1'));
+  await assert.rejects(slots.acquire(anonymousFrom('192.0.2.1')), /busy|unavailable|try again/i);
+  (await slots.acquire(anonymousFrom('192.0.2.2'))).release();
+  held.release();
 });

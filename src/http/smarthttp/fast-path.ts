@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import { runInRequestContext } from '../../services/request-context.ts';
 import { gitEndpoint, gitHandler, type RequestMeta, type SmartHttpDeps } from './routes.ts';
 
 /** The levels at which the framework logs each request. */
@@ -16,8 +15,8 @@ const WEB_SEGMENT = /(^|\/)-(\/|$)/;
  * router, the hooks and the reply object cost as much as the answer (bench/run.ts). A request
  * this claims, `GET …/info/refs` or `POST …/git-upload-pack|git-receive-pack` at a git URL, runs
  * the same handler the catch-all route runs (gitHandler), with what the root hooks give every
- * request (root.ts): the request context with the client's address, `Connection: close` on an
- * answer sent before the body was read (in gitHandler) and while the server drains; git's
+ * request (root.ts): `Connection: close` on an answer sent before the body was read (in
+ * gitHandler) and while the server drains; git's
  * routes stream their bodies and watch them for idleness themselves. Anything else (HEAD, other
  * methods, encoded or doubled slashes, Mercurial, the APIs' paths (`apiPath`, the list the web's
  * dispatch keeps) and the web's `-` segments) returns false and goes to the framework as before.
@@ -48,7 +47,7 @@ export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, d
       meta.log.info({ req: { method: req.method, url, host: req.headers.host, ip: req.socket.remoteAddress, socket: req.socket } }, 'incoming request');
       res.once('finish', () => meta.log.info({ res: { statusCode: res.statusCode }, responseTime: performance.now() - started }, 'request completed'));
     }
-    runInRequestContext({ clientAddress: req.socket.remoteAddress ?? '' }, () => void git(req, res, meta, e));
+    void git(req, res, meta, e);
     return true;
   };
 }
