@@ -1,5 +1,5 @@
 import { type Action, type Principal, type RefRules, type Resource } from '../domain/access.ts';
-import { AccessDenied, type DeniedResource, forbidden } from '../domain/errors.ts';
+import { AccessDenied, type DeniedResource, forbidden, notFound } from '../domain/errors.ts';
 import { anonymousAccessFacts, type Conn, type IdentityRow, type RepoAccessFacts, type RepoRow, type Store } from '../store/index.ts';
 import { type AuditEvent, AuditLog } from './audit.ts';
 import { type Decision, decideIdentity, decideRef, decideRepo, decideServer, decideVmLogin, decideVmManage, evaluateRepo, type Fact, type RefDecision, type RefUpdate, type RepoFacts } from './decide.ts';
@@ -229,6 +229,20 @@ export class Access {
     // one look-up: the row's account is the only fact the decision needs
     const row = this.requireIdentity(p, await this.store.findIdentity(this.store.db, id), id);
     if (o.modify && row.managed) throw forbidden('Cannot modify managed identities', 'CANNOT_MODIFY_MANAGED_IDENTITY');
+    return row;
+  }
+
+  /**
+   * An identity the caller may read, looked up by its id: its account and the server's admins
+   * read it as they manage it; an identity token reads its own identity while the account is
+   * active. Missing and foreign look the same.
+   */
+  async readableIdentity(p: Principal, rawId: string): Promise<IdentityRow> {
+    if (p.kind !== 'identity') return this.manageableIdentity(p, rawId);
+    const id = rawId.toLowerCase();
+    await this.require(p, 'identity:read', { kind: 'identity', identityId: id }, id);
+    const row = await this.store.findIdentity(this.store.db, id);
+    if (!row) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
     return row;
   }
 

@@ -78,17 +78,9 @@ export class Identities {
     private readonly opts: IdentityOptions = {},
   ) {}
 
-  /**
-   * Loads an identity the caller may read: its account and admins, or (an identity token) the
-   * identity itself while its account is active. Missing and foreign look the same.
-   */
-  private async readable(p: Principal, rawId: string): Promise<IdentityRow> {
-    if (p.kind !== 'identity') return this.manageable(p, rawId);
-    const id = rawId.toLowerCase();
-    await this.access.require(p, 'identity:read', { kind: 'identity', identityId: id }, id);
-    const row = await this.store.findIdentity(this.store.db, id);
-    if (!row) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
-    return row;
+  /** An identity the caller may read (the decision point's rule, Access.readableIdentity). */
+  private readable(p: Principal, rawId: string): Promise<IdentityRow> {
+    return this.access.readableIdentity(p, rawId);
   }
 
   /** An identity the caller manages (the decision point's rule); `modifiable`: not a managed one. */

@@ -1,7 +1,8 @@
 // receive-pack runs with receive.autogc=false (its gc held the pusher's response); Palisade asks
 // for `git gc --auto` once the push is answered (src/services/auto-gc.ts). The repository must
 // still be consolidated: with a low gc.autoPackLimit, three pushes that each leave a pack end up as
-// one pack, over smart HTTP and without anyone else asking.
+// one pack, over smart HTTP and without anyone else asking, and only after the third push was
+// answered (with receive-pack's own gc it would already be one when the push returns).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,9 @@ test('pushes are gc-ed after they are answered: packs beyond gc.autoPackLimit ar
     await gitOk(['push', '-q', url, 'HEAD:refs/heads/main'], { cwd: wc });
     most = Math.max(most, packs(dir));
   }
+  // receive-pack's own gc would have repacked before the third push was answered (three packs
+  // are over the limit); Palisade's runs 2 s after the answer, so the pusher saw three
+  assert.equal(most, 3, 'the push was answered before any gc');
   const end = Date.now() + 20_000;
   while (packs(dir) > 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   assert.equal(packs(dir), 1, `one pack after gc (at most ${most} seen between pushes)`);

@@ -150,6 +150,31 @@ describe('expiring, labelled tokens', () => {
     assert.equal((await api(s, 'POST', '/user/v1/api-keys', { key: tok, body: {} })).status, 403);
   });
 
+  test("another user's API keys: out of reach through the user API and JSON-RPC", async () => {
+    const owner = await s.createUser('keyowner');
+    const stranger = await s.createUser('keystranger');
+    const made = (await api(s, 'POST', '/user/v1/api-keys', { key: owner, body: { name: 'owned' } })).body;
+    // the user API is the caller's own keys: another's key id is not found, and keeps working
+    const del = await api(s, 'DELETE', `/user/v1/api-keys/${made.id}`, { key: stranger });
+    assert.equal(del.status, 404);
+    assert.equal(del.body.code, 'API_KEY_NOT_FOUND');
+    assert.ok(!(await api(s, 'GET', '/user/v1/api-keys', { key: stranger })).body.keys.some((k: any) => k.id === made.id), "not in the stranger's listing");
+    assert.equal((await api(s, 'GET', '/git/v1/repo', { key: made.token })).status, 200, 'still works');
+    // JSON-RPC's user key methods are an admin's: a user may neither add nor revoke, even its own
+    for (const [method, args] of [
+      ['add_user_api_key', { username: 'keyowner' }],
+      ['add_user_api_key', { username: 'keystranger' }],
+      ['delete_user_api_key', { username: 'keyowner', key_id: made.id }],
+      ['get_user_api_keys', { username: 'keyowner' }],
+    ] as const) {
+      const r = await rpc(s, stranger, method, args);
+      assert.equal(r.result, null, `${method} as a user: ${JSON.stringify(r)}`);
+      assert.match(r.error!, /admin/, method);
+    }
+    assert.deepEqual((await api(s, 'GET', '/user/v1/api-keys', { key: owner })).body.keys.map((k: any) => k.name), [null, 'owned'], 'nothing was added to the owner');
+    assert.equal((await api(s, 'GET', '/git/v1/repo', { key: made.token })).status, 200, 'and nothing revoked');
+  });
+
   test('the server-wide ceiling: a token without an end gets it, one beyond it is refused; the console is not bound', async () => {
     const id = (await api(capped, 'POST', '/identity/v1/identities', { key: capped.adminKey })).body.id;
     const plain = (await api(capped, 'POST', `/identity/v1/identities/${id}/tokens`, { key: capped.adminKey })).body;
