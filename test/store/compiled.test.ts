@@ -68,3 +68,53 @@ test('the anonymous facts from the row equal the facts query for a caller withou
     assert.deepEqual(anonymousAccessFacts(row), await store.repoAccessFacts(store.db, r.id, {}), r.name!);
   }
 });
+
+test('the look-ups read at once never answer what changed since: a write here, another process, an open transaction', async () => {
+  const r = repo('c/cached', { visibility: 'public' });
+  await store.insertRepo(store.db, r);
+  assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'public');
+  assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'public', 'asked again');
+  // a caller that changes the row it was given changes nobody else's
+  (await store.findRepoByName(store.db, 'c/cached'))!.visibility = 'changed by a caller';
+  assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'public');
+  // a write through the store, outside and inside a transaction
+  await store.updateRepo(store.db, r.id, { visibility: 'private' });
+  assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'private');
+  await store.transaction((tx) => store.updateRepo(tx, r.id, { name: 'c/renamed' }));
+  assert.equal(await store.findRepoByName(store.db, 'c/cached'), undefined, 'the old name is gone');
+  assert.equal((await store.findRepoById(store.db, r.id))?.name, 'c/renamed');
+  // a missing name, then created: found
+  assert.equal(await store.findRepoByName(store.db, 'c/later'), undefined);
+  await store.insertRepo(store.db, repo('c/later'));
+  assert.equal((await store.findRepoByName(store.db, 'c/later'))?.name, 'c/later');
+  // while a transaction is open on the connection, a read outside it does not see its rows
+  // (here rolled back: a read that saw them would answer what never was)
+  let inside: (() => void) | undefined;
+  const held = new Promise<void>((resolve) => (inside = resolve));
+  let release!: () => void;
+  const tx = store.transaction(async (t) => {
+    await store.updateRepo(t, r.id, { visibility: 'public' });
+    inside!();
+    await new Promise<void>((resolve) => (release = resolve));
+    throw new Error('rolled back');
+  });
+  await held;
+  const outside = store.findRepoById(store.db, r.id);
+  release();
+  await assert.rejects(tx, /rolled back/);
+  assert.equal((await outside)?.visibility, 'private', 'not the rolled-back write');
+  assert.equal((await store.findRepoById(store.db, r.id))?.visibility, 'private');
+  await store.updateRepo(store.db, r.id, { visibility: 'public' });
+  if (db) return; // PostgreSQL: no other process shares an SQLite file
+  // another process's commit (the CLI's, on the same file)
+  const other = new (await import('better-sqlite3')).default(path.join(dataDir, 'palisade.sqlite'));
+  try {
+    assert.equal((await store.findRepoById(store.db, r.id))?.visibility, 'public');
+    other.prepare('UPDATE repositories SET visibility = ? WHERE id = ?').run('private', r.id);
+    assert.equal((await store.findRepoById(store.db, r.id))?.visibility, 'private', "another connection's commit is seen");
+    other.prepare('DELETE FROM repositories WHERE id = ?').run(r.id);
+    assert.equal(await store.findRepoById(store.db, r.id), undefined);
+  } finally {
+    other.close();
+  }
+});

@@ -18,16 +18,39 @@ export function openSqlite(file: string): { db: Kysely<DB>; close: () => void; r
   // p99 of the access decision 238 µs -> 75 µs with these two (bench/access.ts).
   raw.pragma('cache_size = -65536');
   raw.pragma('mmap_size = 268435456');
-  const cached = withStatementCache(raw);
+  // every statement that may write, run on this connection, counts here (see readNow's answers)
+  let writes = 0;
+  const cached = withStatementCache(raw, () => void writes++);
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: cached }) });
+  // Another process's commit (the CLI's) changes this; this connection's own writes do not.
+  const dataVersion = raw.prepare('PRAGMA data_version').pluck();
+  // The answers of the request path's reads while nothing was written: a git client's three
+  // requests ask the same token, repository and facts again. Any write on this connection and
+  // any other process's commit clears them, before the next read; no other node shares the file.
+  const answers = new Map<string, unknown[]>();
+  let answered = { writes, version: dataVersion.get() as number };
   // The one connection is Kysely's, behind a mutex that every query awaits; a read of the
   // request path runs on it at once instead, unless a transaction is open on it (another
   // request's, between its awaits), whose uncommitted rows it must not see: then it waits its
   // turn through Kysely like any query.
   const readNow: ReadNow = (sql, parameters) => {
     if (raw.inTransaction) return undefined;
-    const stmt = cached.prepare(sql);
-    return stmt.reader ? (stmt.all(parameters as unknown[]) as unknown[]) : undefined;
+    const version = dataVersion.get() as number;
+    if (writes !== answered.writes || version !== answered.version) {
+      answers.clear();
+      answered = { writes, version };
+    }
+    const key = `${sql}\u0000${JSON.stringify(parameters)}`;
+    let rows = answers.get(key);
+    if (!rows) {
+      const stmt = cached.prepare(sql);
+      if (!stmt.reader || !stmt.readonly) return undefined;
+      rows = stmt.all(parameters as unknown[]) as unknown[];
+      if (answers.size >= 10_000) answers.clear();
+      answers.set(key, rows);
+    }
+    // each caller gets rows of its own (callers may change what they were given)
+    return rows.map((r) => ({ ...(r as object) }));
   };
   return { db, close: () => raw.close(), readNow };
 }
@@ -42,9 +65,10 @@ export function isUniqueViolation(e: unknown): boolean {
  * Kysely prepares every query anew; SQLite's prepare costs more than most of
  * our indexed look-ups. The queries are built from a fixed set of shapes, so
  * their SQL strings repeat and the prepared statements can be reused. The
- * cache is bounded and simply cleared when full.
+ * cache is bounded and simply cleared when full. `onWrite` is called before
+ * each run of a statement that may write (not `readonly` in SQLite's terms).
  */
-function withStatementCache(raw: Database.Database): Database.Database {
+function withStatementCache(raw: Database.Database, onWrite: () => void): Database.Database {
   const cache = new Map<string, Database.Statement>();
   const prepare = raw.prepare.bind(raw);
   return new Proxy(raw, {
@@ -55,6 +79,7 @@ function withStatementCache(raw: Database.Database): Database.Database {
           if (!stmt) {
             if (cache.size >= 500) cache.clear();
             stmt = prepare(sql);
+            if (!stmt.readonly) countWrites(stmt, onWrite);
             cache.set(sql, stmt);
           }
           return stmt;
@@ -64,4 +89,16 @@ function withStatementCache(raw: Database.Database): Database.Database {
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
+}
+
+/** Calls `onWrite` before every run of `stmt` (run, all, get, iterate). */
+function countWrites(stmt: Database.Statement, onWrite: () => void): void {
+  const target = stmt as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const m of ['run', 'all', 'get', 'iterate']) {
+    const f = target[m]!.bind(stmt);
+    target[m] = (...a: unknown[]) => {
+      onWrite();
+      return f(...a);
+    };
+  }
 }
