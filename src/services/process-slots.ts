@@ -1,6 +1,6 @@
-import ipaddr from 'ipaddr.js';
 import type { Principal } from '../domain/access.ts';
 import { unavailable } from '../domain/errors.ts';
+import { clientHost } from './client-host.ts';
 
 export interface ProcessLimits {
   /** git/grep children running for requests, server-wide */
@@ -36,14 +36,7 @@ export function clientKey(p: Principal): string {
   if (p.kind === 'user') return `account:${p.userId}`;
   if (p.kind === 'identity') return `account:${p.accountId}`;
   const address = p.kind === 'anonymous' ? p.address : undefined;
-  if (!address) return 'anonymous';
-  try {
-    const a = ipaddr.process(address);
-    if (a.kind() === 'ipv6') return `ip:${(a as ipaddr.IPv6).parts.slice(0, 4).map((n) => n.toString(16)).join(':')}::/64`;
-    return `ip:${a.toString()}`;
-  } catch {
-    return `ip:${address}`;
-  }
+  return address ? `ip:${clientHost(address)}` : 'anonymous';
 }
 
 /**

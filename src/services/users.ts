@@ -1,10 +1,10 @@
 import type { Access } from '../access/index.ts';
 import type { Principal } from '../domain/access.ts';
-import ipaddr from 'ipaddr.js';
 import { conflict, invalid, notFound, unauthenticated } from '../domain/errors.ts';
 import { usernameProblem } from '../domain/validate.ts';
 import { isUniqueViolation, type Store, type TokenOwner, type UserRow } from '../store/index.ts';
 import { type AuthLimits, AuthLimiter } from './auth-limiter.ts';
+import { clientHost } from './client-host.ts';
 import { hashPassword, hashToken, newId, newToken, now, verifyPassword } from './secrets.ts';
 import { type CreatedToken, issueToken, revokeToken, type TokenInfo, tokenExpiry, tokenInfo, type TokenOptions } from './tokens.ts';
 
@@ -17,15 +17,7 @@ export interface UsersOptions {
 const TOUCH_MS = 60_000;
 
 /** The rate-limit key of a client address: IPv4 as is, IPv6 by its /64 (one subscriber's block). */
-function addressKey(from: string): string {
-  try {
-    const ip = ipaddr.process(from);
-    if (ip.kind() === 'ipv6') return `addr:${(ip as ipaddr.IPv6).parts.slice(0, 4).map((h) => h.toString(16)).join(':')}::/64`;
-    return `addr:${ip.toString()}`;
-  } catch {
-    return `addr:${from.slice(0, 64)}`;
-  }
-}
+const addressKey = (from: string): string => `addr:${clientHost(from)}`;
 
 export interface NewUser {
   username: string;

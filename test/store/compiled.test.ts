@@ -75,8 +75,8 @@ test('the look-ups read at once never answer what changed since: a write here, a
   assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'public');
   assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'public', 'asked again');
   // a caller that changes the row it was given changes nobody else's
-  (await store.findRepoByName(store.db, 'c/cached'))!.visibility = 'changed by a caller';
-  assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'public');
+  (await store.findRepoByName(store.db, 'c/cached'))!.description = 'changed by a caller';
+  assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.description, null);
   // a write through the store, outside and inside a transaction
   await store.updateRepo(store.db, r.id, { visibility: 'private' });
   assert.equal((await store.findRepoByName(store.db, 'c/cached'))?.visibility, 'private');
