@@ -117,8 +117,9 @@ export function packedSize(dir: string): number {
 }
 
 export async function startPalisade(dataDir: string, adminKey: string, extraEnv: Record<string, string> = {}, bin = path.join(ROOT, 'bin', 'palisade.js')): Promise<{ url: string; proc: ChildProcess; sshPort?: number }> {
-  // BENCH_CPU_PROF=<folder>: the server writes a V8 CPU profile there when it stops (SIGTERM)
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  // BENCH_CPU_PROF=<folder>: the server writes a V8 CPU profile there when it stops (SIGTERM),
+  // sampled every BENCH_CPU_PROF_US microseconds (default 1000; a git request's work is a few hundred)
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', process.env.BENCH_CPU_PROF_US ?? '1000', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
   const proc = spawn(process.execPath, [...prof, bin, 'serve', '--port', '0', '--data', dataDir], {
     env: { ...process.env, PALISADE_ADMIN_API_KEY: adminKey, PALISADE_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
