@@ -83,13 +83,19 @@ async function main(): Promise<void> {
           (clone[name] ??= []).push(await timed('git', ['clone', '-q', '--bare', url, dest]));
           if (r > 0) fs.rmSync(dest, { recursive: true, force: true });
         }
-      // 2. no-op fetch in an up-to-date clone
+      // 2. no-op fetch in an up-to-date clone; in the same rounds, http-backend behind auth_basic
+      // (authenticated on both sides: git pays its 401 round trip with both)
+      const haDest = path.join(WORK, 'clone-http-backend-auth');
+      await run('git', ['clone', '-q', '--bare', backendAuthUrl, haDest]);
       const fetchT: Record<string, number[]> = {};
-      for (let r = 0; r < RUNS * 2; r++)
+      const fetchHA: number[] = [];
+      for (let r = 0; r < RUNS * 2; r++) {
         for (const [name] of targets) {
           const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
           (fetchT[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: dest }));
         }
+        fetchHA.push(await timed('git', ['fetch', '-q', 'origin'], { cwd: haDest }));
+      }
       // 2a. the same with protocol v0 (clients before git 2.26, or configured so)
       const fetchV0: Record<string, number[]> = {};
       for (let r = 0; r < RUNS * 2; r++)
@@ -97,10 +103,13 @@ async function main(): Promise<void> {
           const dest = path.join(WORK, `clone-${name.replace(/\W/g, '')}-0`);
           (fetchV0[name] ??= []).push(await timed('git', ['-c', 'protocol.version=0', 'fetch', '-q', 'origin'], { cwd: dest }));
         }
-      // 2b. ls-remote (protocol v2: the advertisement, then ls-refs)
+      // 2b. ls-remote (protocol v2: the advertisement, then ls-refs), and behind auth_basic
       const lsT: Record<string, number[]> = {};
-      for (let r = 0; r < RUNS * 2; r++)
+      const lsHA: number[] = [];
+      for (let r = 0; r < RUNS * 2; r++) {
         for (const [name, url] of targets) (lsT[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
+        lsHA.push(await timed('git', ['ls-remote', '-q', backendAuthUrl]));
+      }
       // 2c. the same two, anonymous, on the public copy (same work as http-backend's)
       const anon: [string, string][] = [['palisade', palPublic], ...(before ? ([['palisade-before', before.publicUrl]] as [string, string][]) : []), ['http-backend', backendUrl], ['file://', fileUrl]];
       const fetchA: Record<string, number[]> = {};
@@ -114,15 +123,6 @@ async function main(): Promise<void> {
           (fetchA[name] ??= []).push(await timed('git', ['fetch', '-q', 'origin'], { cwd: path.join(WORK, `clone-anon-${name.replace(/\W/g, '')}`) }));
           (lsA[name] ??= []).push(await timed('git', ['ls-remote', '-q', url]));
         }
-      // 2d. fetch and ls-remote against http-backend behind auth_basic (authenticated both sides)
-      const fetchHA: number[] = [];
-      const lsHA: number[] = [];
-      const haDest = path.join(WORK, 'clone-http-backend-auth');
-      await run('git', ['clone', '-q', '--bare', backendAuthUrl, haDest]);
-      for (let r = 0; r < RUNS * 2; r++) {
-        fetchHA.push(await timed('git', ['fetch', '-q', 'origin'], { cwd: haDest }));
-        lsHA.push(await timed('git', ['ls-remote', '-q', backendAuthUrl]));
-      }
       // 3. push of 100 new commits (each run makes its own, so nothing is already there)
       const pushT: Record<string, number[]> = {};
       const wc = path.join(WORK, 'push-wc');
