@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ANONYMOUS, anonymousFrom, type Principal } from '../../src/domain/access.ts';
+import { gitPrincipal, restPrincipal } from '../../src/http/credentials.ts';
 import { clientKey, ProcessSlots, QUEUE_FACTOR } from '../../src/services/process-slots.ts';
+import type { Users } from '../../src/services/users.ts';
 
 const user = (id: string): Principal => ({ kind: 'user', userId: id, username: id, admin: false }) as unknown as Principal;
 
@@ -50,6 +52,9 @@ test('an anonymous caller counts against its address (an IPv6 one by its /64); o
   assert.equal(clientKey(anonymousFrom('::ffff:127.0.0.1')), 'ip:127.0.0.1');
   assert.equal(clientKey(anonymousFrom('2001:db8:1:2:3:4:5:6')), clientKey(anonymousFrom('2001:db8:1:2:ffff::1')));
   assert.notEqual(clientKey(anonymousFrom('2001:db8:1:2::1')), clientKey(anonymousFrom('2001:db8:1:3::1')));
+  // what does not parse as an address is its own key, cut to 64 characters
+  assert.equal(clientKey(anonymousFrom('not-an-address')), 'ip:not-an-address');
+  assert.equal(clientKey(anonymousFrom('x'.repeat(300))), `ip:${'x'.repeat(64)}`);
   assert.equal(clientKey(ANONYMOUS), 'anonymous');
   assert.equal(clientKey(anonymousFrom(undefined)), 'anonymous');
   // and the pool keeps the shares apart: one address at its bound, another still runs
@@ -58,4 +63,13 @@ test('an anonymous caller counts against its address (an IPv6 one by its /64); o
   await assert.rejects(slots.acquire(anonymousFrom('192.0.2.1')), /busy|unavailable|try again/i);
   (await slots.acquire(anonymousFrom('192.0.2.2'))).release();
   held.release();
+});
+
+test('the surfaces build an anonymous caller with its address: git from the socket, REST from the request', async () => {
+  // no credentials: the users service is never asked
+  const users = {} as Users;
+  assert.deepEqual(await gitPrincipal({ headers: {}, socket: { remoteAddress: '192.0.2.7' } }, users), { kind: 'anonymous', address: '192.0.2.7' });
+  assert.deepEqual(await restPrincipal({ headers: {}, ip: '2001:db8::7' } as never, users), { kind: 'anonymous', address: '2001:db8::7' });
+  // a socket already gone has no address: the shared key, as before
+  assert.equal(clientKey(await gitPrincipal({ headers: {}, socket: {} }, users)), 'anonymous');
 });

@@ -118,3 +118,34 @@ test('the look-ups read at once never answer what changed since: a write here, a
     other.close();
   }
 });
+
+test("a token and a grant read at once: a revocation is seen at the next read, this process's or another's", async () => {
+  const r = repo('c/granted');
+  await store.insertRepo(store.db, r);
+  const identityId = crypto.randomUUID();
+  await store.insertIdentity(store.db, { id: identityId, account_id: userId, managed: 0, created_at: now });
+  await store.insertIdentityGrant(store.db, { identity_id: identityId, repo_id: r.id, access: 'write', created_at: now });
+  const tokenId = crypto.randomUUID();
+  const tokenHash = crypto.randomBytes(32).toString('hex');
+  await store.insertToken(store.db, { id: tokenId, identity_id: identityId, token_hash: tokenHash, created_at: now });
+  assert.equal((await store.findTokenOwner(store.db, tokenHash))?.identityId, identityId);
+  assert.equal((await store.repoAccessFacts(store.db, r.id, { identityId }))?.identityAccess, 'write');
+  assert.equal((await store.repoAccessFacts(store.db, r.id, { identityId }))?.identityAccess, 'write', 'asked again');
+  // the grant removed here: the facts say so at once
+  await store.deleteIdentityGrant(store.db, identityId, r.id);
+  assert.equal((await store.repoAccessFacts(store.db, r.id, { identityId }))?.identityAccess, null);
+  assert.equal((await store.findTokenOwner(store.db, tokenHash))?.tokenId, tokenId);
+  if (db) {
+    await store.deleteToken(store.db, identityId, tokenId);
+    assert.equal(await store.findTokenOwner(store.db, tokenHash), undefined);
+    return;
+  }
+  // the token revoked by another process (the CLI, on the same file): refused at the next read
+  const other = new (await import('better-sqlite3')).default(path.join(dataDir, 'palisade.sqlite'));
+  try {
+    other.prepare('DELETE FROM tokens WHERE id = ?').run(tokenId);
+    assert.equal(await store.findTokenOwner(store.db, tokenHash), undefined, 'a revoked token is not honoured');
+  } finally {
+    other.close();
+  }
+});

@@ -66,7 +66,9 @@ export function isUniqueViolation(e: unknown): boolean {
  * our indexed look-ups. The queries are built from a fixed set of shapes, so
  * their SQL strings repeat and the prepared statements can be reused. The
  * cache is bounded and simply cleared when full. `onWrite` is called before
- * each run of a statement that may write (not `readonly` in SQLite's terms).
+ * each run of a statement that may write (not `readonly` in SQLite's terms), and
+ * before any other call on the connection but `close` (`exec`, `pragma`,
+ * `transaction`…: Kysely makes none, and whatever might is counted as a write).
  */
 function withStatementCache(raw: Database.Database, onWrite: () => void): Database.Database {
   const cache = new Map<string, Database.Statement>();
@@ -86,7 +88,12 @@ function withStatementCache(raw: Database.Database, onWrite: () => void): Databa
         };
       }
       const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
+      if (typeof v !== 'function') return v;
+      if (prop === 'close') return v.bind(target);
+      return (...a: unknown[]) => {
+        onWrite();
+        return (v as (...a: unknown[]) => unknown).apply(target, a);
+      };
     },
   });
 }
