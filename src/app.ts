@@ -52,7 +52,7 @@ import { SshServer } from './ssh/server.ts';
 import { Browse } from './services/browse.ts';
 import { Sessions } from './services/sessions.ts';
 import { registerWebConstraint, webRoutes } from './web/routes.ts';
-import { API_RE } from './web/dispatch.ts';
+import { routesOwn } from './web/dispatch.ts';
 import { Store } from './store/index.ts';
 import { isRateLimited } from './domain/errors.ts';
 import type { Principal } from './domain/access.ts';
@@ -239,7 +239,7 @@ export async function buildApp(config: Config, services: Services): Promise<Fast
 
   registerRoot(app, { bodyIdleTimeoutMs: config.bodyIdleTimeoutMs });
   const smartHttp = { users, git: services.gitService, hg: services.hgService, maxPackBytes: config.maxPackBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs };
-  gitFirst = smartHttpFastPath(smartHttp, app.log, () => draining, (p) => API_RE.test(p));
+  gitFirst = smartHttpFastPath(smartHttp, app.log, () => draining, routesOwn);
   // set before the server stops listening: what is accepted from then on is answered with `Connection: close`
   app.addHook('preClose', (done) => {
     draining = true;

@@ -1,5 +1,5 @@
 import { type Action, type Principal, type RefRules, type Resource } from '../domain/access.ts';
-import { AccessDenied, type DeniedResource, forbidden, notFound } from '../domain/errors.ts';
+import { AccessDenied, type DeniedResource, forbidden } from '../domain/errors.ts';
 import { anonymousAccessFacts, type Conn, type IdentityRow, type RepoAccessFacts, type RepoRow, type Store } from '../store/index.ts';
 import { type AuditEvent, AuditLog } from './audit.ts';
 import { type Decision, decideIdentity, decideRef, decideRepo, decideServer, decideVmLogin, decideVmManage, evaluateRepo, type Fact, type RefDecision, type RefUpdate, type RepoFacts } from './decide.ts';
@@ -61,6 +61,9 @@ function toFacts(f: RepoAccessFacts): RepoFacts {
 
 const asking = (p: Principal | undefined) => (p?.kind === 'identity' ? { identityId: p.identityId } : p?.kind === 'user' ? { userId: p.userId, identityId: p.identityId } : {});
 
+/** An identity token reading its own identity: the row's account, and whether that account is active. */
+const selfReadFacts = (row: (IdentityRow & { account_active: number | null }) | undefined) => row && { accountId: row.account_id, identityId: row.id, accountActive: row.account_active === null ? null : Number(row.account_active) === 1 };
+
 /**
  * The single decision point: "may this principal do this action on this resource". One
  * query for the facts, then a pure decision. Every surface calls it, through the services;
@@ -91,8 +94,7 @@ export class Access {
         const act = action === 'identity:read' ? 'identity:read' : 'identity:manage';
         if (act === 'identity:read' && p.kind === 'identity') {
           // an identity reads itself while its account is active: the account's state is a fact
-          const row = await this.store.findIdentityWithAccount(c, r.identityId);
-          return decideIdentity(p, row && { accountId: row.account_id, identityId: row.id, accountActive: row.account_active === null ? null : Number(row.account_active) === 1 }, act);
+          return decideIdentity(p, selfReadFacts(await this.store.findIdentityWithAccount(c, r.identityId)), act);
         }
         if (r.accountId !== undefined) return decideIdentity(p, { accountId: r.accountId, identityId: r.identityId }, act);
         const row = await this.store.findIdentity(c, r.identityId);
@@ -240,10 +242,12 @@ export class Access {
   async readableIdentity(p: Principal, rawId: string): Promise<IdentityRow> {
     if (p.kind !== 'identity') return this.manageableIdentity(p, rawId);
     const id = rawId.toLowerCase();
-    await this.require(p, 'identity:read', { kind: 'identity', identityId: id }, id);
-    const row = await this.store.findIdentity(this.store.db, id);
-    if (!row) throw notFound(`Identity not found: ${id}`, 'IDENTITY_NOT_FOUND');
-    return row;
+    // one look-up: the row and its account's state are the decision's facts
+    const row = await this.store.findIdentityWithAccount(this.store.db, id);
+    const d = decideIdentity(p, selfReadFacts(row), 'identity:read');
+    if (!d.allowed || !row) await this.raise(p, 'identity:read', d, 'identity', id, d.visible ? { kind: 'identity', id } : undefined);
+    const { account_active: _, ...identity } = row!;
+    return identity;
   }
 
   /** The caller as an account (`account:use`: an active user), or AccessDenied. */

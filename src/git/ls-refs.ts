@@ -253,6 +253,9 @@ export function snapshot(dir: string): Snapshot {
       else if (e.isFile()) {
         if (++looseCount > MAX_LOOSE_REFS) doubt('too many loose refs to read in process');
         if (!isGitRefName(r)) doubt('odd loose ref name');
+        // the long-lived readers (cat-file) honour replace refs, upload-pack does not: a repository
+        // with any is left to git, so a peel read here is always the object's own (notTags relies on it)
+        if (r.startsWith('refs/replace/')) doubt('replace refs');
         let content: string;
         try {
           content = fs.readFileSync(path.join(dir, r), 'utf8');
@@ -266,9 +269,6 @@ export function snapshot(dir: string): Snapshot {
   };
   walk('refs');
   let headContent: string;
-  // the long-lived readers (cat-file) honour replace refs, upload-pack does not: a repository
-  // with any is left to git, so a peel read here is always the object's own (notTags relies on it)
-  for (const name of loose.keys()) if (name.startsWith('refs/replace/')) doubt('replace refs');
   try {
     headContent = fs.readFileSync(path.join(dir, 'HEAD'), 'utf8');
   } catch {

@@ -39,7 +39,7 @@ export function closeLaunchers(): void {
   launchers.close();
 }
 
-export function gitProgram(): string {
+function gitProgram(): string {
   const PATH = process.env.PATH ?? '/usr/bin:/bin';
   // found again when PATH changes, and once a minute (a git installed or removed since)
   if (found?.path !== PATH || Date.now() - found.at > 60_000) {
@@ -90,8 +90,9 @@ export function spawnGit(g: GitEnv, args: readonly string[], opts: SpawnOptions,
   for (const v of [...args, ...Object.keys(env), ...Object.values(env), opts.cwd ?? '']) if (v?.includes('\0')) throw new Error('git argument or environment with a NUL byte');
   const program = gitProgram();
   // a launcher already started (launcher.ts): no fork of this process on the request's path
-  const child = (program.startsWith('/') ? launchers.take([program, ...args], env, opts.cwd) : undefined) ?? spawn(program, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  if (program.startsWith('/')) launchers.after(child);
+  const absolute = program.startsWith('/');
+  const child = (absolute ? launchers.take([program, ...args], env, opts.cwd) : undefined) ?? spawn(program, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  if (absolute) launchers.after(child);
   const kill = () => killGit(child);
   const timer = setTimeout(kill, opts.timeoutMs);
   timer.unref();

@@ -78,11 +78,6 @@ export class Identities {
     private readonly opts: IdentityOptions = {},
   ) {}
 
-  /** An identity the caller may read (the decision point's rule, Access.readableIdentity). */
-  private readable(p: Principal, rawId: string): Promise<IdentityRow> {
-    return this.access.readableIdentity(p, rawId);
-  }
-
   /** An identity the caller manages (the decision point's rule); `modifiable`: not a managed one. */
   private manageable(p: Principal, rawId: string): Promise<IdentityRow> {
     return this.access.manageableIdentity(p, rawId);
@@ -107,7 +102,7 @@ export class Identities {
 
   /** One identity: its id, account and whether it is managed (its account, admins, or itself). */
   async get(p: Principal, rawId: string): Promise<{ id: string; accountId: string; managed: boolean }> {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     return { id: row.id, accountId: row.account_id, managed: row.managed === 1 };
   }
 
@@ -144,7 +139,7 @@ export class Identities {
 
   /** An identity's tokens, oldest first: id, name, createdAt, expiresAt, lastUsedAt (never the secret). */
   async listTokens(p: Principal, rawId: string): Promise<{ tokens: TokenInfo[] }> {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     const rows = await this.store.listTokens(this.store.db, row.id);
     return { tokens: rows.map(tokenInfo) };
   }
@@ -163,7 +158,7 @@ export class Identities {
   }
 
   async listGitPermissions(p: Principal, rawId: string, q: PageQuery) {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     const { limit = 100, offset = 0 } = q;
     const { rows, total } = await this.store.listIdentityGrants(this.store.db, row.id, limit, offset);
     return {
@@ -174,7 +169,7 @@ export class Identities {
   }
 
   async describeGitPermission(p: Principal, rawId: string, rawRepo: string): Promise<{ identity: string; repo: string; accessLevel: IdentityAccess | null; refs: RefRules | null }> {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     const repo = await this.grantRepo(p, rawRepo, 'repo:read');
     const g = await this.store.findIdentityGrant(this.store.db, row.id, repo.id);
     return { identity: row.id, repo: repo.id, accessLevel: g?.access ?? null, refs: rulesOut(g?.ref_rules ?? null) };
@@ -226,7 +221,7 @@ export class Identities {
    * decision on moving that ref. The caller needs to read the identity and the repository.
    */
   async explainGit(p: Principal, rawId: string, rawRepo: string, q: { ref?: string; operation?: RefUpdate['op'] } = {}): Promise<Explanation> {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     const repo = await this.grantRepo(p, rawRepo, 'repo:read');
     let update: RefUpdate | undefined;
     if (q.ref !== undefined) {
@@ -251,14 +246,14 @@ export class Identities {
   // ---- VM permissions ----------------------------------------------------------
 
   async listVmPermissions(p: Principal, rawId: string, q: PageQuery): Promise<{ permissions: VmPermission[]; offset: number; total: number }> {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     const { limit = 100, offset = 0 } = q;
     const { rows, total } = await this.store.listVmGrants(this.store.db, row.id, limit, offset);
     return { permissions: rows.map(vmPermission), offset, total };
   }
 
   async describeVmPermission(p: Principal, rawId: string, vmId: string): Promise<VmPermission> {
-    const row = await this.readable(p, rawId);
+    const row = await this.access.readableIdentity(p, rawId);
     const g = await this.store.findVmGrant(this.store.db, row.id, vmId);
     if (!g) throw notFound('VM permission not found', 'VM_PERMISSION_NOT_FOUND');
     return vmPermission(g);

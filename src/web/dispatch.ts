@@ -17,6 +17,10 @@ import type { IncomingMessage } from 'node:http';
 const GIT_RE = /\/(info\/refs|git-upload-pack|git-receive-pack)$/;
 /** The paths of the APIs and the server's own documents (smart HTTP's fast path leaves them to the routes too). */
 export const API_RE = /^\/(identity|git\/v1|_admin|v5|user\/v1|vm\/v1|admin\/v1|openapi\.json|docs|\.well-known|healthz)(\/|$)/;
+/** The web's own namespace: a `-` segment (`/-/…`, `/<repo>/-/…`). */
+const WEB_NAMESPACE = /(^|\/)-(\/|$)/;
+/** Paths the routes own whatever they look like: the APIs' and the web's namespace (smart HTTP's fast path leaves them to the routes). */
+export const routesOwn = (path: string): boolean => API_RE.test(path) || WEB_NAMESPACE.test(path);
 
 export function isWebRequest(req: IncomingMessage): boolean {
   const url = req.url ?? '/';
@@ -25,7 +29,7 @@ export function isWebRequest(req: IncomingMessage): boolean {
   if (GIT_RE.test(path)) return false;
   if (q >= 0 && /(^|&)cmd=/.test(url.slice(q + 1))) return false;
   if (API_RE.test(path)) return false;
-  if (path.startsWith('/-/') || path.includes('/-/') || path.endsWith('/-')) return true;
+  if (WEB_NAMESPACE.test(path)) return true;
   const accept = req.headers.accept ?? '';
   return /\btext\/html\b/i.test(accept);
 }

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
-import { anonymousFrom } from '../domain/access.ts';
+import { webPrincipalOf } from './session.ts';
 import { type ErrorKind, isAccessDenied, isDomainError } from '../domain/errors.ts';
 import { csrfTokenOf } from '../services/sessions.ts';
 import { MessagePage } from './pages/layout.tsx';
@@ -12,7 +12,7 @@ const TITLE: Record<number, string> = { 400: 'Bad request', 401: 'Sign-in requir
 
 /** Renders a message page with the request's principal in its header. */
 export function messagePage(req: FastifyRequest, reply: FastifyReply, status: number, message: string, signInLink = false): FastifyReply {
-  const principal = req.webPrincipal ?? anonymousFrom(req.ip);
+  const principal = webPrincipalOf(req);
   const ctx = { principal, csrf: req.webSessionToken ? csrfTokenOf(req.webSessionToken) : '', here: req.url };
   const link = signInLink ? h('p', null, h('a', { href: `/-/login?next=${encodeURIComponent(req.url)}` }, 'Sign in')) : null;
   return html(reply.status(status), h(MessagePage, { ctx, title: TITLE[status] ?? 'Error', status, message }, link));

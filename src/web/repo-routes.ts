@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
-import { anonymousFrom, parseRepoPerm, type Principal } from '../domain/access.ts';
+import { parseRepoPerm, type Principal } from '../domain/access.ts';
 import { AccessDenied, invalid, isAccessDenied, isDomainError, notFound } from '../domain/errors.ts';
 import type { Resolved } from '../services/browse.ts';
 import type { RepoRow } from '../services/types.ts';
@@ -12,6 +12,7 @@ import { BlobPage, type BlobView, CommitPage, CommitsPage, ComparePage, RefsPage
 import { type CodeHtml, codeHtml, languageOf, looksBinary, renderMarkdown } from './render.ts';
 import { html, redirect } from './reply.ts';
 import type { WebDeps } from './routes.ts';
+import { webPrincipalOf } from './session.ts';
 
 /** Page sizes and bounds of what a page shows (the HTML stays well under 200 KB before a file or diff). */
 export const LIMITS = {
@@ -69,7 +70,7 @@ export async function attempt(fn: () => Promise<string | Flash>): Promise<Flash>
  * 404 page as a missing one.
  */
 export async function repoRoute(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, ctx: () => Ctx, rp: RepoPath): Promise<FastifyReply> {
-  const p = req.webPrincipal ?? anonymousFrom(req.ip);
+  const p = webPrincipalOf(req);
   const q = req.query as Record<string, string | undefined>;
   const offset = Math.min(Number(q.offset) || 0, 2 ** 31 - 1);
   const { browse } = deps;
@@ -190,7 +191,7 @@ async function treeView(deps: WebDeps, r: Resolved, offset: number): Promise<Tre
 }
 
 async function summary(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, ctx: Ctx, repo: string): Promise<FastifyReply> {
-  const p = req.webPrincipal ?? anonymousFrom(req.ip);
+  const p = webPrincipalOf(req);
   const { row } = await deps.browse.open(p, repo);
   const clone = cloneUrls(req, deps, row);
   const canAdmin = await deps.browse.canAdmin(p, row);
@@ -300,7 +301,7 @@ async function raw(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, p: P
  */
 async function feed(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, rp: RepoPath, kind: 'atom' | 'rss'): Promise<FastifyReply> {
   const q = req.query as Record<string, string | undefined>;
-  let p: Principal = req.webPrincipal ?? anonymousFrom(req.ip);
+  let p: Principal = webPrincipalOf(req);
   void reply.header('referrer-policy', 'no-referrer').header('cache-control', 'private, no-store');
   if (q.api_key !== undefined) {
     const byKey = await deps.users.principalForToken(q.api_key, req.ip);
@@ -338,7 +339,7 @@ function sendFeed(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, row: 
 // ---- settings (repository admins) -------------------------------------------------
 
 async function settings(req: FastifyRequest, reply: FastifyReply, deps: WebDeps, ctx: () => Ctx, rp: RepoPath, form: Form | undefined): Promise<FastifyReply> {
-  const p = req.webPrincipal ?? anonymousFrom(req.ip);
+  const p = webPrincipalOf(req);
   if (p.kind !== 'user') {
     // a visitor: the repository must not be shown to exist; signed-in users get the decision's answer
     await deps.browse.open(p, rp.repo);

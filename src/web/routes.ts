@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { h } from 'preact';
-import { anonymousFrom, parseIdentityAccess, type Principal } from '../domain/access.ts';
+import { parseIdentityAccess, type Principal } from '../domain/access.ts';
 import { invalid, isRateLimited } from '../domain/errors.ts';
 import type { Browse } from '../services/browse.ts';
 import type { Grants } from '../services/grants.ts';
@@ -23,7 +23,7 @@ import { RepoListPage } from './pages/repo.tsx';
 import { attempt, parseRepoPath, repoRoute } from './repo-routes.ts';
 import { html, redirect, safeLocal } from './reply.ts';
 import * as S from './schemas.ts';
-import { checkCsrf, clearSessionCookie, csrfFor, presentedSessionToken, resolveSession, setSessionCookie, type WebSessionOptions } from './session.ts';
+import { checkCsrf, clearSessionCookie, csrfFor, presentedSessionToken, resolveSession, setSessionCookie, type WebSessionOptions, webPrincipalOf } from './session.ts';
 
 export interface WebDeps {
   users: Users;
@@ -91,7 +91,7 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
 
   // the CSRF token is made when a form asks for it: a page without forms sets no cookie
   const ctxOf = (req: FastifyRequest, reply: FastifyReply): Ctx => ({
-    principal: req.webPrincipal ?? anonymousFrom(req.ip),
+    principal: webPrincipalOf(req),
     get csrf() {
       return csrfFor(req, reply, o);
     },
@@ -395,7 +395,7 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
       const text = (query.q ?? '').trim();
       const offset = Number(query.offset) || 0;
       const limit = 50;
-      const p = req.webPrincipal ?? anonymousFrom(req.ip);
+      const p = webPrincipalOf(req);
       const { rows, total } = await deps.browse.list(p, { text: text || undefined, limit, offset });
       return html(reply, h(RepoListPage, { ctx: ctxOf(req, reply), rows, total, offset, limit, q: text }));
     }

@@ -60,6 +60,9 @@ function addSetCookie(reply: FastifyReply, value: string): void {
   void reply.header('set-cookie', value);
 }
 
+/** The request's principal on a web page: its session's, else the anonymous caller at its address. */
+export const webPrincipalOf = (req: FastifyRequest): Principal => req.webPrincipal ?? anonymousFrom(req.ip);
+
 /** Resolves the session cookie into the request's principal (anonymous without a live session). */
 export async function resolveSession(req: FastifyRequest, sessions: Sessions, o: WebSessionOptions): Promise<void> {
   const token = parseCookies(req.headers.cookie).get(names(isSecure(req, o)).session);

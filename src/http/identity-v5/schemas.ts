@@ -10,10 +10,8 @@ import { CreatedToken, NewTokenBody, TokenInfo } from '../token-schemas.ts';
  * `{identities, total}`. The git permission routes (Palisade's, for ref rules) keep v1's shapes.
  */
 
-const VmParams = V1.VmParams;
 const LinuxUsers = Nullable(Type.Array(Type.String({ pattern: LINUX_USER_PATTERN, title: 'allowedLinuxUsers entry' }), { maxItems: 256, description: 'Linux users the identity may log in as; null: any' }));
 
-const Identity = V1.Identity;
 const VmPermission = Type.Object({
   id: Type.String(),
   identityId: Type.String(),
@@ -28,12 +26,12 @@ const ok = <T>(schema: T) => ({ 200: schema, ...errorResponses });
 export const createIdentity = {
   summary: 'Create an identity (`managed: true`: it cannot be deleted or changed through the API)',
   body: Type.Object({ managed: Type.Optional(Nullable(Type.Boolean())) }, { additionalProperties: false }),
-  response: ok(Identity),
+  response: ok(V1.Identity),
 };
 export const listIdentities = {
   summary: 'List identities',
   querystring: Type.Object({ ...Paging(1000, 100), includeManaged: Type.Optional(BoolQuery('Include managed identities')) }, { additionalProperties: false }),
-  response: ok(Type.Object({ identities: Type.Array(Identity), total: Type.Integer() })),
+  response: ok(Type.Object({ identities: Type.Array(V1.Identity), total: Type.Integer() })),
 };
 export const getIdentity = { summary: 'An identity', params: V1.IdentityParams, response: ok(V1.IdentityInfo) };
 export const deleteIdentity = { summary: 'Delete an identity with its tokens and grants (not a managed one)', params: V1.IdentityParams, response: ok(Empty) };
@@ -54,14 +52,14 @@ export const grantVm = {
   body: Type.Object({ vmId: V1.VmId, allowedLinuxUsers: Type.Optional(LinuxUsers) }, { additionalProperties: false }),
   response: ok(VmPermission),
 };
-export const getVm = { summary: "This identity's grant on a VM", params: VmParams, response: ok(VmPermission) };
+export const getVm = { summary: "This identity's grant on a VM", params: V1.VmParams, response: ok(VmPermission) };
 export const updateVm = {
   summary: 'Change the Linux users of a VM grant',
-  params: VmParams,
+  params: V1.VmParams,
   body: Type.Object({ allowedLinuxUsers: LinuxUsers }, { additionalProperties: false }),
   response: ok(VmPermission),
 };
-export const revokeVm = { summary: 'Revoke access to a VM', params: VmParams, response: ok(Empty) };
+export const revokeVm = { summary: 'Revoke access to a VM', params: V1.VmParams, response: ok(Empty) };
 
 export const listGitPermissions = { ...V1.listGitPermissions, summary: 'The repositories this identity may access (v1 shape)' };
 export const describeGitPermission = V1.describeGitPermission;

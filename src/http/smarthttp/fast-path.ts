@@ -5,9 +5,6 @@ import { gitEndpoint, gitHandler, type RequestMeta, type SmartHttpDeps } from '.
 /** The levels at which the framework logs each request. */
 const VERBOSE = new Set(['trace', 'debug', 'info']);
 
-/** A `-` segment: the web's own namespace (`/-/…`, `/<repo>/-/…`); there, as under the APIs' paths, a git-looking URL goes to the routes. */
-const WEB_SEGMENT = /(^|\/)-(\/|$)/;
-
 /**
  * Git's smart HTTP taken before the framework's routing. A git client's every fetch, push and
  * `ls-remote` starts with two or three small requests (the 401 that makes it send credentials,
@@ -18,10 +15,11 @@ const WEB_SEGMENT = /(^|\/)-(\/|$)/;
  * request (root.ts): `Connection: close` on an answer sent before the body was read (in
  * gitHandler) and while the server drains; git's
  * routes stream their bodies and watch them for idleness themselves. Anything else (HEAD, other
- * methods, encoded or doubled slashes, Mercurial, the APIs' paths (`apiPath`, the list the web's
- * dispatch keeps) and the web's `-` segments) returns false and goes to the framework as before.
+ * methods, encoded or doubled slashes, Mercurial, and the paths the routes own (`routesOwn`: the
+ * APIs' and the web's `-` namespace, as the web's dispatch keeps them) returns false and goes to
+ * the framework as before.
  */
-export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, draining: () => boolean, apiPath: (path: string) => boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, draining: () => boolean, routesOwn: (path: string) => boolean): (req: IncomingMessage, res: ServerResponse) => boolean {
   const git = gitHandler(deps);
   let seq = 0;
   return (req, res) => {
@@ -29,7 +27,7 @@ export function smartHttpFastPath(deps: SmartHttpDeps, log: FastifyBaseLogger, d
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (apiPath(path) || WEB_SEGMENT.test(path)) return false;
+    if (routesOwn(path)) return false;
     const e = gitEndpoint(path);
     if (!e || (e.endpoint === 'info/refs') !== (req.method === 'GET')) return false;
     if (draining()) res.setHeader('Connection', 'close');

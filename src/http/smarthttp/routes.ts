@@ -289,7 +289,7 @@ export async function smartHttpRoutes(app: FastifyInstance, deps: SmartHttpDeps)
         const slot = await deps.hg.slotToDrainRefusedPush(principal, repoRef, cmd, ac.signal);
         if (slot)
           try {
-            await drain(body, Infinity, deps.bodyIdleTimeoutMs); // bounded by the body's own limit (ByteLimit)
+            await drain(body, deps.maxPackBytes, deps.bodyIdleTimeoutMs);
           } finally {
             slot.release();
           }
