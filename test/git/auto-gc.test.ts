@@ -25,6 +25,9 @@ test('pushes are gc-ed after they are answered: packs beyond gc.autoPackLimit ar
   // every push keeps its pack; gc --auto repacks once there are more than two
   await gitOk(['config', 'receive.unpackLimit', '1'], { cwd: dir });
   await gitOk(['config', 'gc.autoPackLimit', '2'], { cwd: dir });
+  // in the foreground: a gc receive-pack ran itself would be over before the push is answered
+  await gitOk(['config', 'gc.autoDetach', 'false'], { cwd: dir });
+  await gitOk(['config', 'maintenance.autoDetach', 'false'], { cwd: dir });
   const wc = await makeWorkTree(1);
   const url = repoUrl(s.url, repoId, 'x-access-token', s.adminKey);
   let most = 0;
@@ -45,4 +48,42 @@ test('pushes are gc-ed after they are answered: packs beyond gc.autoPackLimit ar
   const head = (await gitOk(['rev-parse', 'HEAD'], { cwd: wc })).trim();
   assert.equal((await gitOk(['--git-dir', dir, 'rev-parse', 'refs/heads/main'])).trim(), head);
   assert.equal((await gitOk(['--git-dir', dir, 'fsck', '--connectivity-only'])).trim(), '');
+});
+
+test('AutoGc: a burst is one run, a request during a run is one more after it, at most two at once, a claim held elsewhere is asked again once', async () => {
+  const { AutoGc } = await import('../../src/services/auto-gc.ts');
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const runs: string[] = [];
+  let running = 0;
+  let most = 0;
+  let release: (() => void)[] = [];
+  const gc = (dir: string) => {
+    runs.push(dir);
+    most = Math.max(most, ++running);
+    return new Promise<void>((r) => release.push(() => (running--, r())));
+  };
+  const auto = new AutoGc(gc, undefined, 2, 20);
+  for (let i = 0; i < 5; i++) auto.request('a', '/a');
+  await sleep(60);
+  assert.deepEqual(runs, ['/a'], 'five requests in one burst: one run');
+  auto.request('a', '/a'); // asked again while it runs
+  auto.request('b', '/b');
+  auto.request('c', '/c');
+  await sleep(60);
+  assert.deepEqual(runs, ['/a', '/b'], 'two at once: c waits, a waits for its own run to end');
+  for (const r of release.splice(0)) r();
+  await sleep(20);
+  assert.deepEqual(runs.slice(2).sort(), ['/a', '/c'], 'then a once more, and c');
+  assert.equal(most, 2);
+  for (const r of release.splice(0)) r();
+  // another node holds the repository's claim: asked once more, 15 delays later, and no more
+  let claims = 0;
+  const held = new AutoGc(async () => undefined, { runOnce: async () => (claims++, false) } as never, 2, 10);
+  held.request('d', '/d');
+  await sleep(60);
+  assert.equal(claims, 1);
+  await sleep(250);
+  assert.equal(claims, 2, 'asked again after 150 ms');
+  await sleep(300);
+  assert.equal(claims, 2, 'and only once');
 });

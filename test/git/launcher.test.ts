@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { type ChildProcess } from 'node:child_process';
 import { killGit, spawnGit } from '../../src/git/runner.ts';
+import { gitOk, tmpDir } from '../helpers/git.ts';
 
-const g = { home: fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-launcher-')) };
+const g = { home: tmpDir('palisade-launcher-') };
 
 function run(args: string[], o: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<{ child: ChildProcess; code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -36,8 +36,8 @@ async function fromLauncher(args: string[], o: Parameters<typeof run>[1] = {}) {
 }
 
 test('arguments, environment, folder and input reach git through a launcher unchanged', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-launcher-wd-'));
-  execFileSync('git', ['init', '-q', '--bare', dir]);
+  const dir = tmpDir('palisade-launcher-wd-');
+  await gitOk(['init', '-q', '--bare', dir]);
   const odd = 'a value with spaces, "quotes", \\backslashes\\, = signs, a\nnewline and ünïcödé ✓';
   const r = await fromLauncher(['-c', `user.odd=${odd}`, 'config', '--get', 'user.odd'], { cwd: dir });
   assert.equal(r.code, 0, r.err);
@@ -61,8 +61,8 @@ test('arguments, environment, folder and input reach git through a launcher unch
 test('a git from a launcher is killed with its whole process group; a NUL byte is refused', async () => {
   await fromLauncher(['--version']); // launchers are ready from here on
   // a real repository: cat-file then waits on its stdin until it is killed
-  const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-launcher-repo-'));
-  execFileSync('git', ['init', '-q', '--bare', repo]);
+  const repo = tmpDir('palisade-launcher-repo-');
+  await gitOk(['init', '-q', '--bare', repo]);
   let child: ChildProcess | undefined;
   for (let i = 0; i < 50 && child?.spawnfile !== 'perl'; i++) {
     child = spawnGit(g, ['cat-file', '--batch'], { timeoutMs: 10_000, cwd: os.tmpdir(), env: { GIT_DIR: repo } });
@@ -72,9 +72,13 @@ test('a git from a launcher is killed with its whole process group; a NUL byte i
     }
   }
   assert.equal(child!.spawnfile, 'perl');
+  // it leads its own process group (the launcher was started detached and exec'ed git in place)
+  const stat = fs.readFileSync(`/proc/${child!.pid}/stat`, 'latin1');
+  assert.equal(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]), child!.pid, 'process group id');
   const closed = new Promise<[number | null, NodeJS.Signals | null]>((res) => child!.on('close', (code, sig) => res([code, sig])));
   killGit(child!);
   const [code, sig] = await closed;
   assert.equal(sig, 'SIGKILL', `ended by the kill (${code}, ${sig})`);
+  assert.throws(() => process.kill(-child!.pid!, 0), { code: 'ESRCH' }, 'nothing of its group is left');
   assert.throws(() => spawnGit(g, ['config', 'a\0b'], { timeoutMs: 1000 }), /NUL/);
 });

@@ -94,7 +94,8 @@ test('a refusal answered while the server drains says Connection: close, and the
     await new Promise((r) => sock.once('connect', r));
     let got = '';
     sock.on('data', (b: Buffer) => (got += b.toString('latin1')));
-    const ended = new Promise<void>((r) => sock.once('close', () => r()));
+    // whether the server was still running when the connection ended (its exit would end it anyway)
+    const ended = new Promise<boolean>((r) => sock.once('close', () => r(d.proc.exitCode === null && d.proc.signalCode === null)));
     // request 1: an ls-refs whose body is still arriving when the server is told to stop
     const auth = `Basic ${Buffer.from(`x-access-token:${d.adminKey}`).toString('base64')}`;
     sock.write(`POST /${id}/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nGit-Protocol: version=2\r\nContent-Type: application/x-git-upload-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n0014command=ls-refs\n\r\n`);
@@ -103,14 +104,29 @@ test('a refusal answered while the server drains says Connection: close, and the
     await new Promise((r) => setTimeout(r, 300));
     // its end, and request 2 behind it on the same connection: a 401 the draining server answers
     sock.write(`4\r\n0000\r\n0\r\n\r\nGET /${id}/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: version=2\r\n\r\n`);
-    const closed = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+    const closed = await Promise.race([ended, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
     sock.destroy();
     const second = got.slice(got.indexOf('HTTP/1.1 401'));
     assert.match(got, /^HTTP\/1\.1 200 OK/, 'the ls-refs in flight is answered');
     assert.ok(second.startsWith('HTTP/1.1 401'), got);
     assert.match(second.slice(0, second.indexOf('\r\n\r\n')), /\r\nConnection: close\r\n/i);
-    assert.equal(closed, true, 'the server ends the connection after it');
+    assert.equal(closed, true, 'the server ends the connection after it, while it still runs');
   } finally {
     await d.stop();
+  }
+});
+
+test("git-looking URLs the routes own (the APIs', the web's `-` namespace) are not taken as git's", async () => {
+  const key = { authorization: `Bearer ${s.adminKey}` };
+  const apiUrl = '/git/v1/repo/fast/info/refs?service=git-upload-pack';
+  const webUrl = '/fast/private/-/info/refs?service=git-upload-pack';
+  // the routes answer both (git's catch-all route among them, after the APIs' and the web's own)
+  for (const url of [apiUrl, webUrl]) assert.notEqual((await raw('GET', url, key)).status, 0);
+  // neither was taken by the fast path (its request ids are `git-…`): both were the framework's
+  await new Promise((r) => setTimeout(r, 200));
+  const logged = s.logs().split('\n').filter((l) => l.includes('"msg":"incoming request"'));
+  for (const url of [apiUrl, webUrl]) {
+    assert.ok(logged.some((l) => l.includes(url)), `${url} logged`);
+    assert.ok(!logged.some((l) => l.includes(url) && l.includes('"reqId":"git-')), `${url} not taken by the fast path`);
   }
 });
